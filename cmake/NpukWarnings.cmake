@@ -1,0 +1,16 @@
+# npuk_warnings(target): the project's warning set; errors when NPUK_WERROR.
+function(npuk_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic
+    -Wno-missing-field-initializers $<$<BOOL:${NPUK_WERROR}>:-Werror>)
+endfunction()
+
+# npuk_test(NAME SOURCES src... LIBS lib... [LABELS l...]): a GoogleTest
+# binary registered with ctest, one ctest entry per test case.
+function(npuk_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  npuk_warnings(${name})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${T_LABELS}" TIMEOUT 600)
+endfunction()

@@ -1,0 +1,128 @@
+// Dynamic batching: one bounded queue per model, one dispatcher thread per
+// executor. A batch closes when it holds max_batch_frames items or when the
+// oldest queued request has waited max_queue_delay. Requests whose deadline
+// passed or that were cancelled are answered without reaching the device.
+#ifndef NPUK_SERVER_BATCHING_BATCHER_H_
+#define NPUK_SERVER_BATCHING_BATCHER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "kernels/common/score_scale.h"
+#include "server/device/device.h"
+
+namespace npuk {
+
+// Timing of one request, reported in its response.
+struct TaskTiming {
+  absl::Duration queue;     // accepted -> its batch started
+  absl::Duration compute;   // the device run it rode in (copy in+run+out)
+  size_t batch_items = 0;   // items in that device run
+};
+
+// One accepted request. The submitter owns `input` and `output` memory until
+// `done` has been called.
+struct InferTask {
+  size_t items = 0;
+  const uint8_t* input = nullptr;  // items * LayoutOf(kernel).in_bytes
+  uint8_t* output = nullptr;       // items * LayoutOf(kernel).out_bytes
+  ScoreScale scale{};              // attention only
+  absl::Time deadline = absl::InfiniteFuture();
+  // Set by the submitter when the client cancels; checked before the run.
+  std::shared_ptr<std::atomic<bool>> cancelled;
+  // True for health canaries (not counted in user statistics).
+  bool canary = false;
+  // Called exactly once, from a batcher thread (or from Drain), with OK and
+  // `output` filled, or with the reason the request failed.
+  absl::AnyInvocable<void(absl::Status, const TaskTiming&) &&> done;
+
+  absl::Time enqueued;  // set by Submit
+};
+
+// Inspects every finished run before its results are handed out. The health
+// layer installs the zero guard here. Returns a non-OK status for the items
+// [first, first+count) of a run that must not be returned to the client.
+class RunVerifier {
+ public:
+  virtual ~RunVerifier() = default;
+  virtual absl::Status Verify(KernelId kernel, const InferTask& task,
+                              const uint8_t* output) = 0;
+};
+
+// Per-run observations for statistics and metrics (rpc/telemetry).
+class BatchObserver {
+ public:
+  virtual ~BatchObserver() = default;
+  // One device run finished (ok or not).
+  virtual void OnRun(KernelId kernel, size_t items, absl::Duration compute,
+                     bool ok) = 0;
+};
+
+struct BatcherOptions {
+  size_t max_batch_items = 64;
+  absl::Duration max_queue_delay = absl::Microseconds(500);
+  size_t max_queue_size = 1024;
+};
+
+class Batcher {
+ public:
+  // Takes ownership of the executors; one dispatcher thread each.
+  // REQUIRES: executors non-empty, all for `kernel`, each with
+  // max_items() >= options.max_batch_items.
+  Batcher(KernelId kernel, BatcherOptions options,
+          std::vector<std::unique_ptr<Executor>> executors,
+          RunVerifier* verifier, BatchObserver* observer);
+  ~Batcher();  // Drain()s.
+
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  KernelId kernel() const { return kernel_; }
+  const BatcherOptions& options() const { return options_; }
+
+  // Accepts the task (and then calls task->done exactly once) or refuses it:
+  // INVALID_ARGUMENT when items is 0 or above max_batch_items,
+  // RESOURCE_EXHAUSTED when the queue holds max_queue_size requests,
+  // UNAVAILABLE when draining. A refused task's done is not called.
+  absl::Status Submit(std::unique_ptr<InferTask> task);
+
+  // Stops accepting, finishes every accepted task, joins the threads.
+  // Idempotent.
+  void Drain();
+
+  // Requests waiting in the queue (not yet in a run).
+  size_t pending() const;
+
+ private:
+  void DispatchLoop(Executor* executor);
+  // Takes the next batch off the queue; empty when draining and empty.
+  std::vector<std::unique_ptr<InferTask>> NextBatch();
+  void RunBatch(Executor* executor,
+                std::vector<std::unique_ptr<InferTask>> batch);
+
+  const KernelId kernel_;
+  const BatcherOptions options_;
+  RunVerifier* const verifier_;
+  BatchObserver* const observer_;
+  std::vector<std::unique_ptr<Executor>> executors_;
+  std::vector<std::thread> threads_;
+
+  mutable absl::Mutex mu_;
+  std::deque<std::unique_ptr<InferTask>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_items_ ABSL_GUARDED_BY(mu_) = 0;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace npuk
+
+#endif  // NPUK_SERVER_BATCHING_BATCHER_H_
