@@ -30,12 +30,16 @@ struct TaskTiming {
   size_t batch_items = 0;   // items in that device run
 };
 
-// One accepted request. The submitter owns `input` and `output` memory until
-// `done` has been called.
+// One accepted request. The submitter owns the memory behind `inputs` and
+// `output` until `done` has been called.
+//
+// Inputs are planar: item i of the device layout is the concatenation of
+// item i of every plane. Mel has one plane of 800 bytes per frame; attention
+// has three (q, k, v) of 4096 bytes per tile, giving the device's q|k|v.
 struct InferTask {
   size_t items = 0;
-  const uint8_t* input = nullptr;  // items * LayoutOf(kernel).in_bytes
-  uint8_t* output = nullptr;       // items * LayoutOf(kernel).out_bytes
+  std::vector<absl::Span<const uint8_t>> inputs;  // each items * plane bytes
+  uint8_t* output = nullptr;  // items * LayoutOf(kernel).out_bytes
   ScoreScale scale{};              // attention only
   absl::Time deadline = absl::InfiniteFuture();
   // Set by the submitter when the client cancels; checked before the run.
@@ -49,9 +53,10 @@ struct InferTask {
   absl::Time enqueued;  // set by Submit
 };
 
-// Inspects every finished run before its results are handed out. The health
-// layer installs the zero guard here. Returns a non-OK status for the items
-// [first, first+count) of a run that must not be returned to the client.
+// Inspects every task's results after a successful run, before they are
+// handed out. The health layer installs the zero guard here. `output` holds
+// task.items output items. A non-OK result fails that task with that status.
+// Called from dispatcher threads, possibly concurrently.
 class RunVerifier {
  public:
   virtual ~RunVerifier() = default;
@@ -63,14 +68,18 @@ class RunVerifier {
 class BatchObserver {
  public:
   virtual ~BatchObserver() = default;
-  // One device run finished (ok or not).
-  virtual void OnRun(KernelId kernel, size_t items, absl::Duration compute,
-                     bool ok) = 0;
+  // One device run finished (ok or not). `items` counts every item in the
+  // run, `user_items` those of non-canary tasks. Called from dispatcher
+  // threads, possibly concurrently.
+  virtual void OnRun(KernelId kernel, size_t items, size_t user_items,
+                     absl::Duration compute, bool ok) = 0;
 };
 
 struct BatcherOptions {
   size_t max_batch_items = 64;
-  absl::Duration max_queue_delay = absl::Microseconds(500);
+  // 0 = greedy: a free executor takes whatever is queued at once, so a lone
+  // request never waits and batches form from what arrives during a run.
+  absl::Duration max_queue_delay = absl::ZeroDuration();
   size_t max_queue_size = 1024;
 };
 
@@ -91,7 +100,8 @@ class Batcher {
   const BatcherOptions& options() const { return options_; }
 
   // Accepts the task (and then calls task->done exactly once) or refuses it:
-  // INVALID_ARGUMENT when items is 0 or above max_batch_items,
+  // INVALID_ARGUMENT when items is 0 or above max_batch_items or the planes
+  // do not add up to the kernel's input layout,
   // RESOURCE_EXHAUSTED when the queue holds max_queue_size requests,
   // UNAVAILABLE when draining. A refused task's done is not called.
   absl::Status Submit(std::unique_ptr<InferTask> task);
@@ -107,6 +117,9 @@ class Batcher {
   void DispatchLoop(Executor* executor);
   // Takes the next batch off the queue; empty when draining and empty.
   std::vector<std::unique_ptr<InferTask>> NextBatch();
+  // Removes cancelled and expired tasks from the queue into `out`.
+  void PurgeDeadLocked(std::vector<std::unique_ptr<InferTask>>& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunBatch(Executor* executor,
                 std::vector<std::unique_ptr<InferTask>> batch);
 
