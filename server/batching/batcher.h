@@ -25,9 +25,9 @@ namespace npuk {
 
 // Timing of one request, reported in its response.
 struct TaskTiming {
-  absl::Duration queue;     // accepted -> its batch started
-  absl::Duration compute;   // the device run it rode in (copy in+run+out)
-  size_t batch_items = 0;   // items in that device run
+  absl::Duration queue;    // accepted -> its batch started
+  absl::Duration compute;  // the device run it rode in (copy in+run+out)
+  size_t batch_items = 0;  // items in that device run
 };
 
 // One accepted request. The submitter owns the memory behind `inputs` and
@@ -40,7 +40,7 @@ struct InferTask {
   size_t items = 0;
   std::vector<absl::Span<const uint8_t>> inputs;  // each items * plane bytes
   uint8_t* output = nullptr;  // items * LayoutOf(kernel).out_bytes
-  ScoreScale scale{};              // attention only
+  ScoreScale scale{};         // attention only
   absl::Time deadline = absl::InfiniteFuture();
   // Set by the submitter when the client cancels; checked before the run.
   std::shared_ptr<std::atomic<bool>> cancelled;
@@ -128,7 +128,8 @@ class Batcher {
   RunVerifier* const verifier_;
   BatchObserver* const observer_;
   std::vector<std::unique_ptr<Executor>> executors_;
-  std::vector<std::thread> threads_;
+  absl::Mutex drain_mu_;  // serialises Drain()
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(drain_mu_);
 
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<InferTask>> queue_ ABSL_GUARDED_BY(mu_);

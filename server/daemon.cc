@@ -1,0 +1,301 @@
+#include "server/daemon.h"
+
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/security/server_credentials.h"
+#include "server/batching/batcher.h"
+#include "server/config.h"
+#include "server/device/factory.h"
+#include "server/rpc/inference_service.h"
+#include "server/rpc/model_spec.h"
+#include "server/telemetry/metrics_http.h"
+#include "server/telemetry/model_stats.h"
+#include "server/telemetry/prometheus.h"
+#include "spdlog/spdlog.h"
+
+namespace npuk {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     std::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", what, " file ", path));
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const config::Config& c) {
+  if (!c.has_tls() || c.tls().cert_file().empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options;
+  absl::StatusOr<std::string> cert = ReadFile(c.tls().cert_file(), "TLS cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(c.tls().key_file(), "TLS key");
+  if (!key.ok()) return key.status();
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!c.tls().client_ca_file().empty()) {
+    absl::StatusOr<std::string> ca =
+        ReadFile(c.tls().client_ca_file(), "TLS client CA");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+    options.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+// Refuses to steal a socket a live daemon listens on; removes a stale one.
+absl::Status PrepareUnixSocket(const std::string& path) {
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unix socket path ", path, " is longer than ",
+        sizeof(sockaddr_un::sun_path) - 1, " bytes; choose a shorter one"));
+  }
+  const std::string dir = path.substr(0, path.rfind('/'));
+  if (!dir.empty() && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cannot create socket directory ", dir, ": ", std::strerror(errno),
+        "; pass --listen=unix:PATH in a writable directory"));
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(path,
+                     " exists and is not a socket; remove it or choose another "
+                     "--listen path"));
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  const bool live =
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  if (live) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "another process is serving on ", path,
+        "; stop it (systemctl stop npukd) or choose another --listen path"));
+  }
+  ::unlink(path.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status SecureUnixSocket(const std::string& path,
+                              const config::Config& c) {
+  if (!c.socket_group().empty()) {
+    const group* g = ::getgrnam(c.socket_group().c_str());
+    if (g == nullptr) {
+      return absl::NotFoundError(absl::StrCat("socket_group '",
+                                              c.socket_group(),
+                                              "' does not exist; create it "
+                                              "or choose another group"));
+    }
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot give ", path, " to group ", c.socket_group(),
+                       ": ", std::strerror(errno)));
+    }
+  }
+  if (::chmod(path.c_str(), static_cast<mode_t>(c.socket_mode())) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot chmod ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+class DaemonImpl final : public Daemon {
+ public:
+  ~DaemonImpl() override { Drain(absl::Seconds(5)); }
+
+  absl::Status Init(const config::Config& config);
+
+  std::string address() const override { return address_; }
+  bool Drain(absl::Duration timeout) override;
+  void SetFaultsEnabled(bool) override {}
+
+ private:
+  struct Model {
+    const ModelSpec* spec;
+    std::unique_ptr<ModelStats> stats;
+    std::unique_ptr<Batcher> batcher;
+  };
+
+  std::string RenderMetrics() const;
+
+  config::Config config_;
+  std::unique_ptr<Device> device_;
+  std::vector<Model> models_;
+  std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsHttpServer> metrics_;
+  std::string address_;
+  std::string unix_path_;
+  bool drained_ = false;
+};
+
+absl::Status DaemonImpl::Init(const config::Config& config) {
+  config_ = config;
+  absl::StatusOr<std::unique_ptr<Device>> device = CreateDevice(config_);
+  if (!device.ok()) {
+    return absl::Status(
+        device.status().code(),
+        absl::StrCat("backend '", config_.backend(),
+                     "' failed to start: ", device.status().message()));
+  }
+  device_ = *std::move(device);
+
+  std::vector<ServedModel> served;
+  for (const ModelSpec& spec : AllModelSpecs()) {
+    const config::ModelSettings* settings =
+        FindModelSettings(config_, spec.name);
+    if (settings == nullptr) continue;
+    std::vector<std::unique_ptr<Executor>> executors;
+    for (uint32_t i = 0; i < settings->instances(); ++i) {
+      absl::StatusOr<std::unique_ptr<Executor>> e =
+          device_->CreateExecutor(spec.kernel, settings->max_batch_frames());
+      if (!e.ok()) {
+        return absl::Status(
+            e.status().code(),
+            absl::StrCat("cannot prepare model '", spec.name, "' on backend ",
+                         config_.backend(), ": ", e.status().message()));
+      }
+      executors.push_back(*std::move(e));
+    }
+    Model m{&spec, std::make_unique<ModelStats>(std::string(spec.name)),
+            nullptr};
+    BatcherOptions options;
+    options.max_batch_items = settings->max_batch_frames();
+    options.max_queue_delay =
+        absl::Microseconds(settings->max_queue_delay_us());
+    options.max_queue_size = settings->max_queue_size();
+    m.batcher = std::make_unique<Batcher>(
+        spec.kernel, options, std::move(executors), nullptr, m.stats.get());
+    served.push_back({&spec, m.batcher.get(), m.stats.get(), *settings});
+    models_.push_back(std::move(m));
+  }
+  if (models_.empty()) {
+    return absl::InvalidArgumentError(
+        "every model is disabled in the config; enable mel or attention");
+  }
+
+  service_ = std::make_unique<InferenceService>(std::move(served),
+                                                config_.backend(), nullptr);
+
+  std::string listen = config_.listen();
+  if (absl::StartsWith(listen, "unix:")) {
+    unix_path_ = listen.substr(5);
+    if (unix_path_.empty() || unix_path_[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen=", listen, ": the unix socket path must be absolute"));
+    }
+    if (absl::Status s = PrepareUnixSocket(unix_path_); !s.ok()) return s;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
+      Credentials(config_);
+  if (!creds.ok()) return creds.status();
+
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(listen, *creds,
+                           unix_path_.empty() ? &bound_port : nullptr);
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(config_.max_message_bytes()));
+  builder.SetMaxSendMessageSize(static_cast<int>(config_.max_message_bytes()));
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", listen,
+        "; check that the address is free and well-formed (unix:/abs/path "
+        "or HOST:PORT) and that you may bind it"));
+  }
+  if (!unix_path_.empty()) {
+    if (absl::Status s = SecureUnixSocket(unix_path_, config_); !s.ok()) {
+      return s;
+    }
+    address_ = listen;
+  } else {
+    const std::string host = listen.substr(0, listen.rfind(':'));
+    address_ = absl::StrCat(host, ":", bound_port);
+  }
+
+  if (!config_.metrics_listen().empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics =
+        MetricsHttpServer::Start(config_.metrics_listen(),
+                                 [this] { return RenderMetrics(); });
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = *std::move(metrics);
+    spdlog::info("metrics on http://{}/metrics (port {})",
+                 config_.metrics_listen(), metrics_->port());
+  }
+  return absl::OkStatus();
+}
+
+std::string DaemonImpl::RenderMetrics() const {
+  std::vector<ModelMetricsView> views;
+  for (const Model& m : models_) {
+    views.push_back({m.stats.get(), m.batcher->pending(), true});
+  }
+  return RenderPrometheus(views);
+}
+
+bool DaemonImpl::Drain(absl::Duration timeout) {
+  if (drained_) return true;
+  drained_ = true;
+  const absl::Time deadline = absl::Now() + timeout;
+  service_->SetDraining();
+  // Answer everything accepted; the batchers join their threads.
+  absl::Notification batchers_done;
+  std::thread drainer([&] {
+    for (Model& m : models_) m.batcher->Drain();
+    batchers_done.Notify();
+  });
+  const bool in_time = batchers_done.WaitForNotificationWithDeadline(deadline);
+  if (!in_time) {
+    spdlog::error(
+        "drain timeout: accepted requests are still running after "
+        "{}; stopping anyway",
+        absl::FormatDuration(timeout));
+  }
+  // Flush the answers and close connections.
+  server_->Shutdown(absl::ToChronoTime(std::max(deadline, absl::Now())));
+  drainer.join();
+  metrics_.reset();
+  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  return in_time;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
+    const config::Config& config) {
+  auto daemon = std::make_unique<DaemonImpl>();
+  if (absl::Status s = daemon->Init(config); !s.ok()) return s;
+  return daemon;
+}
+
+}  // namespace npuk

@@ -1,0 +1,222 @@
+// npukd: serves the mel and attention kernels over gRPC (KServe v2).
+#include <signal.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "server/config.h"
+#include "server/daemon.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Text-format npuk.config.Config file (see deploy/npukd.conf); "
+          "flags override its fields");
+ABSL_FLAG(std::string, listen, "",
+          "unix:/abs/path or HOST:PORT (default: unix socket under the "
+          "runtime directory, see README)");
+ABSL_FLAG(std::string, backend, "", "cpu (default), npu-sim or xrt");
+ABSL_FLAG(std::string, metrics, "",
+          "HOST:PORT for Prometheus metrics over HTTP (off by default)");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::ZeroDuration(),
+          "On SIGTERM, time given to accepted requests (default 10s)");
+ABSL_FLAG(absl::Duration, health_interval, absl::ZeroDuration(),
+          "Interval between health canaries, e.g. 1s, 500ms (default 5s)");
+ABSL_FLAG(std::vector<std::string>, fault, {},
+          "Fault injection for drills: MODEL:KIND[:RATE], KIND one of zeros, "
+          "garbage, error, timeout, slow; comma-separated");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate: enables TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require and verify client certificates (mTLS)");
+ABSL_FLAG(std::string, socket_mode, "",
+          "Octal mode of the unix socket "
+          "(default 0660)");
+ABSL_FLAG(std::string, socket_group, "", "Group owning the unix socket");
+ABSL_FLAG(std::vector<std::string>, max_batch_frames, {},
+          "MODEL:N[,MODEL:N]: largest device run and request, in items");
+ABSL_FLAG(std::vector<std::string>, max_queue_delay_us, {},
+          "N or MODEL:N: longest wait for a batch to fill (default 0)");
+ABSL_FLAG(std::vector<std::string>, max_queue_size, {},
+          "N or MODEL:N: requests that may wait before RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, cpu_threads, 0, "CPU backend worker threads (default: cores)");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+
+namespace npuk {
+namespace {
+
+// Applies "N" (every model) or "MODEL:N" entries to one numeric field.
+absl::Status ApplyPerModel(const std::vector<std::string>& entries,
+                           std::string_view flag, config::Config& c,
+                           void (*set)(config::ModelSettings&, uint64_t)) {
+  for (const std::string& e : entries) {
+    std::vector<std::string> parts = absl::StrSplit(e, ':');
+    uint64_t value = 0;
+    const std::string& number = parts.back();
+    if (parts.size() > 2 || !absl::SimpleAtoi(number, &value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, "=", e, ": expected N or MODEL:N, e.g. mel:64"));
+    }
+    if (parts.size() == 1) {
+      for (const char* name : {"mel", "attention"}) {
+        config::ModelSettings* m = nullptr;
+        for (auto& x : *c.mutable_models()) {
+          if (x.name() == name) m = &x;
+        }
+        if (m == nullptr) {
+          m = c.add_models();
+          m->set_name(name);
+        }
+        set(*m, value);
+      }
+      continue;
+    }
+    config::ModelSettings* m = nullptr;
+    for (auto& x : *c.mutable_models()) {
+      if (x.name() == parts[0]) m = &x;
+    }
+    if (m == nullptr) {
+      m = c.add_models();
+      m->set_name(parts[0]);
+    }
+    set(*m, value);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<config::Config> BuildConfig() {
+  config::Config c;
+  if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    absl::StatusOr<config::Config> loaded = LoadConfigFile(path);
+    if (!loaded.ok()) return loaded.status();
+    c = *std::move(loaded);
+  }
+  if (auto v = absl::GetFlag(FLAGS_listen); !v.empty()) c.set_listen(v);
+  if (auto v = absl::GetFlag(FLAGS_backend); !v.empty()) c.set_backend(v);
+  if (auto v = absl::GetFlag(FLAGS_metrics); !v.empty()) {
+    c.set_metrics_listen(v);
+  }
+  if (auto d = absl::GetFlag(FLAGS_drain_timeout); d > absl::ZeroDuration()) {
+    c.set_drain_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(d)));
+  }
+  if (auto d = absl::GetFlag(FLAGS_health_interval); d > absl::ZeroDuration()) {
+    c.set_health_interval_ms(static_cast<uint32_t>(
+        std::max<int64_t>(1, absl::ToInt64Milliseconds(d))));
+  }
+  for (const std::string& f : absl::GetFlag(FLAGS_fault)) c.add_faults(f);
+  if (auto v = absl::GetFlag(FLAGS_tls_cert); !v.empty()) {
+    c.mutable_tls()->set_cert_file(v);
+  }
+  if (auto v = absl::GetFlag(FLAGS_tls_key); !v.empty()) {
+    c.mutable_tls()->set_key_file(v);
+  }
+  if (auto v = absl::GetFlag(FLAGS_tls_client_ca); !v.empty()) {
+    c.mutable_tls()->set_client_ca_file(v);
+  }
+  if (auto v = absl::GetFlag(FLAGS_socket_mode); !v.empty()) {
+    char* end = nullptr;
+    const long mode = std::strtol(v.c_str(), &end, 8);
+    if (*end != '\0' || mode <= 0 || mode > 0777) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--socket_mode=", v, ": expected an octal mode such as 0660"));
+    }
+    c.set_socket_mode(static_cast<uint32_t>(mode));
+  }
+  if (auto v = absl::GetFlag(FLAGS_socket_group); !v.empty()) {
+    c.set_socket_group(v);
+  }
+  if (int t = absl::GetFlag(FLAGS_cpu_threads); t > 0) {
+    c.set_cpu_threads(static_cast<uint32_t>(t));
+  }
+  absl::Status s =
+      ApplyPerModel(absl::GetFlag(FLAGS_max_batch_frames), "max_batch_frames",
+                    c, [](config::ModelSettings& m, uint64_t v) {
+                      m.set_max_batch_frames(static_cast<uint32_t>(v));
+                    });
+  if (s.ok()) {
+    s = ApplyPerModel(absl::GetFlag(FLAGS_max_queue_delay_us),
+                      "max_queue_delay_us", c,
+                      [](config::ModelSettings& m, uint64_t v) {
+                        m.set_max_queue_delay_us(v);
+                      });
+  }
+  if (s.ok()) {
+    s = ApplyPerModel(absl::GetFlag(FLAGS_max_queue_size), "max_queue_size", c,
+                      [](config::ModelSettings& m, uint64_t v) {
+                        m.set_max_queue_size(static_cast<uint32_t>(v));
+                      });
+  }
+  if (!s.ok()) return s;
+  if (absl::Status f = FinalizeConfig(c); !f.ok()) return f;
+  return c;
+}
+
+int Run() {
+  // Signals are taken synchronously by this thread; block them everywhere
+  // before any other thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<config::Config> config = BuildConfig();
+  if (!config.ok()) {
+    spdlog::critical("npukd: {}", config.status().message());
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(*config);
+  if (!daemon.ok()) {
+    spdlog::critical("npukd: {}", daemon.status().message());
+    return 1;
+  }
+  spdlog::info("npukd: serving on {} (backend {})", (*daemon)->address(),
+               config->backend());
+
+  bool faults_on = true;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGUSR2) {
+      faults_on = !faults_on;
+      (*daemon)->SetFaultsEnabled(faults_on);
+      spdlog::warn("SIGUSR2: fault injection {}", faults_on ? "on" : "off");
+      continue;
+    }
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP ignored: restart npukd to apply config changes");
+      continue;
+    }
+    spdlog::info("{}: draining (up to {} ms)",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 config->drain_timeout_ms());
+    const bool clean =
+        (*daemon)->Drain(absl::Milliseconds(config->drain_timeout_ms()));
+    spdlog::info("npukd: stopped{}", clean ? "" : " (drain timed out)");
+    return clean ? 0 : 1;
+  }
+}
+
+}  // namespace
+}  // namespace npuk
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "npukd serves the mel-spectrogram and attention kernels over gRPC "
+      "(KServe v2 / Triton protocol).\nExample: npukd --backend=cpu "
+      "--listen=unix:/tmp/npukd.sock");
+  absl::ParseCommandLine(argc, argv);
+  const auto level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
+  spdlog::set_default_logger(spdlog::stderr_color_mt("npukd"));
+  spdlog::set_level(level);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  return npuk::Run();
+}

@@ -1,0 +1,249 @@
+#include "server/rpc/tensor_mapping.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace npuk {
+namespace {
+
+using inference::ModelInferRequest;
+using ::testing::HasSubstr;
+
+ModelInferRequest MelRequest(int64_t n) {
+  ModelInferRequest r;
+  r.set_model_name("mel");
+  auto* in = r.add_inputs();
+  in->set_name("audio");
+  in->set_datatype("INT16");
+  in->add_shape(n);
+  in->add_shape(400);
+  r.add_raw_input_contents(std::string(static_cast<size_t>(n) * 800, '\1'));
+  return r;
+}
+
+ModelInferRequest AttentionRequest(int64_t n) {
+  ModelInferRequest r;
+  r.set_model_name("attention");
+  for (const char* name : {"q", "k", "v"}) {
+    auto* in = r.add_inputs();
+    in->set_name(name);
+    in->set_datatype("INT8");
+    in->add_shape(n);
+    in->add_shape(64);
+    in->add_shape(64);
+    r.add_raw_input_contents(
+        std::string(static_cast<size_t>(n) * 4096, name[0]));
+  }
+  return r;
+}
+
+const ModelSpec& Mel() { return *FindModelSpec("mel"); }
+const ModelSpec& Attention() { return *FindModelSpec("attention"); }
+
+// The error of mapping `r`, which must fail.
+absl::Status Error(const ModelSpec& spec, const ModelInferRequest& r,
+                   size_t max = 16) {
+  absl::StatusOr<MappedRequest> m = MapRequest(spec, r, max);
+  EXPECT_FALSE(m.ok());
+  return m.ok() ? absl::OkStatus() : m.status();
+}
+
+TEST(TensorMappingTest, MapsAValidMelRequest) {
+  ModelInferRequest r = MelRequest(3);
+  absl::StatusOr<MappedRequest> m = MapRequest(Mel(), r, 16);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->items, 3u);
+  ASSERT_EQ(m->planes.size(), 1u);
+  EXPECT_EQ(m->planes[0].size(), 2400u);
+  EXPECT_EQ(m->planes[0].data(),
+            reinterpret_cast<const uint8_t*>(r.raw_input_contents(0).data()));
+}
+
+TEST(TensorMappingTest, AttentionPlanesFollowSpecOrderWhateverTheRequestOrder) {
+  ModelInferRequest r = AttentionRequest(2);
+  r.mutable_inputs()->SwapElements(0, 2);  // v, k, q
+  r.mutable_raw_input_contents()->SwapElements(0, 2);
+  (*r.mutable_parameters())["score_scale"].set_double_param(0.25);
+  absl::StatusOr<MappedRequest> m = MapRequest(Attention(), r, 16);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->planes.size(), 3u);
+  EXPECT_EQ(m->planes[0][0], 'q');
+  EXPECT_EQ(m->planes[1][0], 'k');
+  EXPECT_EQ(m->planes[2][0], 'v');
+  EXPECT_DOUBLE_EQ(m->score_scale, 0.25);
+  const ScoreScale expected = QuantizeScoreScale(0.25);
+  EXPECT_EQ(m->scale.multiplier, expected.multiplier);
+  EXPECT_EQ(m->scale.shift, expected.shift);
+}
+
+TEST(TensorMappingTest, DefaultScoreScaleIsAnEighth) {
+  ModelInferRequest r = AttentionRequest(1);
+  absl::StatusOr<MappedRequest> m = MapRequest(Attention(), r, 16);
+  ASSERT_TRUE(m.ok());
+  EXPECT_DOUBLE_EQ(m->score_scale, 0.125);
+}
+
+TEST(TensorMappingTest, TypedIntContentsAreConverted) {
+  ModelInferRequest r = MelRequest(1);
+  r.clear_raw_input_contents();
+  for (int i = 0; i < 400; ++i) {
+    r.mutable_inputs(0)->mutable_contents()->add_int_contents(i - 200);
+  }
+  absl::StatusOr<MappedRequest> m = MapRequest(Mel(), r, 16);
+  ASSERT_TRUE(m.ok()) << m.status();
+  int16_t first;
+  std::memcpy(&first, m->planes[0].data(), 2);
+  EXPECT_EQ(first, -200);
+}
+
+struct BadCase {
+  const char* name;
+  std::function<void(ModelInferRequest&)> mutate;
+  absl::StatusCode code;
+  const char* message;
+};
+
+class BadMelRequestTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadMelRequestTest, IsRefusedWithAMessageNamingTheProblem) {
+  ModelInferRequest r = MelRequest(2);
+  GetParam().mutate(r);
+  absl::Status s = Error(Mel(), r);
+  EXPECT_EQ(s.code(), GetParam().code) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BadMelRequestTest,
+    ::testing::Values(
+        BadCase{"WrongDtype",
+                [](auto& r) { r.mutable_inputs(0)->set_datatype("FP32"); },
+                absl::StatusCode::kInvalidArgument, "needs INT16"},
+        BadCase{
+            "WrongRank",
+            [](auto& r) { r.mutable_inputs(0)->mutable_shape()->RemoveLast(); },
+            absl::StatusCode::kInvalidArgument, "[N,400]"},
+        BadCase{"WrongItemDim",
+                [](auto& r) { r.mutable_inputs(0)->set_shape(1, 512); },
+                absl::StatusCode::kInvalidArgument, "[N,400]"},
+        BadCase{"NegativeN",
+                [](auto& r) { r.mutable_inputs(0)->set_shape(0, -1); },
+                absl::StatusCode::kInvalidArgument, "N = -1"},
+        BadCase{"ZeroN", [](auto& r) { r.mutable_inputs(0)->set_shape(0, 0); },
+                absl::StatusCode::kInvalidArgument, "N = 0"},
+        BadCase{"OverflowingN",
+                [](auto& r) {
+                  r.mutable_inputs(0)->set_shape(0, int64_t{1} << 62);
+                },
+                absl::StatusCode::kInvalidArgument, "1 to 16"},
+        BadCase{"NOverMaximum",
+                [](auto& r) { r.mutable_inputs(0)->set_shape(0, 17); },
+                absl::StatusCode::kInvalidArgument, "max_batch_frames"},
+        BadCase{"ShortRawBytes",
+                [](auto& r) { r.mutable_raw_input_contents(0)->pop_back(); },
+                absl::StatusCode::kInvalidArgument, "1599 bytes"},
+        BadCase{"UnknownTensor",
+                [](auto& r) { r.mutable_inputs(0)->set_name("pcm"); },
+                absl::StatusCode::kInvalidArgument, "no input 'pcm'"},
+        BadCase{"MissingTensor",
+                [](auto& r) {
+                  r.clear_inputs();
+                  r.clear_raw_input_contents();
+                },
+                absl::StatusCode::kInvalidArgument, "takes 1 input"},
+        BadCase{"DuplicateTensor",
+                [](auto& r) {
+                  *r.add_inputs() = r.inputs(0);
+                  r.add_raw_input_contents(r.raw_input_contents(0));
+                },
+                absl::StatusCode::kInvalidArgument, "takes 1 input"},
+        BadCase{"RawAndTypedMixed",
+                [](auto& r) {
+                  r.mutable_inputs(0)->mutable_contents()->add_int_contents(1);
+                },
+                absl::StatusCode::kInvalidArgument, "one or the other"},
+        BadCase{"NoData", [](auto& r) { r.clear_raw_input_contents(); },
+                absl::StatusCode::kInvalidArgument, "has no data"},
+        BadCase{"TypedWrongField",
+                [](auto& r) {
+                  r.clear_raw_input_contents();
+                  r.mutable_inputs(0)->mutable_contents()->add_fp32_contents(1);
+                },
+                absl::StatusCode::kInvalidArgument, "int_contents"},
+        BadCase{"TypedOutOfRange",
+                [](auto& r) {
+                  r.clear_raw_input_contents();
+                  for (int i = 0; i < 800; ++i) {
+                    r.mutable_inputs(0)->mutable_contents()->add_int_contents(
+                        i == 5 ? 40000 : 0);
+                  }
+                },
+                absl::StatusCode::kInvalidArgument, "out of range"},
+        BadCase{"ExtraRawEntry", [](auto& r) { r.add_raw_input_contents("x"); },
+                absl::StatusCode::kInvalidArgument, "one entry per input"},
+        BadCase{"UnknownParameter",
+                [](auto& r) {
+                  (*r.mutable_parameters())["score_scale"].set_double_param(1);
+                },
+                absl::StatusCode::kInvalidArgument, "takes none"},
+        BadCase{"BadTimeout",
+                [](auto& r) {
+                  (*r.mutable_parameters())["timeout"].set_string_param("1s");
+                },
+                absl::StatusCode::kInvalidArgument, "microseconds"},
+        BadCase{"UnknownOutput",
+                [](auto& r) { r.add_outputs()->set_name("mel"); },
+                absl::StatusCode::kInvalidArgument, "no output 'mel'"},
+        BadCase{"UnknownVersion", [](auto& r) { r.set_model_version("7"); },
+                absl::StatusCode::kNotFound, "no version '7'"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(TensorMappingTest, AttentionScoreScaleOutOfRangeOrWrongType) {
+  for (double bad : {0.0, -1.0, 1e9, std::nan(""), 1e-30}) {
+    ModelInferRequest r = AttentionRequest(1);
+    (*r.mutable_parameters())["score_scale"].set_double_param(bad);
+    absl::Status s = Error(Attention(), r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("score_scale"));
+  }
+  ModelInferRequest r = AttentionRequest(1);
+  (*r.mutable_parameters())["score_scale"].set_string_param("0.1");
+  EXPECT_THAT(std::string(Error(Attention(), r).message()),
+              HasSubstr("must be a number"));
+}
+
+TEST(TensorMappingTest, AttentionInputsMustShareN) {
+  ModelInferRequest r = AttentionRequest(2);
+  r.mutable_inputs(1)->set_shape(0, 1);
+  r.mutable_raw_input_contents(1)->resize(4096);
+  EXPECT_THAT(std::string(Error(Attention(), r).message()),
+              HasSubstr("same N"));
+}
+
+TEST(TensorMappingTest, TritonReservedParametersAreAccepted) {
+  ModelInferRequest r = MelRequest(1);
+  (*r.mutable_parameters())["priority"].set_int64_param(1);
+  (*r.mutable_parameters())["timeout"].set_int64_param(5000);
+  absl::StatusOr<MappedRequest> m = MapRequest(Mel(), r, 16);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(*m->queue_timeout, absl::Milliseconds(5));
+}
+
+TEST(TensorMappingTest, PrepareResponseShapesTheOutput) {
+  ModelInferRequest r = MelRequest(3);
+  r.set_id("req-7");
+  inference::ModelInferResponse resp;
+  uint8_t* out = PrepareResponse(Mel(), r, 3, &resp);
+  EXPECT_EQ(resp.model_name(), "mel");
+  EXPECT_EQ(resp.id(), "req-7");
+  ASSERT_EQ(resp.outputs_size(), 1);
+  EXPECT_EQ(resp.outputs(0).name(), "log_mel");
+  EXPECT_EQ(resp.outputs(0).datatype(), "INT8");
+  EXPECT_THAT(resp.outputs(0).shape(), ::testing::ElementsAre(3, 80));
+  EXPECT_EQ(resp.raw_output_contents(0).size(), 240u);
+  EXPECT_EQ(out, reinterpret_cast<const uint8_t*>(
+                     resp.raw_output_contents(0).data()));
+}
+
+}  // namespace
+}  // namespace npuk
