@@ -1,0 +1,186 @@
+// npuk::Client: the C++ way to call npukd. One Client wraps one gRPC channel
+// and may be shared by any number of threads; every method is thread-safe.
+//
+//   auto client = npuk::Client::Connect({});          // default socket
+//   auto mel = (*client)->Mel(frames);                // int16 [N, 400]
+//   if (!mel.ok()) LOG(ERROR) << mel.status();        // server's message
+//   use(mel->output, mel->timing.compute);
+//
+// Errors are absl::Status with the gRPC code and the server's message
+// (INVALID_ARGUMENT bad input, NOT_FOUND unknown model, RESOURCE_EXHAUSTED
+// queue full, UNAVAILABLE daemon down or draining, DEADLINE_EXCEEDED,
+// CANCELLED).
+#ifndef NPUK_CLIENT_CPP_CLIENT_H_
+#define NPUK_CLIENT_CPP_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "grpc_service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "health.grpc.pb.h"
+
+namespace npuk {
+
+// What the daemon reported about one inference (response `parameters`), plus
+// the round trip the client measured.
+struct Timing {
+  absl::Duration queue;       // waiting for a batch to start
+  absl::Duration compute;     // the device run the request rode in
+  absl::Duration server;      // request received -> response ready
+  int64_t batch_frames = 0;   // frames (tiles) in that device run
+  std::string backend;        // cpu, npu-sim or xrt
+  absl::Duration round_trip;  // measured by the client
+};
+
+// Reads the timing parameters of a response; absent ones stay zero.
+Timing TimingOf(const inference::ModelInferResponse& response);
+
+// Cancels the calls that were given it, from any thread. A call started after
+// Cancel() fails at once with CANCELLED. Must outlive those calls.
+class Cancellation {
+ public:
+  void Cancel();
+  bool cancelled() const;
+
+ private:
+  friend class Client;
+  // False when already cancelled (the call must not start).
+  bool Attach(grpc::ClientContext* ctx);
+  void Detach(grpc::ClientContext* ctx);
+
+  mutable absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+struct CallOptions {
+  // Absolute deadline; InfiniteFuture() means Client::Options::timeout.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Not owned; may be null.
+  Cancellation* cancellation = nullptr;
+};
+
+struct MelResult {
+  std::vector<int8_t> log_mel;  // [frames, 80], log10 P ~= q/16 - 4
+  size_t frames = 0;
+  Timing timing;
+};
+
+struct AttentionResult {
+  std::vector<int8_t> out;  // [tiles, 64, 64]
+  size_t tiles = 0;
+  Timing timing;
+};
+
+struct LogMelResult {
+  std::vector<float> features;  // [80, frames], mel-major like Whisper
+  size_t frames = 0;
+  Timing timing;
+};
+
+struct InferResult {
+  inference::ModelInferResponse response;
+  Timing timing;
+};
+
+using HealthStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
+
+class Client {
+ public:
+  struct Options {
+    // unix:PATH or HOST:PORT; empty means DefaultTarget() (target.h).
+    std::string target;
+    // Deadline for calls that set none; InfiniteDuration() for none.
+    absl::Duration timeout = absl::Seconds(30);
+    // Null means plaintext (the default for unix sockets and loopback).
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+  };
+
+  // Creates the channel; it connects lazily, so an absent daemon shows up as
+  // UNAVAILABLE on the first call. Fails only on a malformed target.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(Options options);
+  // Over an existing channel (tests, custom channel arguments).
+  Client(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout);
+
+  // `frames` is int16 [N, 400] row-major, N = frames.size() / 400.
+  absl::StatusOr<MelResult> Mel(absl::Span<const int16_t> frames,
+                                const CallOptions& call = {});
+  // q, k, v are int8 [N, 64, 64]; out = softmax(q k^T * score_scale) v.
+  absl::StatusOr<AttentionResult> Attention(absl::Span<const int8_t> q,
+                                            absl::Span<const int8_t> k,
+                                            absl::Span<const int8_t> v,
+                                            double score_scale = 0.125,
+                                            const CallOptions& call = {});
+  // whisper.audio.log_mel_spectrogram of 16 kHz mono audio in [-1, 1], in one
+  // mel request (log_mel.h has the host half).
+  absl::StatusOr<LogMelResult> LogMelSpectrogram(absl::Span<const float> audio,
+                                                 const CallOptions& call = {});
+  absl::StatusOr<InferResult> Infer(const inference::ModelInferRequest& request,
+                                    const CallOptions& call = {});
+
+  // grpc.health.v1 Check; "" is the whole server, else a model name.
+  absl::StatusOr<HealthStatus> Health(absl::string_view service = "",
+                                      const CallOptions& call = {});
+  // Triton ModelStatistics; "" means every model.
+  absl::StatusOr<inference::ModelStatisticsResponse> Statistics(
+      absl::string_view model = "", const CallOptions& call = {});
+
+  // Asynchronous calls. `done` runs exactly once on a gRPC thread (or inline
+  // when the call cannot start); it must not block. `request` and the spans
+  // are copied before the call returns.
+  using InferCallback = absl::AnyInvocable<void(absl::StatusOr<InferResult>)>;
+  void InferAsync(const inference::ModelInferRequest& request,
+                  const CallOptions& call, InferCallback done);
+  void MelAsync(absl::Span<const int16_t> frames, const CallOptions& call,
+                absl::AnyInvocable<void(absl::StatusOr<MelResult>)> done);
+  void AttentionAsync(
+      absl::Span<const int8_t> q, absl::Span<const int8_t> k,
+      absl::Span<const int8_t> v, double score_scale, const CallOptions& call,
+      absl::AnyInvocable<void(absl::StatusOr<AttentionResult>)> done);
+
+  // Request builders, public so load generators send exactly what Mel() and
+  // Attention() send. INVALID_ARGUMENT when sizes are not whole frames/tiles.
+  static absl::StatusOr<inference::ModelInferRequest> MelRequest(
+      absl::Span<const int16_t> frames);
+  static absl::StatusOr<inference::ModelInferRequest> AttentionRequest(
+      absl::Span<const int8_t> q, absl::Span<const int8_t> k,
+      absl::Span<const int8_t> v, double score_scale);
+
+  inference::GRPCInferenceService::Stub& inference() { return *inference_; }
+  grpc::health::v1::Health::Stub& health() { return *health_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+
+ private:
+  // Applies the deadline; returns false when `call` is already cancelled.
+  bool Prepare(grpc::ClientContext* ctx, const CallOptions& call) const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  absl::Duration timeout_;
+  std::unique_ptr<inference::GRPCInferenceService::Stub> inference_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+// Maps a gRPC status to absl::Status, keeping code and message.
+absl::Status FromGrpc(const grpc::Status& status);
+
+// A channel to `target` (unix:PATH or HOST:PORT, "" = default) with no
+// message size limit. Null credentials mean plaintext.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    absl::string_view target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+
+}  // namespace npuk
+
+#endif  // NPUK_CLIENT_CPP_CLIENT_H_
