@@ -13,4 +13,9 @@ function(npuk_test name)
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
     PROPERTIES LABELS "${T_LABELS}" TIMEOUT 600)
+  # Tests labelled "sanitize" also run under ASan+UBSan and TSan; the
+  # `sanitize_tests` target builds exactly those.
+  if("sanitize" IN_LIST T_LABELS)
+    set_property(GLOBAL APPEND PROPERTY NPUK_SANITIZE_TARGETS ${name})
+  endif()
 endfunction()

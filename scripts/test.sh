@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: every unit, integration, Python and deployment
+# test of the main build, then the batcher/server/health tests again under
+# ASan+UBSan and under TSan, then each fuzzer for a bounded time.
+# Set NPUK_SKIP_SANITIZERS=1 or NPUK_SKIP_FUZZ=1 to skip those stages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+preset=default
+if [ "${CI:-}" = "true" ]; then preset=ci; fi
+jobs=$(nproc)
+
+stage() { printf '\n=== %s\n' "$*"; }
+
+stage "build ($preset)"
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j "$jobs"
+stage "tests ($preset)"
+ctest --preset "$preset" --timeout 900
+
+if [ "${NPUK_SKIP_SANITIZERS:-0}" != "1" ]; then
+  for s in asan tsan; do
+    stage "build ($s)"
+    cmake --preset "$s" >/dev/null
+    cmake --build --preset "$s" --target sanitize_tests -j "$jobs"
+    stage "tests ($s: label sanitize)"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+      ctest --preset "$s" --timeout 900
+  done
+fi
+
+if [ "${NPUK_SKIP_FUZZ:-0}" != "1" ] && [ -x tests/fuzz/run_fuzzers.sh ]; then
+  stage "fuzz (bounded)"
+  tests/fuzz/run_fuzzers.sh
+fi
+stage "all tests passed"
