@@ -1,0 +1,24 @@
+"""npuk: Python client of the npukd NPU kernel daemon.
+
+    import npuk
+    with npuk.Client() as c:                      # default unix socket
+        feats = c.log_mel_spectrogram(audio)      # float32 [80, n_frames]
+        print(c.last_timing)
+
+Client is synchronous and thread-safe; AsyncClient has the same methods as
+coroutines (grpc.aio). Errors raise npuk.NpukError with the gRPC code and the
+daemon's message.
+"""
+
+from ._common import NpukError, Timing
+from .client import Client
+from .aio import AsyncClient
+from .features import (audio_to_int16, frame_audio, log_mel_frames,
+                       normalize_log_mel, quantize)
+from .target import default_socket_path, default_target
+
+__all__ = [
+    "AsyncClient", "Client", "NpukError", "Timing", "audio_to_int16",
+    "default_socket_path", "default_target", "frame_audio", "log_mel_frames",
+    "normalize_log_mel", "quantize",
+]

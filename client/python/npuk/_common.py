@@ -1,0 +1,162 @@
+"""Request building and response parsing shared by Client and AsyncClient."""
+
+import wave
+from typing import NamedTuple, Optional
+
+import grpc
+import numpy as np
+
+from . import features
+from ._proto import grpc_service_pb2 as pb
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", -1),
+]
+
+
+class Timing(NamedTuple):
+    """What the daemon reported about one inference, plus the round trip."""
+    queue_us: int  # waiting for a batch to start
+    compute_us: int  # the device run the request rode in
+    server_us: int  # received -> response ready
+    batch_frames: int  # frames (tiles) in that device run
+    backend: str  # cpu, npu-sim or xrt
+    round_trip_us: float  # measured by the client
+
+
+class NpukError(Exception):
+    """A failed call: `code` is the grpc.StatusCode, `message` the daemon's
+    explanation (INVALID_ARGUMENT bad input, NOT_FOUND unknown model,
+    RESOURCE_EXHAUSTED queue full, UNAVAILABLE daemon down or draining,
+    DEADLINE_EXCEEDED)."""
+
+    def __init__(self, code, message):
+        super().__init__("%s: %s" % (code.name, message))
+        self.code = code
+        self.message = message
+
+
+def error_from_rpc(e: grpc.RpcError, target: str) -> NpukError:
+    code, msg = e.code(), e.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        msg += (" (is npukd running and listening on %s? start it, or pass "
+                "Client(target='unix:PATH' or 'HOST:PORT'))" % target)
+    return NpukError(code, msg)
+
+
+def timing_of(resp, round_trip_us: float) -> Timing:
+    p = resp.parameters
+
+    def i64(name):
+        return p[name].int64_param if name in p else 0
+
+    return Timing(i64("queue_us"), i64("compute_us"), i64("server_us"),
+                  i64("batch_frames"),
+                  p["backend"].string_param if "backend" in p else "",
+                  round_trip_us)
+
+
+def _add_input(req, name, dtype, array):
+    t = req.inputs.add()
+    t.name = name
+    t.datatype = dtype
+    t.shape.extend(array.shape)
+    req.raw_input_contents.append(array.tobytes())
+
+
+def mel_request(frames) -> pb.ModelInferRequest:
+    a = np.ascontiguousarray(frames)
+    if a.dtype != np.int16 or a.ndim != 2 or a.shape[1] != features.N_FFT \
+            or a.shape[0] == 0:
+        raise ValueError("mel takes int16 frames [N, 400] with N >= 1; got %s "
+                         "%s (use log_mel_spectrogram() for float audio)"
+                         % (a.dtype, a.shape))
+    req = pb.ModelInferRequest(model_name="mel")
+    _add_input(req, "audio", "INT16", a)
+    return req
+
+
+def attention_request(q, k, v, score_scale) -> pb.ModelInferRequest:
+    arrays = [np.ascontiguousarray(x) for x in (q, k, v)]
+    for name, a in zip("qkv", arrays):
+        if a.dtype != np.int8 or a.ndim != 3 or a.shape[1:] != (64, 64) \
+                or a.shape[0] == 0 or a.shape != arrays[0].shape:
+            raise ValueError("attention_int8 takes q, k, v int8 [N, 64, 64] of "
+                             "equal shape; %s is %s %s (use attention() for "
+                             "float32)" % (name, a.dtype, a.shape))
+    req = pb.ModelInferRequest(model_name="attention")
+    for name, a in zip("qkv", arrays):
+        _add_input(req, name, "INT8", a)
+    req.parameters["score_scale"].double_param = float(score_scale)
+    return req
+
+
+def single_output(resp, shape) -> np.ndarray:
+    want = int(np.prod(shape))
+    if len(resp.raw_output_contents) != 1 or \
+            len(resp.raw_output_contents[0]) != want:
+        raise NpukError(grpc.StatusCode.INTERNAL,
+                        "daemon returned %s output bytes for %s, expected %d"
+                        % ([len(r) for r in resp.raw_output_contents],
+                           resp.model_name, want))
+    return np.frombuffer(resp.raw_output_contents[0], dtype=np.int8).reshape(
+        shape)
+
+
+def load_wav_16k(path: str) -> np.ndarray:
+    """A 16 kHz PCM16 WAV file as float32 mono in [-1, 1]."""
+    with wave.open(path, "rb") as w:
+        if w.getframerate() != features.SAMPLE_RATE or w.getsampwidth() != 2:
+            raise ValueError("%s is %d Hz, %d-bit; need 16 kHz 16-bit PCM: "
+                             "sox IN -r 16000 -c 1 -b 16 OUT.wav"
+                             % (path, w.getframerate(), 8 * w.getsampwidth()))
+        raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        x = raw.reshape(-1, w.getnchannels()).astype(np.float32) / 32768.0
+        return x.mean(axis=1)
+
+
+def whisper_audio(audio, n_mels: int, padding: int) -> np.ndarray:
+    """Accepts what whisper.audio.log_mel_spectrogram accepts: a path, a numpy
+    array or a CPU torch tensor (anything np.asarray takes)."""
+    if n_mels != features.N_MELS:
+        raise ValueError("the daemon's mel kernel has 80 bins; n_mels=%d is "
+                         "not supported" % n_mels)
+    if isinstance(audio, str):
+        audio = load_wav_16k(audio)
+    x = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if padding > 0:
+        x = np.pad(x, (0, padding))
+    return x
+
+
+def too_many_frames_hint(e: NpukError, n: int, seconds: float) -> NpukError:
+    if e.code != grpc.StatusCode.INVALID_ARGUMENT:
+        return e
+    return NpukError(e.code, "%s (this clip of %.2f s needs %d mel frames in "
+                     "one request; if that is over the daemon's limit, raise "
+                     "it with --max_batch_frames=mel:%d)"
+                     % (e.message, seconds, n, n))
+
+
+def stats_dict(resp) -> dict:
+    out = {}
+    for m in resp.model_stats:
+        s = m.inference_stats
+        runs = s.compute_infer.count
+        out[m.name] = {
+            "inference_count": m.inference_count,
+            "execution_count": m.execution_count,
+            "success": s.success.count,
+            "fail": s.fail.count,
+            "mean_batch": (m.inference_count / m.execution_count
+                           if m.execution_count else 0.0),
+            "mean_queue_us": (s.queue.ns / s.success.count / 1e3
+                              if s.success.count else 0.0),
+            "mean_compute_us": ((s.compute_input.ns + s.compute_infer.ns +
+                                 s.compute_output.ns) / runs / 1e3
+                                if runs else 0.0),
+            "batch_stats": {b.batch_size: b.compute_infer.count
+                            for b in m.batch_stats},
+        }
+    return out
