@@ -33,7 +33,7 @@ namespace npuk {
 namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path,
-                                     std::string_view what) {
+                                     const char* what) {
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(

@@ -55,7 +55,7 @@ namespace {
 
 // Applies "N" (every model) or "MODEL:N" entries to one numeric field.
 absl::Status ApplyPerModel(const std::vector<std::string>& entries,
-                           std::string_view flag, config::Config& c,
+                           const char* flag, config::Config& c,
                            void (*set)(config::ModelSettings&, uint64_t)) {
   for (const std::string& e : entries) {
     std::vector<std::string> parts = absl::StrSplit(e, ':');
@@ -170,12 +170,12 @@ int Run() {
 
   absl::StatusOr<config::Config> config = BuildConfig();
   if (!config.ok()) {
-    spdlog::critical("npukd: {}", config.status().message());
+    spdlog::critical("npukd: {}", std::string(config.status().message()));
     return 2;
   }
   absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(*config);
   if (!daemon.ok()) {
-    spdlog::critical("npukd: {}", daemon.status().message());
+    spdlog::critical("npukd: {}", std::string(daemon.status().message()));
     return 1;
   }
   spdlog::info("npukd: serving on {} (backend {})", (*daemon)->address(),

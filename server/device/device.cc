@@ -2,7 +2,7 @@
 
 namespace npuk {
 
-std::string_view KernelName(KernelId id) {
+const char* KernelName(KernelId id) {
   switch (id) {
     case KernelId::kMel:
       return "mel";

@@ -22,7 +22,7 @@ namespace npuk {
 enum class KernelId { kMel = 0, kAttention = 1 };
 
 struct KernelLayout {
-  size_t in_bytes;   // one frame (mel) or tile (attention), device layout
+  size_t in_bytes;  // one frame (mel) or tile (attention), device layout
   size_t out_bytes;
 };
 
@@ -31,7 +31,9 @@ constexpr KernelLayout LayoutOf(KernelId id) {
                               : KernelLayout{12288, 4096};
 }
 
-std::string_view KernelName(KernelId id);  // "mel", "attention"
+// "mel", "attention". A C string so that it works with absl::StrCat and
+// spdlog alike (Debian's abseil has its own string_view type).
+const char* KernelName(KernelId id);
 
 // A set of staging buffers for one kernel, sized once for `max_items`, and
 // the means to run the kernel over them. On the xrt backend the buffers are

@@ -178,12 +178,12 @@ InferenceService::InferenceService(std::vector<ServedModel> models,
       backend_(std::move(backend)),
       readiness_(readiness) {}
 
-const ServedModel* InferenceService::Find(std::string_view name,
+const ServedModel* InferenceService::Find(const std::string& name,
                                           absl::Status* error) const {
   for (const ServedModel& m : models_) {
-    if (m.spec->name == name) return &m;
+    if (name == m.spec->name) return &m;
   }
-  std::vector<std::string_view> names;
+  std::vector<const char*> names;
   for (const ServedModel& m : models_) names.push_back(m.spec->name);
   *error = absl::NotFoundError(
       absl::StrCat("unknown model '", name,
@@ -191,8 +191,8 @@ const ServedModel* InferenceService::Find(std::string_view name,
   return nullptr;
 }
 
-const ServedModel* InferenceService::FindVersioned(std::string_view name,
-                                                   std::string_view version,
+const ServedModel* InferenceService::FindVersioned(const std::string& name,
+                                                   const std::string& version,
                                                    absl::Status* error) const {
   const ServedModel* m = Find(name, error);
   if (m != nullptr && !version.empty() && version != "1") {

@@ -96,10 +96,10 @@ class InferenceService final
 
  private:
   // nullptr plus NOT_FOUND (naming the known models) when unknown.
-  const ServedModel* Find(std::string_view name, absl::Status* error) const;
+  const ServedModel* Find(const std::string& name, absl::Status* error) const;
   // Model (and version) lookup for the metadata RPCs.
-  const ServedModel* FindVersioned(std::string_view name,
-                                   std::string_view version,
+  const ServedModel* FindVersioned(const std::string& name,
+                                   const std::string& version,
                                    absl::Status* error) const;
 
   const std::vector<ServedModel> models_;

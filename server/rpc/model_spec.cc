@@ -29,7 +29,7 @@ std::span<const ModelSpec> AllModelSpecs() {
 
 const ModelSpec* FindModelSpec(std::string_view name) {
   for (const ModelSpec& spec : AllModelSpecs()) {
-    if (spec.name == name) return &spec;
+    if (name == spec.name) return &spec;
   }
   return nullptr;
 }

@@ -15,8 +15,8 @@
 namespace npuk {
 
 struct TensorSpec {
-  std::string_view name;
-  std::string_view datatype;  // KServe v2 string: "INT16", "INT8"
+  const char* name;
+  const char* datatype;  // KServe v2 string: "INT16", "INT8"
   inference::DataType config_type;
   size_t element_bytes;
   std::vector<int64_t> item_dims;  // dims after N
@@ -26,12 +26,12 @@ struct TensorSpec {
 };
 
 struct ModelSpec {
-  std::string_view name;
+  const char* name;
   KernelId kernel;
   std::vector<TensorSpec> inputs;  // in device-layout plane order
   TensorSpec output;
   // Request parameters the model understands (beyond Triton's reserved ones).
-  std::vector<std::string_view> parameters;
+  std::vector<const char*> parameters;
 };
 
 // Every model npukd knows, in a stable order.

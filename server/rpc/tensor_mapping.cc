@@ -25,7 +25,7 @@ std::string ExpectedShape(const TensorSpec& t) {
 
 // Triton's reserved request parameters: accepted and, except "timeout",
 // ignored (server:docs/protocol/extension_parameters.md).
-bool IsReservedParameter(std::string_view name) {
+bool IsReservedParameter(absl::string_view name) {
   return name == "sequence_id" || name == "sequence_start" ||
          name == "sequence_end" || name == "priority" || name == "timeout" ||
          name == "headers" || name == "binary_data_output" ||
@@ -76,7 +76,7 @@ absl::StatusOr<std::vector<uint8_t>> TypedToBytes(
   return bytes;
 }
 
-absl::StatusOr<double> NumericParameter(std::string_view name,
+absl::StatusOr<double> NumericParameter(const std::string& name,
                                         const InferParameter& p) {
   switch (p.parameter_choice_case()) {
     case InferParameter::kDoubleParam:
@@ -108,7 +108,7 @@ absl::Status ReadParameters(const ModelSpec& spec,
     }
     if (IsReservedParameter(name)) continue;
     bool known = false;
-    for (std::string_view p : spec.parameters) known |= (p == name);
+    for (const char* p : spec.parameters) known |= (name == p);
     if (!known) {
       return absl::InvalidArgumentError(absl::StrCat(
           "model '", spec.name, "' has no parameter '", name, "'",
@@ -153,7 +153,7 @@ absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
 
   const int n_inputs = request.inputs_size();
   if (n_inputs != static_cast<int>(spec.inputs.size())) {
-    std::vector<std::string_view> names;
+    std::vector<const char*> names;
     for (const auto& t : spec.inputs) names.push_back(t.name);
     return absl::InvalidArgumentError(absl::StrCat(
         "model '", spec.name, "' takes ", spec.inputs.size(), " input(s) (",
@@ -172,9 +172,9 @@ absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
   for (int i = 0; i < n_inputs; ++i) {
     const auto& in = request.inputs(i);
     size_t s = 0;
-    while (s < spec.inputs.size() && spec.inputs[s].name != in.name()) ++s;
+    while (s < spec.inputs.size() && in.name() != spec.inputs[s].name) ++s;
     if (s == spec.inputs.size()) {
-      std::vector<std::string_view> names;
+      std::vector<const char*> names;
       for (const auto& t : spec.inputs) names.push_back(t.name);
       return absl::InvalidArgumentError(
           absl::StrCat("model '", spec.name, "' has no input '", in.name(),

@@ -25,13 +25,12 @@ absl::Status SplitHostPort(const std::string& host_port, std::string& host,
         absl::StrCat("--metrics=\"", host_port,
                      "\" is not HOST:PORT (e.g. 127.0.0.1:9464)"));
   }
-  host = host_port.substr(0, colon);
+  absl::string_view h = absl::string_view(host_port).substr(0, colon);
   port = host_port.substr(colon + 1);
-  if (absl::ConsumePrefix(&host, "[")) {
-    if (!absl::ConsumeSuffix(&host, "]")) {
-      return absl::InvalidArgumentError("--metrics: unbalanced [ in host");
-    }
+  if (absl::ConsumePrefix(&h, "[") && !absl::ConsumeSuffix(&h, "]")) {
+    return absl::InvalidArgumentError("--metrics: unbalanced [ in host");
   }
+  host = std::string(h);
   return absl::OkStatus();
 }
 

@@ -1,0 +1,459 @@
+// The real daemon, end to end over a unix socket: correctness under
+// concurrency, batching, validation, streaming, deadlines and drain. Runs
+// once per backend built (cpu, npu-sim).
+#include <signal.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/attention/attention_kernel.h"
+#include "kernels/common/score_scale.h"
+#include "kernels/mel/mel_kernel.h"
+#include "tests/integration/daemon_process.h"
+
+namespace npuk {
+namespace {
+
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+using npuk::testing::DaemonProcess;
+using ::testing::HasSubstr;
+
+std::vector<int16_t> RandomAudio(std::mt19937& rng, size_t frames) {
+  std::vector<int16_t> a(frames * 400);
+  std::normal_distribution<double> noise(0, 3000);
+  const double f = std::uniform_real_distribution<double>(100, 4000)(rng);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double v =
+        8000 * std::sin(2 * M_PI * f * static_cast<double>(i) / 16000.0) +
+        noise(rng);
+    a[i] = static_cast<int16_t>(std::clamp(v, -32768.0, 32767.0));
+  }
+  return a;
+}
+
+std::vector<int8_t> RandomInt8(std::mt19937& rng, size_t n, double sigma) {
+  std::normal_distribution<double> d(0, sigma);
+  std::vector<int8_t> v(n);
+  for (auto& x : v)
+    x = static_cast<int8_t>(std::clamp(std::lround(d(rng)), -128L, 127L));
+  return v;
+}
+
+ModelInferRequest MelRequest(const std::vector<int16_t>& audio) {
+  ModelInferRequest r;
+  r.set_model_name("mel");
+  auto* in = r.add_inputs();
+  in->set_name("audio");
+  in->set_datatype("INT16");
+  in->add_shape(static_cast<int64_t>(audio.size() / 400));
+  in->add_shape(400);
+  r.add_raw_input_contents(std::string(
+      reinterpret_cast<const char*>(audio.data()), audio.size() * 2));
+  return r;
+}
+
+std::string MelReference(const std::vector<int16_t>& audio) {
+  std::string out(audio.size() / 400 * 80, '\0');
+  for (size_t f = 0; f < audio.size() / 400; ++f) {
+    mel_kernel_simple(&audio[f * 400], reinterpret_cast<int8_t*>(&out[f * 80]));
+  }
+  return out;
+}
+
+ModelInferRequest AttentionRequest(const std::vector<int8_t>& q,
+                                   const std::vector<int8_t>& k,
+                                   const std::vector<int8_t>& v,
+                                   double score_scale) {
+  ModelInferRequest r;
+  r.set_model_name("attention");
+  const int64_t n = static_cast<int64_t>(q.size() / 4096);
+  for (auto [name, data] : {std::pair{"q", &q}, {"k", &k}, {"v", &v}}) {
+    auto* in = r.add_inputs();
+    in->set_name(name);
+    in->set_datatype("INT8");
+    in->add_shape(n);
+    in->add_shape(64);
+    in->add_shape(64);
+    r.add_raw_input_contents(
+        std::string(reinterpret_cast<const char*>(data->data()), data->size()));
+  }
+  (*r.mutable_parameters())["score_scale"].set_double_param(score_scale);
+  return r;
+}
+
+std::string AttentionReference(const std::vector<int8_t>& q,
+                               const std::vector<int8_t>& k,
+                               const std::vector<int8_t>& v,
+                               double score_scale) {
+  const ScoreScale s = QuantizeScoreScale(score_scale);
+  const size_t n = q.size() / 4096;
+  std::string out(n * 4096, '\0');
+  std::vector<int8_t> qkv(12288);
+  for (size_t t = 0; t < n; ++t) {
+    std::memcpy(&qkv[0], &q[t * 4096], 4096);
+    std::memcpy(&qkv[4096], &k[t * 4096], 4096);
+    std::memcpy(&qkv[8192], &v[t * 4096], 4096);
+    attention_64x64(qkv.data(), reinterpret_cast<int8_t*>(&out[t * 4096]),
+                    s.multiplier, s.shift);
+  }
+  return out;
+}
+
+grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
+                   const ModelInferRequest& r, ModelInferResponse* resp,
+                   int deadline_ms = 30000) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(deadline_ms));
+  return stub.ModelInfer(&ctx, r, resp);
+}
+
+inference::ModelStatistics Stats(inference::GRPCInferenceService::Stub& stub,
+                                 const std::string& model) {
+  grpc::ClientContext ctx;
+  inference::ModelStatisticsRequest req;
+  req.set_name(model);
+  inference::ModelStatisticsResponse resp;
+  EXPECT_TRUE(stub.ModelStatistics(&ctx, req, &resp).ok());
+  return resp.model_stats_size() ? resp.model_stats(0)
+                                 : inference::ModelStatistics();
+}
+
+class DaemonTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::vector<std::string> Args(std::vector<std::string> extra = {}) {
+    extra.push_back("--backend=" + GetParam());
+    return extra;
+  }
+};
+
+TEST_P(DaemonTest, SixtyFourConcurrentClientsEachGetTheReferenceOfTheirInput) {
+  DaemonProcess d(Args());
+  constexpr int kClients = 64;
+  constexpr int kRequestsEach = 6;
+  std::atomic<int> ok{0}, wrong{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      std::mt19937 rng(1000 + c);
+      auto stub = d.stub();
+      for (int i = 0; i < kRequestsEach; ++i) {
+        ModelInferResponse resp;
+        std::string expected;
+        grpc::Status s;
+        if ((c + i) % 3 != 0) {
+          const size_t frames = 1 + rng() % (c % 4 == 0 ? 120 : 8);
+          auto audio = RandomAudio(rng, frames);
+          s = Infer(*stub, MelRequest(audio), &resp);
+          expected = MelReference(audio);
+        } else {
+          const size_t tiles = 1 + rng() % 3;
+          const double sigma = 1 + (rng() % 200) / 100.0;
+          auto q = RandomInt8(rng, tiles * 4096, 20 * sigma);
+          auto k = RandomInt8(rng, tiles * 4096, 20 * sigma);
+          auto v = RandomInt8(rng, tiles * 4096, 30 * sigma);
+          const double scale =
+              std::ldexp(1.0, -(static_cast<int>(rng() % 12) + 4));
+          s = Infer(*stub, AttentionRequest(q, k, v, scale), &resp);
+          expected = AttentionReference(q, k, v, scale);
+        }
+        if (!s.ok()) {
+          ++failed;
+          ADD_FAILURE() << s.error_message();
+        } else if (resp.raw_output_contents_size() != 1 ||
+                   resp.raw_output_contents(0) != expected) {
+          ++wrong;
+        } else {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(ok.load(), kClients * kRequestsEach);
+  EXPECT_EQ(d.Stop(SIGTERM), 0) << d.log();
+}
+
+TEST_P(DaemonTest, ConcurrentSingleFrameClientsAreBatched) {
+  DaemonProcess d(Args());
+  constexpr int kClients = 64;
+  constexpr int kRequestsEach = 20;
+  std::vector<std::thread> clients;
+  std::atomic<int> failed{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      std::mt19937 rng(c);
+      auto stub = d.stub();
+      for (int i = 0; i < kRequestsEach; ++i) {
+        ModelInferResponse resp;
+        auto audio = RandomAudio(rng, 1);
+        if (!Infer(*stub, MelRequest(audio), &resp).ok() ||
+            resp.raw_output_contents(0) != MelReference(audio)) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  auto stub = d.stub();
+  const inference::ModelStatistics s = Stats(*stub, "mel");
+  EXPECT_EQ(s.inference_count(),
+            static_cast<uint64_t>(kClients * kRequestsEach));
+  std::cout << "[ batching ] " << s.inference_count() << " frames in "
+            << s.execution_count() << " device runs (mean batch "
+            << static_cast<double>(s.inference_count()) /
+                   std::max<uint64_t>(1, s.execution_count())
+            << ")\n";
+  EXPECT_LT(s.execution_count() * 2, s.inference_count())
+      << "64 concurrent 1-frame clients should share device runs";
+  uint64_t batched_frames = 0;
+  for (const auto& b : s.batch_stats()) {
+    batched_frames += b.batch_size() * b.compute_infer().count();
+  }
+  EXPECT_EQ(batched_frames, s.inference_count());
+}
+
+TEST_P(DaemonTest, ResponsesCarryTimingMetadata) {
+  DaemonProcess d(Args());
+  auto stub = d.stub();
+  std::mt19937 rng(1);
+  ModelInferResponse resp;
+  ASSERT_TRUE(Infer(*stub, MelRequest(RandomAudio(rng, 3)), &resp).ok());
+  const auto& p = resp.parameters();
+  for (const char* key :
+       {"queue_us", "compute_us", "server_us", "batch_frames"}) {
+    ASSERT_TRUE(p.contains(key)) << key;
+    EXPECT_GE(p.at(key).int64_param(), 0) << key;
+  }
+  EXPECT_GE(p.at("batch_frames").int64_param(), 3);
+  EXPECT_GE(p.at("server_us").int64_param(), p.at("compute_us").int64_param());
+  EXPECT_EQ(p.at("backend").string_param(), GetParam());
+  EXPECT_EQ(resp.model_name(), "mel");
+  EXPECT_THAT(resp.outputs(0).shape(), ::testing::ElementsAre(3, 80));
+}
+
+TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
+  DaemonProcess d(Args());
+  auto stub = d.stub();
+  {
+    grpc::ClientContext ctx;
+    inference::ModelMetadataRequest req;
+    req.set_name("mel");
+    inference::ModelMetadataResponse resp;
+    ASSERT_TRUE(stub->ModelMetadata(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.inputs_size(), 1);
+    EXPECT_EQ(resp.inputs(0).name(), "audio");
+    EXPECT_EQ(resp.inputs(0).datatype(), "INT16");
+    EXPECT_THAT(resp.inputs(0).shape(), ::testing::ElementsAre(-1, 400));
+    EXPECT_THAT(resp.outputs(0).shape(), ::testing::ElementsAre(-1, 80));
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelMetadataRequest req;
+    req.set_name("attention");
+    inference::ModelMetadataResponse resp;
+    ASSERT_TRUE(stub->ModelMetadata(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.inputs_size(), 3);
+    EXPECT_THAT(resp.inputs(2).shape(), ::testing::ElementsAre(-1, 64, 64));
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelConfigRequest req;
+    req.set_name("attention");
+    inference::ModelConfigResponse resp;
+    ASSERT_TRUE(stub->ModelConfig(&ctx, req, &resp).ok());
+    EXPECT_GT(resp.config().max_batch_size(), 0);
+    EXPECT_EQ(resp.config().input(0).data_type(), inference::TYPE_INT8);
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::RepositoryIndexResponse resp;
+    ASSERT_TRUE(
+        stub->RepositoryIndex(&ctx, inference::RepositoryIndexRequest(), &resp)
+            .ok());
+    ASSERT_EQ(resp.models_size(), 2);
+    EXPECT_EQ(resp.models(0).state(), "READY");
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ServerReadyResponse resp;
+    ASSERT_TRUE(
+        stub->ServerReady(&ctx, inference::ServerReadyRequest(), &resp).ok());
+    EXPECT_TRUE(resp.ready());
+  }
+}
+
+TEST_P(DaemonTest, BadRequestsGetTheRightStatusAndTheDaemonKeepsServing) {
+  DaemonProcess d(Args({"--max_batch_frames=mel:64,attention:4"}));
+  auto stub = d.stub();
+  std::mt19937 rng(2);
+  const auto audio = RandomAudio(rng, 2);
+  struct Case {
+    const char* what;
+    std::function<void(ModelInferRequest&)> mutate;
+    grpc::StatusCode code;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"unknown model", [](auto& r) { r.set_model_name("whisper"); },
+       grpc::NOT_FOUND, "unknown model 'whisper'"},
+      {"dtype", [](auto& r) { r.mutable_inputs(0)->set_datatype("FP32"); },
+       grpc::INVALID_ARGUMENT, "needs INT16"},
+      {"shape", [](auto& r) { r.mutable_inputs(0)->set_shape(1, 401); },
+       grpc::INVALID_ARGUMENT, "[N,400]"},
+      {"byte size",
+       [](auto& r) { r.mutable_raw_input_contents(0)->append("x"); },
+       grpc::INVALID_ARGUMENT, "1601 bytes"},
+      {"unknown tensor", [](auto& r) { r.mutable_inputs(0)->set_name("x"); },
+       grpc::INVALID_ARGUMENT, "no input 'x'"},
+      {"raw and typed mixed",
+       [](auto& r) {
+         r.mutable_inputs(0)->mutable_contents()->add_int_contents(3);
+       },
+       grpc::INVALID_ARGUMENT, "one or the other"},
+      {"N over maximum",
+       [](auto& r) {
+         r.mutable_inputs(0)->set_shape(0, 65);
+         r.mutable_raw_input_contents(0)->resize(65 * 800);
+       },
+       grpc::INVALID_ARGUMENT, "1 to 64"},
+      {"bad parameter",
+       [](auto& r) { (*r.mutable_parameters())["scale"].set_double_param(2); },
+       grpc::INVALID_ARGUMENT, "no parameter 'scale'"},
+  };
+  for (const Case& c : cases) {
+    ModelInferRequest r = MelRequest(audio);
+    c.mutate(r);
+    ModelInferResponse resp;
+    grpc::Status s = Infer(*stub, r, &resp);
+    EXPECT_EQ(s.error_code(), c.code) << c.what << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(c.message)) << c.what;
+  }
+  {
+    auto q = RandomInt8(rng, 4096, 20);
+    ModelInferRequest r = AttentionRequest(q, q, q, -1.0);
+    ModelInferResponse resp;
+    grpc::Status s = Infer(*stub, r, &resp);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("score_scale"));
+  }
+  ModelInferResponse resp;
+  ASSERT_TRUE(Infer(*stub, MelRequest(audio), &resp).ok());
+  EXPECT_EQ(resp.raw_output_contents(0), MelReference(audio));
+  const inference::ModelStatistics s = Stats(*stub, "mel");
+  EXPECT_EQ(s.inference_stats().fail().count(), cases.size() - 1);
+}
+
+TEST_P(DaemonTest, StreamAnswersEveryRequestAndReportsErrorsInline) {
+  DaemonProcess d(Args());
+  auto stub = d.stub();
+  grpc::ClientContext ctx;
+  auto stream = stub->ModelStreamInfer(&ctx);
+  std::mt19937 rng(3);
+  std::map<std::string, std::string> expected;
+  for (int i = 0; i < 10; ++i) {
+    auto audio = RandomAudio(rng, 1 + i);
+    ModelInferRequest r = MelRequest(audio);
+    r.set_id(absl::StrCat("req-", i));
+    if (i == 4) r.mutable_inputs(0)->set_datatype("INT8");
+    expected[r.id()] = i == 4 ? "" : MelReference(audio);
+    ASSERT_TRUE(stream->Write(r));
+  }
+  stream->WritesDone();
+  inference::ModelStreamInferResponse resp;
+  int answers = 0;
+  while (stream->Read(&resp)) {
+    ++answers;
+    const std::string& id = resp.infer_response().id();
+    ASSERT_TRUE(expected.count(id)) << id;
+    if (id == "req-4") {
+      EXPECT_THAT(resp.error_message(), HasSubstr("needs INT16"));
+    } else {
+      EXPECT_EQ(resp.error_message(), "");
+      EXPECT_EQ(resp.infer_response().raw_output_contents(0), expected[id]);
+    }
+  }
+  EXPECT_EQ(answers, 10);
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_P(DaemonTest, ExpiredDeadlineIsDeadlineExceeded) {
+  DaemonProcess d(Args());
+  auto stub = d.stub();
+  std::mt19937 rng(4);
+  ModelInferResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::microseconds(1));
+  grpc::Status s =
+      stub->ModelInfer(&ctx, MelRequest(RandomAudio(rng, 1)), &resp);
+  EXPECT_EQ(s.error_code(), grpc::DEADLINE_EXCEEDED);
+  // And the daemon serves on.
+  ASSERT_TRUE(Infer(*stub, MelRequest(RandomAudio(rng, 1)), &resp).ok());
+}
+
+TEST_P(DaemonTest, SigtermAnswersEverythingAcceptedThenExitsZero) {
+  DaemonProcess d(Args({"--drain_timeout=20s"}));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, unavailable{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 16; ++c) {
+    clients.emplace_back([&, c] {
+      std::mt19937 rng(c);
+      auto stub = d.stub();
+      while (!stop.load()) {
+        auto audio = RandomAudio(rng, 1 + rng() % 50);
+        ModelInferResponse resp;
+        grpc::Status s = Infer(*stub, MelRequest(audio), &resp, 10000);
+        if (s.ok()) {
+          if (resp.raw_output_contents(0) == MelReference(audio)) {
+            ++ok;
+          } else {
+            ++other;
+          }
+        } else if (s.error_code() == grpc::UNAVAILABLE) {
+          ++unavailable;
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        } else {
+          ++other;
+          ADD_FAILURE() << s.error_code() << " " << s.error_message();
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const int code = d.Stop(SIGTERM);
+  stop.store(true);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(code, 0) << d.log();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_THAT(d.log(), HasSubstr("draining"));
+}
+
+std::vector<std::string> Backends() {
+  std::vector<std::string> b = {"cpu"};
+#ifdef NPUK_TEST_NPU_SIM
+  b.push_back("npu-sim");
+#endif
+  return b;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DaemonTest, ::testing::ValuesIn(Backends()),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace npuk
