@@ -1,0 +1,153 @@
+// Constant tables of the mel kernel, built at compile time from
+// const_math.h: the periodic Hann window, the FFT twiddles, the Slaney mel
+// filterbank Whisper uses (librosa.filters.mel(sr=16000, n_fft=400,
+// n_mels=80), htk=False, norm="slaney") and the log2 table. All Q30 unless
+// said otherwise. About 7 KB in total, small enough for an AIE2 core.
+#ifndef NPUK_KERNELS_COMMON_MEL_TABLES_H_
+#define NPUK_KERNELS_COMMON_MEL_TABLES_H_
+
+#include <cstdint>
+
+#include "kernels/common/const_math.h"
+
+namespace npuk::mel {
+
+inline constexpr int kFrameSamples = 400;               // 25 ms at 16 kHz
+inline constexpr int kFftBins = kFrameSamples / 2 + 1;  // 201
+inline constexpr int kMelBands = 80;
+inline constexpr int kHalfSamples = kFrameSamples / 2;  // complex FFT size
+inline constexpr double kSampleRate = 16000.0;
+
+inline constexpr int32_t kOneQ30 = int32_t{1} << 30;
+
+struct WindowTable {
+  int32_t w[kFrameSamples];
+};
+
+// Periodic Hann: w[n] = 0.5 - 0.5 cos(2 pi n / 400), Q30 (w[200] = 2^30).
+constexpr WindowTable MakeWindow() {
+  WindowTable t{};
+  for (int n = 0; n < kFrameSamples; ++n) {
+    t.w[n] = static_cast<int32_t>(
+        cmath::Round((0.5 - 0.5 * cmath::CosTurn(n, kFrameSamples)) * kOneQ30));
+  }
+  return t;
+}
+
+struct TwiddleTable {
+  int32_t re[kFrameSamples];  // cos(2 pi j / den)
+  int32_t im[kFrameSamples];  // -sin(2 pi j / den): forward transform
+};
+
+constexpr TwiddleTable MakeTwiddles(int count, int den) {
+  TwiddleTable t{};
+  for (int j = 0; j < count; ++j) {
+    t.re[j] =
+        static_cast<int32_t>(cmath::Round(cmath::CosTurn(j, den) * kOneQ30));
+    t.im[j] =
+        static_cast<int32_t>(cmath::Round(-cmath::SinTurn(j, den) * kOneQ30));
+  }
+  return t;
+}
+
+// Slaney mel scale, as librosa.hz_to_mel / mel_to_hz with htk=False.
+inline constexpr double kMelFreqStep = 200.0 / 3.0;
+inline constexpr double kMelMinLogHz = 1000.0;
+inline constexpr double kMelMinLogMel = kMelMinLogHz / kMelFreqStep;  // 15
+
+constexpr double HzToMel(double hz) {
+  if (hz < kMelMinLogHz) return hz / kMelFreqStep;
+  return kMelMinLogMel +
+         cmath::Log(hz / kMelMinLogHz) / (cmath::Log(6.4) / 27.0);
+}
+
+constexpr double MelToHz(double mel) {
+  if (mel < kMelMinLogMel) return mel * kMelFreqStep;
+  return kMelMinLogHz *
+         cmath::Exp((cmath::Log(6.4) / 27.0) * (mel - kMelMinLogMel));
+}
+
+// Weights in Q20 (the largest Slaney weight is below 0.03, so they fit in
+// 15 bits), stored sparsely: filter m covers bins [first[m], first[m] +
+// count[m]) with weights at weight[offset[m] ...].
+inline constexpr int kFilterWeightBits = 20;
+inline constexpr int kMaxFilterWeights = 2 * kFftBins;  // a bin is in <= 2
+
+struct FilterbankTable {
+  int16_t first[kMelBands];
+  int16_t count[kMelBands];
+  int16_t offset[kMelBands];
+  int32_t weight[kMaxFilterWeights];
+  int total;
+};
+
+constexpr double SlaneyWeight(int m, int k) {
+  // librosa.filters.mel: mel_f = mel_to_hz(linspace(mel(0), mel(8000), 82)).
+  const double mel_max = HzToMel(kSampleRate / 2);
+  double f[3] = {};
+  for (int i = 0; i < 3; ++i) {
+    f[i] = MelToHz(mel_max * static_cast<double>(m + i) /
+                   static_cast<double>(kMelBands + 1));
+  }
+  const double hz = kSampleRate * k / kFrameSamples;
+  const double lower = (hz - f[0]) / (f[1] - f[0]);
+  const double upper = (f[2] - hz) / (f[2] - f[1]);
+  double w = lower < upper ? lower : upper;
+  if (w < 0) w = 0;
+  return w * 2.0 / (f[2] - f[0]);  // norm="slaney": constant area in Hz
+}
+
+constexpr FilterbankTable MakeFilterbank() {
+  FilterbankTable t{};
+  int total = 0;
+  for (int m = 0; m < kMelBands; ++m) {
+    int first = -1, last = -1;
+    int32_t q[kFftBins] = {};
+    for (int k = 0; k < kFftBins; ++k) {
+      q[k] = static_cast<int32_t>(
+          cmath::Round(SlaneyWeight(m, k) * (1 << kFilterWeightBits)));
+      if (q[k] != 0) {
+        if (first < 0) first = k;
+        last = k;
+      }
+    }
+    if (first < 0) first = last = 0;  // never for these parameters
+    t.first[m] = static_cast<int16_t>(first);
+    t.count[m] = static_cast<int16_t>(last - first + 1);
+    t.offset[m] = static_cast<int16_t>(total);
+    for (int k = first; k <= last; ++k) t.weight[total++] = q[k];
+  }
+  t.total = total;
+  return t;
+}
+
+// log2(1 + i/128), i = 0..128, Q30.
+inline constexpr int kLog2TableBits = 7;
+
+struct Log2Table {
+  int32_t v[(1 << kLog2TableBits) + 1];
+};
+
+constexpr Log2Table MakeLog2Table() {
+  Log2Table t{};
+  for (int i = 0; i <= (1 << kLog2TableBits); ++i) {
+    t.v[i] = static_cast<int32_t>(cmath::Round(
+        cmath::Log(1.0 + i / static_cast<double>(1 << kLog2TableBits)) /
+        cmath::kLn2 * kOneQ30));
+  }
+  return t;
+}
+
+inline constexpr WindowTable kWindow = MakeWindow();
+// e^{-2 pi i j / 200}: the complex 200-point FFT.
+inline constexpr TwiddleTable kFftTwiddles =
+    MakeTwiddles(kHalfSamples, kHalfSamples);
+// e^{-2 pi i k / 400}, k = 0..200: the real-input split after the FFT.
+inline constexpr TwiddleTable kSplitTwiddles =
+    MakeTwiddles(kFftBins, kFrameSamples);
+inline constexpr FilterbankTable kFilterbank = MakeFilterbank();
+inline constexpr Log2Table kLog2 = MakeLog2Table();
+
+}  // namespace npuk::mel
+
+#endif  // NPUK_KERNELS_COMMON_MEL_TABLES_H_
