@@ -331,13 +331,13 @@ absl::Status DeepCheck(Client& c, const std::string& model) {
   absl::Span<const uint8_t> expect;
   if (model == "mel") {
     const auto g = golden::Mel();
-    expect = absl::MakeConstSpan(g.output);
+    expect = absl::MakeConstSpan(g.output.data(), g.output.size());
     req = Client::MelRequest(
         absl::MakeConstSpan(reinterpret_cast<const int16_t*>(g.input.data()),
                             g.input.size() / sizeof(int16_t)));
   } else if (model == "attention") {
     const auto g = golden::Attention();
-    expect = absl::MakeConstSpan(g.output);
+    expect = absl::MakeConstSpan(g.output.data(), g.output.size());
     // The golden input is in device layout, q|k|v per tile; the wire wants
     // each tensor whole.
     constexpr size_t kTile = kTileDim * kTileDim;
@@ -348,7 +348,10 @@ absl::Status DeepCheck(Client& c, const std::string& model) {
       std::memcpy(k.data() + t * kTile, src + kTile, kTile);
       std::memcpy(v.data() + t * kTile, src + 2 * kTile, kTile);
     }
-    req = Client::AttentionRequest(q, k, v, g.scale);
+    // multiplier * 2^(shift - 31) is exact in a double and quantises back to
+    // the same pair, so the daemon runs the golden scale bit for bit.
+    req = Client::AttentionRequest(
+        q, k, v, std::ldexp(g.scale.multiplier, g.scale.shift - 31));
   } else {
     return absl::OkStatus();  // no golden vector for this service
   }
