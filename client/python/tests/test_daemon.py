@@ -1,0 +1,174 @@
+"""npuk against a real npukd (path in $NPUKD) on a temporary unix socket."""
+
+import asyncio
+import os
+import subprocess
+import tempfile
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+import npuk
+import whisper_ref
+
+DAEMON = os.environ.get("NPUKD")
+
+
+@pytest.fixture(scope="module")
+def target():
+    if not DAEMON:
+        pytest.skip("set NPUKD to the npukd binary (ctest does)")
+    with tempfile.TemporaryDirectory(prefix="npuk-pytest-") as d:
+        sock = "unix:" + os.path.join(d, "npukd.sock")
+        log = open(os.path.join(d, "npukd.log"), "w+")
+        # A 30 s clip is 3000 mel frames, sent as one request.
+        proc = subprocess.Popen([DAEMON, "--listen=" + sock, "--backend=cpu",
+                                 "--max_batch_frames=mel:3000"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            c = npuk.Client(sock, timeout=1.0)
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, "npukd exited:\n" + open(
+                    log.name).read()
+                try:
+                    if c.health() == "SERVING":
+                        break
+                except npuk.NpukError:
+                    pass
+                assert time.monotonic() < deadline, open(log.name).read()
+                time.sleep(0.05)
+            c.close()
+            yield sock
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+@pytest.fixture
+def client(target):
+    with npuk.Client(target) as c:
+        yield c
+
+
+def test_log_mel_on_speech_matches_whisper(client, tmp_path):
+    audio, wav = whisper_ref.speech(
+        tmp_path, "Speech recognition on a neural processing unit. "
+        "She sells sea shells by the sea shore, seven times.")
+    ours = client.log_mel_spectrogram(audio)
+    print(whisper_ref.assert_close_to_whisper(ours, audio))
+    t = client.last_timing
+    assert t.backend == "cpu" and t.batch_frames >= ours.shape[1]
+    assert t.server_us >= t.compute_us > 0 and t.round_trip_us > 0
+    # A WAV path and a whisper-style padding argument work like whisper's.
+    np.testing.assert_array_equal(client.log_mel_spectrogram(wav), ours)
+    padded = client.log_mel_spectrogram(audio, padding=16000)
+    assert padded.shape == (80, ours.shape[1] + 100)
+
+
+def test_thirty_second_clip_is_one_request(client):
+    t = np.arange(30 * 16000) / 16000.0
+    audio = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    feats = client.log_mel_spectrogram(audio)
+    assert feats.shape == (80, 3000)
+    assert client.last_timing.batch_frames >= 3000
+
+
+def reference_attention(q, k, v):
+    s = np.einsum("nid,njd->nij", q.astype(np.float64), k) / 8.0
+    s -= s.max(axis=2, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=2, keepdims=True)
+    return np.einsum("nij,njd->nid", p, v)
+
+
+@pytest.mark.parametrize("sigma", [1.0, 1.5, 2.0, 2.5, 3.0])
+def test_float_attention_on_gaussian_tiles(client, sigma):
+    rng = np.random.default_rng(int(sigma * 10))
+    q, k, v = (rng.normal(0, sigma, (4, 64, 64)).astype(np.float32)
+               for _ in range(3))
+    out = client.attention(q, k, v)
+    assert out.shape == (4, 64, 64) and out.dtype == np.float32
+    ref = reference_attention(q, k, v)
+    rel = [np.linalg.norm(o - r) / np.linalg.norm(r) for o, r in zip(out, ref)]
+    cos = [float(np.dot(o.ravel(), r.ravel()) /
+                 (np.linalg.norm(o) * np.linalg.norm(r)))
+           for o, r in zip(out, ref)]
+    print("sigma %.1f: median rel err %.4f, min cosine %.5f"
+          % (sigma, np.median(rel), min(cos)))
+    assert np.median(rel) <= 0.035, rel
+    assert min(cos) >= 0.997, cos
+
+
+def test_attention_int8_path_and_score_scale(client):
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.integers(-60, 60, (2, 64, 64), dtype=np.int8)
+               for _ in range(3))
+    a = client.attention_int8(q, k, v)
+    assert a.shape == (2, 64, 64) and a.dtype == np.int8
+    b = client.attention_int8(q, k, v, score_scale=0.001)
+    assert not np.array_equal(a, b)
+
+
+def test_errors_carry_code_and_message(client):
+    with pytest.raises(npuk.NpukError) as e:
+        client.mel(np.zeros((3001, 400), np.int16))
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "3001" in e.value.message
+    with pytest.raises(ValueError, match="int16 frames"):
+        client.mel(np.zeros((2, 400), np.float32))
+    with pytest.raises(npuk.NpukError) as e:
+        client.attention_int8(*(np.zeros((1, 64, 64), np.int8),) * 3,
+                              score_scale=-1.0)
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(npuk.NpukError) as e:
+        client.mel(np.zeros((1, 400), np.int16), timeout=1e-6)
+    assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_health_and_stats(client):
+    assert client.health() == "SERVING"
+    assert client.health("mel") == "SERVING"
+    assert client.health("attention") == "SERVING"
+    with pytest.raises(npuk.NpukError) as e:
+        client.health("nosuchmodel")
+    assert e.value.code == grpc.StatusCode.NOT_FOUND
+    client.mel(np.zeros((5, 400), np.int16))
+    s = client.stats("mel")["mel"]
+    assert s["inference_count"] >= 5 and s["execution_count"] >= 1
+    assert set(client.stats()) == {"mel", "attention"}
+
+
+def test_unreachable_daemon_says_what_to_do():
+    with npuk.Client("unix:/nonexistent/npukd.sock", timeout=2) as c:
+        with pytest.raises(npuk.NpukError) as e:
+            c.health()
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    assert "is npukd running" in e.value.message
+
+
+def test_async_client_matches_sync(client, target):
+    frames = (np.sin(np.arange(400 * 3) * 0.05) * 9000).astype(
+        np.int16).reshape(3, 400)
+    want = client.mel(frames)
+
+    async def run():
+        async with npuk.AsyncClient(target) as ac:
+            outs = await asyncio.gather(*(ac.mel(frames) for _ in range(16)))
+            feats = await ac.log_mel_spectrogram(
+                np.sin(np.arange(8000) * 0.1).astype(np.float32))
+            return outs, feats, ac.last_timing, await ac.health("mel")
+
+    outs, feats, timing, health = asyncio.run(run())
+    for o in outs:
+        np.testing.assert_array_equal(o, want)
+    assert feats.shape == (80, 50)
+    assert timing.backend == "cpu"
+    assert health == "SERVING"
