@@ -1,29 +1,67 @@
 // The mel kernel's arithmetic, one stage per function:
-//   window   xw[n] = round(x[n] * w[n] * 2^4), w Q30     (Q4, |xw| < 2^19)
-//   DFT      2 X[k] via Fft200 + SplitReal               (Q4, 201 bins)
-//   power    P[k] = |2 X[k]|^2                           (Q10 of int16^2)
-//   mel      E[m] = sum_k W[m][k] P[k], W Q20            (Q14 of int16^2)
+//   window   xw[n] = round(x[n] w[n] / 2^22), w Q30       (Q8, |xw| < 2^23)
+//   DFT      S[k] = sum_n xw[n] e^{-2 pi i k n / 400}, Q30 cos/sin, exact
+//            in int64 (|S| < 2^61); 2X[k] = round(S[k] / 2^33)  (Q4 of 2X)
+//   power    P[k] = |2X[k]|^2                                (Q10 of int16^2)
+//   mel      E[m] = sum_k W[m][k] P[k], W Q20                (Q14 of int16^2)
 //   log      q = clamp(round(16 (log10(E 2^-44) + 4)), -96, 127)
 // where 2^-44 turns Q14 of int16^2 into full-scale-1.0 units (2^14 * 2^30).
-// The floor log10 P >= -10 makes q >= -96. Precision is kept where Whisper's
-// float pipeline needs it: quiet bands (log10 P down to -9, a power of about
-// one int16 LSB^2) are still computed to better than 0.1%.
+// The floor log10 P >= -10 makes q >= -96.
+//
+// Why a direct DFT and not an FFT: Whisper's float pipeline resolves bands
+// down to log10 P = -9, about one int16 LSB^2 of power, next to bands
+// 10^12 louder in the same frame. A 32-bit fixed-point FFT rounds at every
+// stage and its noise (~0.5 LSB rms) swamps those bands; the direct sum is
+// exact integer arithmetic with one rounding at the end. Exactness also lets
+// the CPU backend reorder and fold the sum freely and still match bit for
+// bit.
 #ifndef NPUK_KERNELS_COMMON_MEL_MATH_H_
 #define NPUK_KERNELS_COMMON_MEL_MATH_H_
 
 #include <cstdint>
 
-#include "kernels/common/fft.h"
 #include "kernels/common/fixed_point.h"
 #include "kernels/common/mel_tables.h"
 
 namespace npuk::mel {
 
-// Sample n of the windowed frame in Q4: round(x * w[n] / 2^26).
-template <typename V>
-inline V WindowSample(V x16, int n) {
-  using fixed::MulQ30;
-  return MulQ30(x16, kWindow.w[n]);  // x16 = x * 16, so x * w * 2^-26
+struct Bin {
+  int32_t re;
+  int32_t im;
+};
+
+inline constexpr int kWindowShift = 22;    // Q30 window product to Q8
+inline constexpr int kSpectrumShift = 33;  // Q38 sum to 2X in Q4
+
+// Sample n of the windowed frame, Q8.
+constexpr int32_t WindowSample(int16_t x, int n) {
+  return static_cast<int32_t>(
+      fixed::RoundShift(static_cast<int64_t>(x) * kWindow.w[n], kWindowShift));
+}
+
+// 2X[k] in Q4 from the exact sums S[k] (Q38).
+constexpr Bin SpectrumBin(int64_t sum_re, int64_t sum_im) {
+  return Bin{static_cast<int32_t>(fixed::RoundShift(sum_re, kSpectrumShift)),
+             static_cast<int32_t>(fixed::RoundShift(sum_im, kSpectrumShift))};
+}
+
+// The exact DFT of the windowed frame, 201 bins of 2X in Q4. sin is
+// -cos(theta + pi/2) so the imaginary part uses the cosine table.
+inline void Spectrum(const int32_t* xw, Bin* x2) {
+  for (int k = 0; k < kFftBins; ++k) {
+    int64_t re = 0, im = 0;
+    int j = 0;  // k n mod 400
+    for (int n = 0; n < kFrameSamples; ++n) {
+      re += static_cast<int64_t>(xw[n]) * kCos.v[j];
+      // -sin(2 pi j / 400) = cos(2 pi (j + 100) / 400)
+      int js = j + kFrameSamples / 4;
+      if (js >= kFrameSamples) js -= kFrameSamples;
+      im += static_cast<int64_t>(xw[n]) * kCos.v[js];
+      j += k;
+      if (j >= kFrameSamples) j -= kFrameSamples;
+    }
+    x2[k] = SpectrumBin(re, im);
+  }
 }
 
 // Mel energy in Q14 of int16^2. The Q10 power reaches 2^56.3, the Q30
@@ -77,8 +115,8 @@ inline int8_t QuantizeLogMel(uint64_t energy) {
   return static_cast<int8_t>(q);
 }
 
-// From 2 X[k] (Q4) to the 80 output bytes.
-inline void LogMelFromSpectrum(const Complex<int32_t>* x2, int8_t* out) {
+// From 2X[k] (Q4) to the 80 output bytes.
+inline void LogMelFromSpectrum(const Bin* x2, int8_t* out) {
   uint64_t power[kFftBins];
   for (int k = 0; k < kFftBins; ++k) {
     const int64_t re = x2[k].re;
@@ -90,17 +128,12 @@ inline void LogMelFromSpectrum(const Complex<int32_t>* x2, int8_t* out) {
   }
 }
 
-// The whole frame, scalar: 400 int16 samples to 80 int8 log-mel values.
+// The whole frame: 400 int16 samples to 80 int8 log-mel values.
 inline void LogMelFrame(const int16_t* in, int8_t* out) {
-  Complex<int32_t> z[kHalfSamples];
-  for (int n = 0; n < kHalfSamples; ++n) {
-    z[n].re = WindowSample<int32_t>(int32_t{in[2 * n]} * 16, 2 * n);
-    z[n].im = WindowSample<int32_t>(int32_t{in[2 * n + 1]} * 16, 2 * n + 1);
-  }
-  Complex<int32_t> spectrum[kHalfSamples];
-  Fft200(z, spectrum);
-  Complex<int32_t> x2[kFftBins];
-  SplitReal(spectrum, x2);
+  int32_t xw[kFrameSamples];
+  for (int n = 0; n < kFrameSamples; ++n) xw[n] = WindowSample(in[n], n);
+  Bin x2[kFftBins];
+  Spectrum(xw, x2);
   LogMelFromSpectrum(x2, out);
 }
 

@@ -1,5 +1,5 @@
 // Constant tables of the mel kernel, built at compile time from
-// const_math.h: the periodic Hann window, the FFT twiddles, the Slaney mel
+// const_math.h: the periodic Hann window, the DFT cosine table, the Slaney mel
 // filterbank Whisper uses (librosa.filters.mel(sr=16000, n_fft=400,
 // n_mels=80), htk=False, norm="slaney") and the log2 table. All Q30 unless
 // said otherwise. About 7 KB in total, small enough for an AIE2 core.
@@ -15,7 +15,6 @@ namespace npuk::mel {
 inline constexpr int kFrameSamples = 400;               // 25 ms at 16 kHz
 inline constexpr int kFftBins = kFrameSamples / 2 + 1;  // 201
 inline constexpr int kMelBands = 80;
-inline constexpr int kHalfSamples = kFrameSamples / 2;  // complex FFT size
 inline constexpr double kSampleRate = 16000.0;
 
 inline constexpr int32_t kOneQ30 = int32_t{1} << 30;
@@ -34,18 +33,26 @@ constexpr WindowTable MakeWindow() {
   return t;
 }
 
-struct TwiddleTable {
-  int32_t re[kFrameSamples];  // cos(2 pi j / den)
-  int32_t im[kFrameSamples];  // -sin(2 pi j / den): forward transform
+// cos(2 pi j / 400), Q30, j = 0..399. Only j in [0, 100] is evaluated; the
+// rest follows by exact integer symmetry (cos[400 - j] = cos[j],
+// cos[200 - j] = -cos[j]), so every identity the CPU backend's folded DFT
+// relies on holds bit for bit. sin(2 pi j / 400) = cos[(j + 300) % 400].
+struct CosTable {
+  int32_t v[kFrameSamples];
 };
 
-constexpr TwiddleTable MakeTwiddles(int count, int den) {
-  TwiddleTable t{};
-  for (int j = 0; j < count; ++j) {
-    t.re[j] =
-        static_cast<int32_t>(cmath::Round(cmath::CosTurn(j, den) * kOneQ30));
-    t.im[j] =
-        static_cast<int32_t>(cmath::Round(-cmath::SinTurn(j, den) * kOneQ30));
+constexpr CosTable MakeCosTable() {
+  CosTable t{};
+  constexpr int kQuarter = kFrameSamples / 4;
+  for (int j = 0; j <= kQuarter; ++j) {
+    t.v[j] = static_cast<int32_t>(
+        cmath::Round(cmath::CosTurn(j, kFrameSamples) * kOneQ30));
+  }
+  for (int j = kQuarter + 1; j <= 2 * kQuarter; ++j) {
+    t.v[j] = -t.v[2 * kQuarter - j];
+  }
+  for (int j = 2 * kQuarter + 1; j < kFrameSamples; ++j) {
+    t.v[j] = t.v[kFrameSamples - j];
   }
   return t;
 }
@@ -139,12 +146,7 @@ constexpr Log2Table MakeLog2Table() {
 }
 
 inline constexpr WindowTable kWindow = MakeWindow();
-// e^{-2 pi i j / 200}: the complex 200-point FFT.
-inline constexpr TwiddleTable kFftTwiddles =
-    MakeTwiddles(kHalfSamples, kHalfSamples);
-// e^{-2 pi i k / 400}, k = 0..200: the real-input split after the FFT.
-inline constexpr TwiddleTable kSplitTwiddles =
-    MakeTwiddles(kFftBins, kFrameSamples);
+inline constexpr CosTable kCos = MakeCosTable();
 inline constexpr FilterbankTable kFilterbank = MakeFilterbank();
 inline constexpr Log2Table kLog2 = MakeLog2Table();
 
