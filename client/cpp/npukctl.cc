@@ -405,7 +405,7 @@ int Health(Client& c) {
       state = st.status().code() == absl::StatusCode::kNotFound
                   ? "SERVICE_UNKNOWN"
                   : "ERROR";
-      detail = std::string(st.status().message());
+      detail = st.status().ToString();
       rc = kFail;
     } else {
       state = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*st);
