@@ -1,0 +1,112 @@
+// The simulator's state behind the XRT handles. Internal to npu_sim.
+#ifndef NPUK_SERVER_DEVICE_NPU_SIM_SIM_INTERNAL_H_
+#define NPUK_SERVER_DEVICE_NPU_SIM_SIM_INTERNAL_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ert.h"
+#include "experimental/xrt_xclbin.h"
+#include "kernels/tools/txn/txn.h"
+#include "npusim/machine.h"
+#include "xrt/xrt_bo.h"
+#include "xrt/xrt_device.h"
+
+namespace npusim {
+
+// Parsed simulator xclbin (format in server/device/npu_sim/README.md).
+struct XclbinImpl {
+  struct Arg {
+    std::string name;
+    std::string kind;  // "scalar" or "bo"
+    int group = -1;
+  };
+  struct Stream {
+    npuk::txn::Direction dir;
+    uint32_t channel;
+    std::string fifo;
+    uint32_t item_bytes;
+  };
+  xrt::uuid uuid;
+  std::string kernel_name;
+  std::string core;  // "mel" or "attention"
+  std::map<int, Arg> args;
+  std::vector<Stream> streams;
+};
+
+struct DeviceImpl {
+  Machine* machine = nullptr;
+  absl::Mutex mu;
+  std::map<std::string, xrt::xclbin> registered ABSL_GUARDED_BY(mu);
+  uint64_t next_address ABSL_GUARDED_BY(mu) = 0x4000'0000;
+};
+
+struct HwContextImpl {
+  ~HwContextImpl();
+  xrt::device device;
+  xrt::xclbin xclbin;
+  xrt::hw_context::access_mode mode = xrt::hw_context::access_mode::shared;
+};
+
+// Host and device copies of a BO's memory; sub-buffers share it.
+struct BoStorage {
+  std::vector<uint8_t> host;
+  std::vector<uint8_t> device;
+};
+
+struct BoImpl {
+  std::shared_ptr<BoStorage> storage;
+  size_t offset = 0;
+  size_t size = 0;
+  uint64_t address = 0;
+  xrt::bo::flags flags = xrt::bo::flags::normal;
+  uint32_t group = 0;
+  Machine* machine = nullptr;
+  uint8_t* device_bytes() { return storage->device.data() + offset; }
+  uint8_t* host_bytes() { return storage->host.data() + offset; }
+};
+
+struct KernelImpl {
+  xrt::hw_context ctx;
+  const XclbinImpl* xclbin = nullptr;
+};
+
+struct Scalar {
+  uint64_t raw = 0;
+  size_t bytes = 0;
+};
+using ArgValue = std::variant<std::monostate, Scalar, xrt::bo>;
+
+struct RunImpl {
+  std::shared_ptr<KernelImpl> kernel;
+  std::map<int, ArgValue> args;
+  mutable absl::Mutex mu;
+  ert_cmd_state state ABSL_GUARDED_BY(mu) = ERT_CMD_STATE_NEW;
+  bool hung ABSL_GUARDED_BY(mu) = false;
+  absl::Time done_at ABSL_GUARDED_BY(mu);  // modelled completion (wall)
+};
+
+// Executes one run now: the instruction stream's shim DMA transfers, the
+// core, the fault schedule. Returns the final state and the modelled device
+// time (launch latency `launch` + DMA); sets *hung for a run that never
+// finishes.
+ert_cmd_state Execute(RunImpl& run, absl::Duration launch,
+                      absl::Duration* modelled, bool* hung);
+
+struct RunlistImpl {
+  xrt::hw_context ctx;
+  std::vector<xrt::run> runs;
+  bool executed = false;
+  absl::Time done_at;
+  bool hung = false;
+};
+
+}  // namespace npusim
+
+#endif  // NPUK_SERVER_DEVICE_NPU_SIM_SIM_INTERNAL_H_

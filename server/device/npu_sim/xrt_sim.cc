@@ -1,0 +1,761 @@
+// The npu-sim implementation of the XRT subset in include/. See README.md
+// for what it models and how each convention violation shows.
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "experimental/xrt_kernel.h"
+#include "kernels/attention/attention_kernel.h"
+#include "kernels/mel/mel_kernel.h"
+#include "server/device/npu_sim/sim_internal.h"
+#include "xrt/xrt_kernel.h"
+
+namespace npusim {
+
+namespace txn = npuk::txn;
+
+Machine* Machine::Get(unsigned index) {
+  static Machine* const machine = new Machine;
+  return index == 0 ? machine : nullptr;
+}
+
+void Machine::Configure(const Settings& settings) {
+  absl::MutexLock lock(&mu_);
+  settings_ = settings;
+}
+Settings Machine::settings() const {
+  absl::MutexLock lock(&mu_);
+  return settings_;
+}
+void Machine::InjectFault(const Fault& fault) {
+  absl::MutexLock lock(&mu_);
+  faults_.push_back(fault);
+}
+void Machine::ClearFaults() {
+  absl::MutexLock lock(&mu_);
+  faults_.clear();
+}
+Stats Machine::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+void Machine::ResetStats() {
+  absl::MutexLock lock(&mu_);
+  stats_ = Stats{};
+}
+bool Machine::TakeFault(Fault* fault) {
+  absl::MutexLock lock(&mu_);
+  if (faults_.empty()) return false;
+  *fault = faults_.front();
+  if (faults_.front().runs == 1) {
+    faults_.pop_front();
+  } else if (faults_.front().runs > 1) {
+    --faults_.front().runs;
+  }
+  return true;
+}
+void Machine::Account(const Stats& d) {
+  absl::MutexLock lock(&mu_);
+  stats_.runs += d.runs;
+  stats_.runs_executed += d.runs_executed;
+  stats_.runlist_runs += d.runlist_runs;
+  stats_.items += d.items;
+  stats_.bytes_synced += d.bytes_synced;
+  stats_.modelled_device += d.modelled_device;
+  stats_.modelled_sync += d.modelled_sync;
+}
+bool Machine::AcquireContext() {
+  absl::MutexLock lock(&mu_);
+  if (contexts_ >= kMaxContexts) return false;
+  ++contexts_;
+  return true;
+}
+void Machine::ReleaseContext() {
+  absl::MutexLock lock(&mu_);
+  --contexts_;
+}
+
+namespace {
+
+absl::Duration DmaTime(const Settings& s, uint64_t bytes) {
+  if (s.dma_bytes_per_s == 0) return absl::ZeroDuration();
+  return absl::Nanoseconds(static_cast<double>(bytes) * 1e9 /
+                           static_cast<double>(s.dma_bytes_per_s));
+}
+
+std::shared_ptr<const XclbinImpl> ParseXclbin(std::string_view text,
+                                              const std::string& origin) {
+  auto fail = [&](const std::string& why) -> std::runtime_error {
+    return std::runtime_error(absl::StrCat("xclbin ", origin, ": ", why));
+  };
+  auto x = std::make_shared<XclbinImpl>();
+  std::vector<std::string> lines =
+      absl::StrSplit(absl::string_view(text.data(), text.size()), '\n');
+  if (lines.empty() || lines[0] != "npu-sim-xclbin 1") {
+    throw fail(
+        "not an npu-sim xclbin (first line must be \"npu-sim-xclbin 1\"); a "
+        "real aiecc xclbin needs the xrt backend on NPU hardware");
+  }
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> f =
+        absl::StrSplit(lines[i], ' ', absl::SkipEmpty());
+    if (f.empty() || f[0][0] == '#') continue;
+    try {
+      if (f[0] == "uuid" && f.size() == 2) {
+        x->uuid = xrt::uuid(f[1]);
+      } else if (f[0] == "kernel" && f.size() == 2) {
+        x->kernel_name = f[1];
+      } else if (f[0] == "core" && f.size() == 2) {
+        x->core = f[1];
+      } else if (f[0] == "arg" && (f.size() == 4 || f.size() == 5)) {
+        XclbinImpl::Arg a{f[2], f[3], f.size() == 5 ? std::stoi(f[4]) : -1};
+        x->args[std::stoi(f[1])] = a;
+      } else if (f[0] == "stream" && f.size() == 5 &&
+                 (f[1] == "mm2s" || f[1] == "s2mm")) {
+        x->streams.push_back(
+            {f[1] == "mm2s" ? txn::Direction::kMM2S : txn::Direction::kS2MM,
+             static_cast<uint32_t>(std::stoul(f[2])), f[3],
+             static_cast<uint32_t>(std::stoul(f[4]))});
+      } else {
+        throw std::invalid_argument("unknown directive");
+      }
+    } catch (const std::exception& e) {
+      throw fail(absl::StrCat("line ", i + 1, " \"", lines[i],
+                              "\" is malformed (", e.what(), ")"));
+    }
+  }
+  if (!x->uuid || x->kernel_name.empty() ||
+      (x->core != "mel" && x->core != "attention")) {
+    throw fail("needs a uuid, a kernel name and a core (mel or attention)");
+  }
+  return x;
+}
+
+const XclbinImpl& XclbinOf(const KernelImpl& k) { return *k.xclbin; }
+
+}  // namespace
+
+HwContextImpl::~HwContextImpl() {
+  if (device) device.impl()->machine->ReleaseContext();
+}
+
+// ---------------------------------------------------------------------------
+// Execution of one run.
+
+namespace {
+
+struct Transfer {
+  txn::Direction dir;
+  uint32_t col, channel;
+  std::array<uint32_t, txn::kShimBdWords> bd;
+  bool landed = false;
+};
+
+// The data BO an address falls into, if the NPU can see it: a host_only BO
+// passed as a kernel argument in the group that argument is connected to.
+// Anything else (group 0, `normal` flags) is memory the NPU's DMA never
+// reaches: reads give zeros, writes are lost.
+struct Mapping {
+  BoImpl* bo = nullptr;
+  size_t offset = 0;
+};
+
+}  // namespace
+
+ert_cmd_state Execute(RunImpl& run, absl::Duration launch,
+                      absl::Duration* modelled, bool* hung) {
+  const KernelImpl& kernel = *run.kernel;
+  const XclbinImpl& xclbin = XclbinOf(kernel);
+  Machine* machine = kernel.ctx.get_device().impl()->machine;
+  const Settings settings = machine->settings();
+  *modelled = launch;
+  *hung = false;
+  Stats delta;
+  delta.runs = 1;
+
+  Fault fault;
+  const bool faulty = machine->TakeFault(&fault);
+  if (faulty && fault.kind == FaultKind::kSlow) *modelled += fault.extra;
+  if (faulty && fault.kind == FaultKind::kTimeout) {
+    *hung = true;
+    machine->Account(delta);
+    return ERT_CMD_STATE_RUNNING;
+  }
+  if (faulty && fault.kind == FaultKind::kError) {
+    delta.modelled_device = *modelled;
+    machine->Account(delta);
+    return ERT_CMD_STATE_ERROR;
+  }
+
+  auto scalar = [&](int i) -> std::optional<uint64_t> {
+    auto it = run.args.find(i);
+    if (it == run.args.end()) return std::nullopt;
+    if (auto* s = std::get_if<Scalar>(&it->second)) return s->raw;
+    return std::nullopt;
+  };
+  auto bo_arg = [&](int i) -> BoImpl* {
+    auto it = run.args.find(i);
+    if (it == run.args.end()) return nullptr;
+    if (auto* b = std::get_if<xrt::bo>(&it->second)) return b->impl().get();
+    return nullptr;
+  };
+  auto group_of = [&](int i) {
+    auto it = xclbin.args.find(i);
+    return it == xclbin.args.end() ? -1 : it->second.group;
+  };
+  auto finish = [&](ert_cmd_state s) {
+    delta.modelled_device = *modelled;
+    machine->Account(delta);
+    return s;
+  };
+
+  // The firmware only knows opcode 3 (DPU sequence) for these xclbins.
+  if (scalar(0).value_or(0) != 3) return finish(ERT_CMD_STATE_ERROR);
+
+  // Instruction fetch. A missing buffer, a zero count, a buffer the
+  // firmware cannot see (not cacheable in group_id(1)) or a count past its
+  // end (e.g. bytes instead of words): nothing executes and the command
+  // still completes, the prior attempt's silent all-zero symptom.
+  BoImpl* instr = bo_arg(1);
+  const uint64_t ninstr = scalar(2).value_or(0);
+  if (instr == nullptr || ninstr == 0 ||
+      instr->flags != xrt::bo::flags::cacheable ||
+      static_cast<int>(instr->group) != group_of(1) ||
+      ninstr * 4 > instr->size) {
+    return finish(ERT_CMD_STATE_COMPLETED);
+  }
+  std::vector<uint32_t> words(ninstr);
+  std::memcpy(words.data(), instr->device_bytes(), ninstr * 4);
+  absl::StatusOr<txn::Program> program = txn::Parse(words);
+  if (!program.ok()) return finish(ERT_CMD_STATE_COMPLETED);
+  delta.runs_executed = 1;
+
+  auto visible = [&](int argno) -> BoImpl* {
+    BoImpl* b = bo_arg(argno);
+    if (b == nullptr || b->flags != xrt::bo::flags::host_only ||
+        static_cast<int>(b->group) != group_of(argno)) {
+      return nullptr;
+    }
+    return b;
+  };
+  auto resolve = [&](uint64_t address, size_t len) -> Mapping {
+    for (const auto& [argno, value] : run.args) {
+      if (argno < 3) continue;
+      BoImpl* b = visible(argno);
+      if (b != nullptr && address >= b->address &&
+          address + len <= b->address + b->size) {
+        return {b, static_cast<size_t>(address - b->address)};
+      }
+    }
+    return {};
+  };
+
+  // Shim register file and the transfers the stream starts.
+  std::map<std::pair<uint32_t, uint32_t>,
+           std::array<uint32_t, txn::kShimBdWords>>
+      bds;
+  std::vector<Transfer> transfers;
+  for (const txn::Op& op : program->ops) {
+    const uint32_t off = txn::OffsetOf(op.address());
+    const uint32_t col = txn::ColumnOf(op.address());
+    const bool shim = txn::RowOf(op.address()) == 0;
+    const bool in_bds =
+        shim && off >= txn::kShimBdBase &&
+        off < txn::kShimBdBase + txn::kShimBdCount * txn::kShimBdStride;
+    const uint32_t bd_id = (off - txn::kShimBdBase) / txn::kShimBdStride;
+    const uint32_t bd_word = (off - txn::kShimBdBase) % txn::kShimBdStride / 4;
+    switch (op.opcode) {
+      case txn::kOpBlockWrite:
+        if (in_bds) {
+          auto& bd = bds[{col, bd_id}];
+          for (size_t i = 0; i < op.block().size() && bd_word + i < 8; ++i) {
+            bd[bd_word + i] = op.block()[i];
+          }
+        }
+        break;
+      case txn::kOpAddressPatch:
+        if (in_bds && bd_word == 1) {
+          BoImpl* b = visible(3 + static_cast<int>(op.arg_idx()));
+          const uint64_t addr = b ? b->address + op.arg_plus() : 0;
+          auto& bd = bds[{col, bd_id}];
+          bd[1] = static_cast<uint32_t>(addr);
+          bd[2] = (bd[2] & ~0xFFFFu) | static_cast<uint32_t>(addr >> 32);
+        }
+        break;
+      case txn::kOpWrite:
+        if (in_bds) {
+          bds[{col, bd_id}][bd_word] = op.value();
+        } else if (shim && off >= 0x1D204 && off <= 0x1D21C &&
+                   (off - 0x1D204) % 8 == 0) {
+          const txn::Direction dir =
+              off >= 0x1D214 ? txn::Direction::kMM2S : txn::Direction::kS2MM;
+          transfers.push_back({dir, col, ((off - 0x1D204) % 0x10) / 8,
+                               bds[{col, op.value() & 0xF}]});
+        }
+        break;
+      case txn::kOpSync:
+        for (Transfer& t : transfers) {
+          if (t.dir == op.sync_direction() && t.col == op.sync_column() &&
+              t.channel == op.sync_channel()) {
+            t.landed = true;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  // MM2S: gather each input stream from DDR.
+  uint64_t dma_bytes = 0;
+  auto gather = [&](uint32_t channel) {
+    std::vector<uint8_t> bytes;
+    for (const Transfer& t : transfers) {
+      if (t.dir != txn::Direction::kMM2S || t.channel != channel) continue;
+      const uint32_t len = txn::ShimBdLengthBytes(t.bd);
+      const size_t at = bytes.size();
+      bytes.resize(at + len, 0);
+      const Mapping m = resolve(txn::ShimBdBaseAddress(t.bd), len);
+      if (m.bo)
+        std::memcpy(bytes.data() + at, m.bo->device_bytes() + m.offset, len);
+      dma_bytes += len;
+    }
+    return bytes;
+  };
+
+  // The core: the same kernel entry points the AIE core links.
+  std::vector<std::vector<uint8_t>> inputs;
+  std::vector<uint32_t> in_items;
+  const XclbinImpl::Stream* out_stream = nullptr;
+  for (const auto& s : xclbin.streams) {
+    if (s.dir == txn::Direction::kMM2S) {
+      inputs.push_back(gather(s.channel));
+      if (inputs.back().size() % s.item_bytes != 0) *hung = true;
+      in_items.push_back(
+          static_cast<uint32_t>(inputs.back().size() / s.item_bytes));
+    } else {
+      out_stream = &s;
+    }
+  }
+  if (out_stream == nullptr || inputs.empty())
+    return finish(ERT_CMD_STATE_ERROR);
+  const uint32_t items = *std::min_element(in_items.begin(), in_items.end());
+  if (*std::max_element(in_items.begin(), in_items.end()) != items) {
+    *hung = true;  // the core blocks waiting for the shorter stream
+  }
+  std::vector<uint8_t> produced(size_t{items} * out_stream->item_bytes);
+  for (uint32_t i = 0; i < items; ++i) {
+    uint8_t* out = produced.data() + size_t{i} * out_stream->item_bytes;
+    if (xclbin.core == "mel") {
+      mel_kernel_simple(
+          reinterpret_cast<const int16_t*>(inputs[0].data() + size_t{i} * 800),
+          reinterpret_cast<int8_t*>(out));
+    } else {
+      int32_t params[2];
+      std::memcpy(params, inputs[1].data() + size_t{i} * 8, 8);
+      attention_64x64(
+          reinterpret_cast<const int8_t*>(inputs[0].data() + size_t{i} * 12288),
+          reinterpret_cast<int8_t*>(out), params[0], params[1]);
+    }
+  }
+  delta.items = items;
+  if (faulty && fault.kind == FaultKind::kZeros) {
+    std::fill(produced.begin(), produced.end(), 0);
+  } else if (faulty && fault.kind == FaultKind::kGarbage) {
+    std::mt19937 rng(items);
+    for (uint8_t& b : produced) b = static_cast<uint8_t>(rng());
+  }
+
+  // S2MM: scatter the core's output; only transfers the stream waited on
+  // have landed when the run completes.
+  size_t at = 0;
+  for (const Transfer& t : transfers) {
+    if (t.dir != txn::Direction::kS2MM || t.channel != out_stream->channel) {
+      continue;
+    }
+    const uint32_t len = txn::ShimBdLengthBytes(t.bd);
+    if (at + len > produced.size()) {
+      // The sync waits for bytes the core never produces.
+      if (t.landed) *hung = true;
+      break;
+    }
+    const Mapping m = resolve(txn::ShimBdBaseAddress(t.bd), len);
+    if (t.landed && m.bo) {
+      std::memcpy(m.bo->device_bytes() + m.offset, produced.data() + at, len);
+    }
+    at += len;
+    dma_bytes += len;
+  }
+  *modelled += DmaTime(settings, dma_bytes);
+  if (*hung) {
+    machine->Account(delta);
+    return ERT_CMD_STATE_RUNNING;
+  }
+  return finish(ERT_CMD_STATE_COMPLETED);
+}
+
+}  // namespace npusim
+
+// ---------------------------------------------------------------------------
+// The XRT handles.
+
+namespace xrt {
+inline namespace npusim {
+
+using ::npusim::Machine;
+
+uuid::uuid(const std::string& text) {
+  std::string hex;
+  for (char c : text) {
+    if (c != '-') hex.push_back(c);
+  }
+  if (hex.size() != 32 ||
+      hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    throw std::invalid_argument("uuid: expected 32 hex digits, got " + text);
+  }
+  for (size_t i = 0; i < 16; ++i) {
+    bytes_[i] = static_cast<unsigned char>(
+        std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+  }
+}
+
+std::string uuid::to_string() const {
+  std::string out;
+  for (unsigned char b : bytes_)
+    absl::StrAppend(&out, absl::Hex(b, absl::kZeroPad2));
+  return out;
+}
+
+uuid::operator bool() const {
+  return std::any_of(bytes_.begin(), bytes_.end(),
+                     [](unsigned char b) { return b != 0; });
+}
+
+xclbin::xclbin(const std::string& filename) {
+  std::ifstream in(filename, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error("Failed to open xclbin file: " + filename);
+  }
+  const std::string text(std::istreambuf_iterator<char>(in), {});
+  impl_ = ::npusim::ParseXclbin(text, filename);
+}
+
+xclbin::xclbin(std::string_view data)
+    : impl_(::npusim::ParseXclbin(data, "(in memory)")) {}
+
+uuid xclbin::get_uuid() const {
+  if (!impl_) throw std::runtime_error("xclbin: empty xclbin has no uuid");
+  return impl_->uuid;
+}
+
+std::vector<xclbin::kernel> xclbin::get_kernels() const {
+  if (!impl_) return {};
+  return {kernel(impl_->kernel_name)};
+}
+
+device::device(unsigned int didx) {
+  Machine* m = Machine::Get(didx);
+  if (m == nullptr) {
+    throw std::runtime_error(absl::StrCat("No such device: index ", didx,
+                                          " (npu-sim simulates device 0)"));
+  }
+  impl_ = std::make_shared<::npusim::DeviceImpl>();
+  impl_->machine = m;
+}
+
+uuid device::register_xclbin(const xrt::xclbin& xclbin) {
+  if (!impl_) throw std::runtime_error("register_xclbin on an empty device");
+  const uuid id = xclbin.get_uuid();
+  absl::MutexLock lock(&impl_->mu);
+  impl_->registered[id.to_string()] = xclbin;
+  return id;
+}
+
+hw_context::hw_context(const xrt::device& device, const xrt::uuid& xclbin_id,
+                       const cfg_param_type& /*cfg_param*/)
+    : hw_context(device, xclbin_id, access_mode::shared) {}
+
+hw_context::hw_context(const xrt::device& device, const xrt::uuid& xclbin_id,
+                       access_mode mode) {
+  if (!device) throw std::runtime_error("hw_context on an empty device");
+  xrt::xclbin found;
+  {
+    absl::MutexLock lock(&device.impl()->mu);
+    auto it = device.impl()->registered.find(xclbin_id.to_string());
+    if (it == device.impl()->registered.end()) {
+      throw std::runtime_error("hw_context: xclbin " + xclbin_id.to_string() +
+                               " was not registered on this device");
+    }
+    found = it->second;
+  }
+  if (!device.impl()->machine->AcquireContext()) {
+    throw std::system_error(
+        std::make_error_code(std::errc::no_space_on_device),
+        "DRM_IOCTL_AMDXDNA_CREATE_HWCTX IOCTL failed (err=-28): npu-sim has "
+        "6 hardware contexts, like Phoenix");
+  }
+  impl_ = std::make_shared<::npusim::HwContextImpl>();
+  impl_->device = device;
+  impl_->xclbin = found;
+  impl_->mode = mode;
+}
+
+void hw_context::update_qos(const qos_type&) {}
+xrt::device hw_context::get_device() const { return impl_->device; }
+xrt::uuid hw_context::get_xclbin_uuid() const {
+  return impl_->xclbin.get_uuid();
+}
+xrt::xclbin hw_context::get_xclbin() const { return impl_->xclbin; }
+hw_context::access_mode hw_context::get_mode() const { return impl_->mode; }
+
+bo::bo(const xrt::device& device, size_t sz, flags f, memory_group grp) {
+  if (!device) throw std::runtime_error("bo on an empty device");
+  if (sz == 0) throw std::invalid_argument("bo: size must be > 0");
+  impl_ = std::make_shared<::npusim::BoImpl>();
+  impl_->storage = std::make_shared<::npusim::BoStorage>();
+  impl_->storage->host.assign(sz, 0);
+  impl_->storage->device.assign(sz, 0);
+  impl_->size = sz;
+  impl_->flags = f;
+  impl_->group = grp;
+  impl_->machine = device.impl()->machine;
+  absl::MutexLock lock(&device.impl()->mu);
+  impl_->address = device.impl()->next_address;
+  device.impl()->next_address += (sz + 4095) / 4096 * 4096;
+}
+
+bo::bo(const xrt::hw_context& hwctx, size_t sz, flags f, memory_group grp)
+    : bo(hwctx.get_device(), sz, f, grp) {}
+
+bo::bo(const bo& parent, size_t size, size_t offset) {
+  if (!parent || size == 0 || offset + size > parent.size()) {
+    throw std::invalid_argument(absl::StrCat("sub-buffer [", offset, ", ",
+                                             offset + size,
+                                             ") is outside its parent"));
+  }
+  impl_ = std::make_shared<::npusim::BoImpl>(*parent.impl_);
+  impl_->offset += offset;
+  impl_->size = size;
+  impl_->address += offset;
+}
+
+size_t bo::size() const { return impl_ ? impl_->size : 0; }
+uint64_t bo::address() const { return impl_ ? impl_->address : 0; }
+bo::memory_group bo::get_memory_group() const { return impl_->group; }
+bo::flags bo::get_flags() const { return impl_->flags; }
+
+void bo::sync(xclBOSyncDirection dir, size_t sz, size_t offset) {
+  if (!impl_ || offset + sz > impl_->size) {
+    throw std::invalid_argument("bo::sync: range outside the buffer");
+  }
+  uint8_t* host = impl_->host_bytes() + offset;
+  uint8_t* dev = impl_->device_bytes() + offset;
+  if (dir == XCL_BO_SYNC_BO_TO_DEVICE) {
+    std::memcpy(dev, host, sz);
+  } else if (dir == XCL_BO_SYNC_BO_FROM_DEVICE) {
+    std::memcpy(host, dev, sz);
+  }
+  const ::npusim::Settings s = impl_->machine->settings();
+  ::npusim::Stats d;
+  d.bytes_synced = sz;
+  d.modelled_sync = ::npusim::DmaTime(s, sz);
+  impl_->machine->Account(d);
+  // Short syncs are only accounted: a sleep shorter than ~50 us costs more
+  // than it models.
+  if (s.realtime && d.modelled_sync >= absl::Microseconds(50)) {
+    absl::SleepFor(d.modelled_sync);
+  }
+}
+
+void* bo::map() {
+  if (!impl_) throw std::runtime_error("map of an empty bo");
+  return impl_->host_bytes();
+}
+
+void bo::write(const void* src, size_t size, size_t seek) {
+  if (!impl_ || seek + size > impl_->size) {
+    throw std::invalid_argument("bo::write: range outside the buffer");
+  }
+  std::memcpy(impl_->host_bytes() + seek, src, size);
+}
+
+void bo::read(void* dst, size_t size, size_t skip) {
+  if (!impl_ || skip + size > impl_->size) {
+    throw std::invalid_argument("bo::read: range outside the buffer");
+  }
+  std::memcpy(dst, impl_->host_bytes() + skip, size);
+}
+
+kernel::kernel(const xrt::hw_context& ctx, const std::string& name) {
+  if (!ctx) throw std::runtime_error("kernel on an empty hw_context");
+  const ::npusim::XclbinImpl* x = ctx.get_xclbin().impl();
+  if (x->kernel_name != name) {
+    throw std::runtime_error("No such kernel \"" + name +
+                             "\" in xclbin (it has \"" + x->kernel_name +
+                             "\")");
+  }
+  impl_ = std::make_shared<::npusim::KernelImpl>();
+  impl_->ctx = ctx;
+  impl_->xclbin = x;
+}
+
+int kernel::group_id(int argno) const {
+  auto it = impl_->xclbin->args.find(argno);
+  if (it == impl_->xclbin->args.end()) {
+    throw std::out_of_range(absl::StrCat("kernel has no argument ", argno));
+  }
+  return it->second.group;
+}
+
+run::run(const kernel& krnl) {
+  if (!krnl) throw std::runtime_error("run of an empty kernel");
+  impl_ = std::make_shared<::npusim::RunImpl>();
+  impl_->kernel = krnl.impl();
+}
+
+void run::set_bo_arg(int index, const xrt::bo& bo) { impl_->args[index] = bo; }
+
+void run::set_scalar_arg(int index, uint64_t raw, size_t bytes) {
+  impl_->args[index] = ::npusim::Scalar{raw, bytes};
+}
+
+void run::start() {
+  const ::npusim::Settings s =
+      impl_->kernel->ctx.get_device().impl()->machine->settings();
+  absl::Duration modelled;
+  bool hung = false;
+  const absl::Time started = absl::Now();
+  const ert_cmd_state state =
+      ::npusim::Execute(*impl_, s.run_latency, &modelled, &hung);
+  absl::MutexLock lock(&impl_->mu);
+  impl_->state = hung ? ERT_CMD_STATE_RUNNING : state;
+  impl_->hung = hung;
+  impl_->done_at = s.realtime ? started + modelled : started;
+}
+
+ert_cmd_state run::wait(const std::chrono::milliseconds& timeout) const {
+  const ::npusim::Settings s =
+      impl_->kernel->ctx.get_device().impl()->machine->settings();
+  absl::MutexLock lock(&impl_->mu);
+  if (impl_->hung) {
+    const absl::Duration limit =
+        timeout.count() == 0 ? s.watchdog : absl::FromChrono(timeout);
+    if (s.realtime) absl::SleepFor(limit);
+    // The watchdog (or the caller's timeout) gives up on the run.
+    if (timeout.count() == 0) {
+      impl_->hung = false;
+      impl_->state = ERT_CMD_STATE_TIMEOUT;
+    }
+    return ERT_CMD_STATE_TIMEOUT;
+  }
+  const absl::Duration left = impl_->done_at - absl::Now();
+  if (left > absl::ZeroDuration()) absl::SleepFor(left);
+  return impl_->state;
+}
+
+std::cv_status run::wait2(const std::chrono::milliseconds& timeout) const {
+  const ert_cmd_state s = wait(timeout);
+  if (s == ERT_CMD_STATE_COMPLETED) return std::cv_status::no_timeout;
+  if (s == ERT_CMD_STATE_TIMEOUT && timeout.count() != 0) {
+    return std::cv_status::timeout;
+  }
+  throw command_error(s, absl::StrCat("run ended in state ", s));
+}
+
+ert_cmd_state run::state() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->state;
+}
+
+ert_cmd_state run::abort() {
+  absl::MutexLock lock(&impl_->mu);
+  if (impl_->hung) {
+    impl_->hung = false;
+    impl_->state = ERT_CMD_STATE_ABORT;
+  }
+  return impl_->state;
+}
+
+runlist::runlist(const xrt::hw_context& hwctx)
+    : impl_(std::make_shared<::npusim::RunlistImpl>()) {
+  impl_->ctx = hwctx;
+}
+
+void runlist::add(const xrt::run& run) {
+  if (impl_->executed) {
+    throw std::runtime_error("runlist::add after execute(); reset() first");
+  }
+  impl_->runs.push_back(run);
+}
+
+void runlist::execute() {
+  if (impl_->runs.empty()) throw std::runtime_error("runlist is empty");
+  Machine* m = impl_->ctx.get_device().impl()->machine;
+  const ::npusim::Settings s = m->settings();
+  const absl::Time started = absl::Now();
+  absl::Duration total;
+  impl_->hung = false;
+  for (xrt::run& r : impl_->runs) {
+    absl::Duration modelled;
+    bool hung = false;
+    const ert_cmd_state state =
+        ::npusim::Execute(*r.impl(), s.runlist_run_latency, &modelled, &hung);
+    ::npusim::Stats d;
+    d.runlist_runs = 1;
+    m->Account(d);
+    total += modelled;
+    absl::MutexLock lock(&r.impl()->mu);
+    r.impl()->state = hung ? ERT_CMD_STATE_RUNNING : state;
+    r.impl()->hung = hung;
+    r.impl()->done_at = started + total;
+    if (hung || state != ERT_CMD_STATE_COMPLETED) {
+      impl_->hung = hung;
+      break;  // the chain stops at the first failed command
+    }
+  }
+  impl_->executed = true;
+  impl_->done_at = s.realtime ? started + total : started;
+}
+
+std::cv_status runlist::wait(const std::chrono::milliseconds& timeout) const {
+  const ::npusim::Settings s =
+      impl_->ctx.get_device().impl()->machine->settings();
+  if (impl_->hung) {
+    const absl::Duration limit =
+        timeout.count() == 0 ? s.watchdog : absl::FromChrono(timeout);
+    if (s.realtime) absl::SleepFor(limit);
+    if (timeout.count() != 0) return std::cv_status::timeout;
+    for (const xrt::run& r : impl_->runs) {
+      if (r.state() == ERT_CMD_STATE_RUNNING) {
+        throw command_error(r, ERT_CMD_STATE_TIMEOUT,
+                            "runlist command timed out");
+      }
+    }
+  }
+  const absl::Duration left = impl_->done_at - absl::Now();
+  if (left > absl::ZeroDuration()) absl::SleepFor(left);
+  for (const xrt::run& r : impl_->runs) {
+    const ert_cmd_state st = r.state();
+    if (st != ERT_CMD_STATE_COMPLETED) {
+      throw command_error(r, st,
+                          absl::StrCat("runlist command ended in state ", st));
+    }
+  }
+  return std::cv_status::no_timeout;
+}
+
+void runlist::reset() {
+  impl_->runs.clear();
+  impl_->executed = false;
+  impl_->hung = false;
+}
+
+}  // namespace npusim
+}  // namespace xrt

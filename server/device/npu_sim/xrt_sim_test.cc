@@ -1,0 +1,197 @@
+// The XRT stand-in on its own: overloads, the instruction-stream semantics
+// the device tests don't reach, context limits, latency accounting.
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "experimental/xrt_kernel.h"
+#include "experimental/xrt_xclbin.h"
+#include "gtest/gtest.h"
+#include "kernels/mel/mel_kernel.h"
+#include "kernels/tools/txn/designs.h"
+#include "kernels/tools/txn/txn.h"
+#include "npusim/machine.h"
+#include "xrt/xrt_bo.h"
+#include "xrt/xrt_device.h"
+#include "xrt/xrt_hw_context.h"
+#include "xrt/xrt_kernel.h"
+
+namespace {
+
+namespace txn = npuk::txn;
+
+// Newest XRT has xclbin(const std::string&) and xclbin(std::string_view):
+// a string literal is ambiguous, as it is on real XRT.
+static_assert(!std::is_constructible_v<xrt::xclbin, const char*>);
+static_assert(std::is_constructible_v<xrt::xclbin, std::string>);
+
+const std::string kMelXclbin =
+    std::string(NPUK_SIM_KERNEL_DIR) + "/mel/mel.xclbin";
+
+class XrtSimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    machine_ = npusim::Machine::Get(0);
+    npusim::Settings s;
+    s.realtime = false;
+    machine_->Configure(s);
+    machine_->ClearFaults();
+    machine_->ResetStats();
+    device_ = xrt::device(0u);
+    xclbin_ = xrt::xclbin(kMelXclbin);
+    ctx_ = xrt::hw_context(device_, device_.register_xclbin(xclbin_));
+    kernel_ = xrt::kernel(ctx_, "MLIR_AIE");
+    in_ = xrt::bo(device_, 4 * 800, xrt::bo::flags::host_only,
+                  kernel_.group_id(3));
+    out_ = xrt::bo(device_, 4 * 80, xrt::bo::flags::host_only,
+                   kernel_.group_id(4));
+    auto* samples = in_.map<int16_t*>();
+    for (int i = 0; i < 4 * 400; ++i) samples[i] = static_cast<int16_t>(i * 37);
+    in_.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+  }
+
+  xrt::bo InstrBo(const std::vector<uint32_t>& words) {
+    xrt::bo bo(device_, words.size() * 4, xrt::bo::flags::cacheable,
+               kernel_.group_id(1));
+    std::memcpy(bo.map(), words.data(), words.size() * 4);
+    bo.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+    return bo;
+  }
+
+  std::vector<int8_t> Expected() {
+    std::vector<int8_t> want(4 * 80);
+    for (int i = 0; i < 4; ++i) {
+      mel_kernel_simple(in_.map<const int16_t*>() + i * 400,
+                        want.data() + i * 80);
+    }
+    return want;
+  }
+  std::vector<int8_t> Got() {
+    out_.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
+    return {out_.map<int8_t*>(), out_.map<int8_t*>() + 4 * 80};
+  }
+
+  npusim::Machine* machine_ = nullptr;
+  xrt::device device_;
+  xrt::xclbin xclbin_;
+  xrt::hw_context ctx_;
+  xrt::kernel kernel_;
+  xrt::bo in_, out_;
+};
+
+TEST_F(XrtSimTest, CorrectCallRunsTheKernel) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 4));
+  auto run =
+      kernel_(3u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
+  EXPECT_EQ(run.wait(), ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), Expected());
+  EXPECT_EQ(machine_->stats().items, 4u);
+  EXPECT_EQ(machine_->stats().runs_executed, 1u);
+  EXPECT_GE(machine_->stats().modelled_device, absl::Microseconds(110));
+}
+
+TEST_F(XrtSimTest, SequenceWithoutOutputWaitLeavesZeros) {
+  txn::Encoder e;
+  ASSERT_TRUE(
+      txn::DmaMemcpyNd(e, {0, txn::Direction::kS2MM, 0, 0, 1, 0, 320, true})
+          .ok());
+  ASSERT_TRUE(
+      txn::DmaMemcpyNd(e, {0, txn::Direction::kMM2S, 0, 1, 0, 0, 3200}).ok());
+  xrt::bo instr = InstrBo(e.Finish());
+  auto run =
+      kernel_(3u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
+  EXPECT_EQ(run.wait(), ERT_CMD_STATE_COMPLETED);  // as on hardware
+  EXPECT_EQ(Got(), std::vector<int8_t>(320, 0));
+}
+
+TEST_F(XrtSimTest, PartialItemHangsUntilTimeout) {
+  txn::Encoder e;
+  ASSERT_TRUE(
+      txn::DmaMemcpyNd(e, {0, txn::Direction::kS2MM, 0, 0, 1, 0, 320, true})
+          .ok());
+  ASSERT_TRUE(
+      txn::DmaMemcpyNd(e, {0, txn::Direction::kMM2S, 0, 1, 0, 0, 3000}).ok());
+  txn::DmaWait(e, 0, txn::Direction::kS2MM, 0);
+  xrt::bo instr = InstrBo(e.Finish());
+  auto run =
+      kernel_(3u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
+  EXPECT_EQ(run.wait(std::chrono::milliseconds(5)), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(run.abort(), ERT_CMD_STATE_ABORT);
+}
+
+TEST_F(XrtSimTest, WrongOpcodeIsAnError) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 4));
+  auto run =
+      kernel_(1u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
+  EXPECT_EQ(run.wait(), ERT_CMD_STATE_ERROR);
+}
+
+TEST_F(XrtSimTest, FaultsShowAsStatesAndBytes) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  machine_->InjectFault({npusim::FaultKind::kError});
+  EXPECT_EQ(kernel_(3u, instr, words, in_, out_).wait(), ERT_CMD_STATE_ERROR);
+  machine_->InjectFault({npusim::FaultKind::kTimeout});
+  EXPECT_EQ(
+      kernel_(3u, instr, words, in_, out_).wait(std::chrono::milliseconds(1)),
+      ERT_CMD_STATE_TIMEOUT);
+  machine_->InjectFault({npusim::FaultKind::kGarbage});
+  EXPECT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_NE(Got(), Expected());
+  machine_->InjectFault({npusim::FaultKind::kZeros});
+  EXPECT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), std::vector<int8_t>(320, 0));
+  EXPECT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), Expected());
+}
+
+TEST_F(XrtSimTest, RunlistReportsTheFailedRun) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 1));
+  xrt::runlist list(ctx_);
+  std::vector<xrt::run> runs;
+  for (size_t i = 0; i < 4; ++i) {
+    xrt::run r(kernel_);
+    r.set_arg(0, 3u);
+    r.set_arg(1, instr);
+    r.set_arg(2, static_cast<uint32_t>(instr.size() / 4));
+    r.set_arg(3, xrt::bo(in_, 800, i * 800));
+    r.set_arg(4, xrt::bo(out_, 80, i * 80));
+    list.add(r);
+  }
+  list.execute();
+  EXPECT_EQ(list.wait(std::chrono::milliseconds(0)),
+            std::cv_status::no_timeout);
+  EXPECT_EQ(Got(), Expected());
+  EXPECT_EQ(machine_->stats().runlist_runs, 4u);
+
+  machine_->InjectFault({npusim::FaultKind::kError});
+  list.reset();
+  list.add(xrt::run(kernel_));  // args unset: opcode 0, an error anyway
+  list.execute();
+  EXPECT_THROW(list.wait(std::chrono::milliseconds(0)),
+               xrt::runlist::command_error);
+}
+
+TEST_F(XrtSimTest, SixContextsLikePhoenix) {
+  std::vector<xrt::hw_context> more;
+  const xrt::uuid id = xclbin_.get_uuid();
+  for (int i = 1; i < npusim::kMaxContexts; ++i) more.emplace_back(device_, id);
+  EXPECT_THROW(xrt::hw_context(device_, id), std::system_error);
+  more.pop_back();
+  EXPECT_NO_THROW(xrt::hw_context(device_, id));
+}
+
+TEST_F(XrtSimTest, RefusesForeignXclbin) {
+  EXPECT_THROW(xrt::xclbin(std::string_view("\x00\x01xclbin2")),
+               std::runtime_error);
+  EXPECT_THROW(xrt::xclbin(std::string("/nonexistent.xclbin")),
+               std::runtime_error);
+  EXPECT_THROW(xrt::kernel(ctx_, "DPU_PDI_0"), std::runtime_error);
+  EXPECT_THROW(xrt::device(1u), std::runtime_error);
+}
+
+}  // namespace

@@ -1,0 +1,469 @@
+#include "server/device/xrt/xrt_device.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "experimental/xrt_kernel.h"
+#include "experimental/xrt_xclbin.h"
+#include "kernels/tools/txn/designs.h"
+#include "kernels/tools/txn_package/kernel_package.h"
+#include "spdlog/spdlog.h"
+#include "xrt/xrt_bo.h"
+#include "xrt/xrt_device.h"
+#include "xrt/xrt_hw_context.h"
+#include "xrt/xrt_kernel.h"
+
+namespace npuk::xrt_backend {
+inline namespace NPUK_XRT_FLAVOR {
+namespace {
+
+// mlir-aie's xclbins: kernel(opcode, instr, ninstr, bo0, bo1, ...).
+constexpr unsigned int kOpcodeDpuSequence = 3;
+constexpr int kInstrArg = 1;
+constexpr int kFirstDataArg = 3;
+
+std::string StateName(ert_cmd_state s) {
+  switch (s) {
+    case ERT_CMD_STATE_COMPLETED:
+      return "ERT_CMD_STATE_COMPLETED";
+    case ERT_CMD_STATE_ERROR:
+      return "ERT_CMD_STATE_ERROR";
+    case ERT_CMD_STATE_ABORT:
+      return "ERT_CMD_STATE_ABORT";
+    case ERT_CMD_STATE_TIMEOUT:
+      return "ERT_CMD_STATE_TIMEOUT";
+    case ERT_CMD_STATE_NORESPONSE:
+      return "ERT_CMD_STATE_NORESPONSE";
+    default:
+      return absl::StrCat("ert_cmd_state ", static_cast<int>(s));
+  }
+}
+
+// The loaded package and the XRT objects that run it. Executors share one
+// per kernel; a rebuild swaps context and kernel, BOs (device-level) stay.
+struct Loaded {
+  kernelpkg::LoadedPackage pkg;
+  const txn::Design* design = nullptr;
+  xrt::xclbin xclbin;
+  xrt::uuid uuid;
+};
+
+class XrtDevice;
+
+class XrtExecutor final : public Executor {
+ public:
+  XrtExecutor(XrtDevice* device, KernelId kernel, size_t max_items,
+              std::shared_ptr<const Loaded> loaded)
+      : device_(device),
+        kernel_id_(kernel),
+        max_items_(max_items),
+        loaded_(std::move(loaded)) {}
+
+  absl::Status Init();
+
+  KernelId kernel() const override { return kernel_id_; }
+  size_t max_items() const override { return max_items_; }
+  absl::Span<uint8_t> input() override {
+    return {input_, max_items_ * LayoutOf(kernel_id_).in_bytes};
+  }
+  absl::Span<const uint8_t> output() const override {
+    return {output_, max_items_ * LayoutOf(kernel_id_).out_bytes};
+  }
+  absl::Status Run(size_t n, absl::Span<const ScoreScale> scales) override;
+
+ private:
+  struct Chunk {
+    size_t start;  // first item
+    size_t items;  // real items in this run
+    uint32_t n;    // sequence size (>= items; the rest is padding)
+  };
+  std::vector<Chunk> Plan(size_t n) const;
+  absl::Status CreateContext();
+  // One device run of `chunk` (sequence mode) or of `chunk.items` single
+  // item runs (runlist mode).
+  absl::Status RunChunk(const Chunk& chunk);
+  absl::Status RunSequence(const Chunk& chunk);
+  absl::Status RunList(const Chunk& chunk);
+  absl::Status Fail(const std::string& what);
+  // The data BO of argument `arg` covering items [start, start+n).
+  xrt::bo& Slice(size_t arg, size_t start, size_t n);
+  size_t ItemBytes(size_t arg) const {
+    return loaded_->pkg.manifest.arg_bytes_per_item(static_cast<int>(arg));
+  }
+  void SyncRange(size_t arg, xclBOSyncDirection dir, size_t start, size_t n);
+
+  XrtDevice* const device_;
+  const KernelId kernel_id_;
+  const size_t max_items_;
+  const std::shared_ptr<const Loaded> loaded_;
+  const Options* options_ = nullptr;
+
+  size_t capacity_items_ = 0;
+  xrt::hw_context ctx_;
+  xrt::kernel kernel_;
+  std::map<uint32_t, xrt::bo> instr_;  // per sequence N
+  std::map<uint32_t, uint32_t> instr_words_;
+  std::vector<xrt::bo> data_;  // per data argument, in argument order
+  std::map<std::tuple<size_t, size_t, size_t>, xrt::bo> slices_;
+  std::vector<xrt::run> item_runs_;  // runlist mode: one per item
+  uint8_t* input_ = nullptr;         // mapped data_.front()
+  const uint8_t* output_ = nullptr;  // mapped data_.back()
+  int consecutive_failures_ = 0;
+};
+
+class XrtDevice final : public Device {
+ public:
+  explicit XrtDevice(Options options) : options_(std::move(options)) {}
+
+  absl::Status Open() {
+    try {
+      device_ = xrt::device(options_.device_index);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat(
+          options_.backend_name, ": cannot open NPU device ",
+          options_.device_index, ": ", e.what(),
+          "; check that the amdxdna driver is loaded and `xrt-smi examine` "
+          "lists the NPU"));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string_view name() const override { return options_.backend_name; }
+
+  absl::StatusOr<std::unique_ptr<Executor>> CreateExecutor(
+      KernelId kernel, size_t max_items) override {
+    if (max_items == 0) {
+      return absl::InvalidArgumentError("max_items must be at least 1");
+    }
+    absl::StatusOr<std::shared_ptr<const Loaded>> loaded = Load(kernel);
+    if (!loaded.ok()) return loaded.status();
+    auto executor =
+        std::make_unique<XrtExecutor>(this, kernel, max_items, *loaded);
+    if (absl::Status s = executor->Init(); !s.ok()) return s;
+    return executor;
+  }
+
+  const Options& options() const { return options_; }
+  const xrt::device& device() const { return device_; }
+
+ private:
+  absl::StatusOr<std::shared_ptr<const Loaded>> Load(KernelId kernel)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  const Options options_;
+  xrt::device device_;
+  absl::Mutex mu_;
+  std::map<KernelId, std::shared_ptr<const Loaded>> loaded_
+      ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<std::shared_ptr<const Loaded>> XrtDevice::Load(KernelId kernel) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = loaded_.find(kernel); it != loaded_.end()) return it->second;
+  const std::string name = KernelName(kernel);
+  auto loaded = std::make_shared<Loaded>();
+  absl::StatusOr<kernelpkg::LoadedPackage> pkg =
+      kernelpkg::LoadPackage(options_.kernel_dir, name, options_.target);
+  if (!pkg.ok()) {
+    return absl::Status(
+        pkg.status().code(),
+        absl::StrCat(options_.backend_name, ": ", pkg.status().message()));
+  }
+  loaded->pkg = *std::move(pkg);
+  absl::StatusOr<const txn::Design*> design = txn::DesignFor(name);
+  if (!design.ok()) return design.status();
+  loaded->design = *design;
+  const KernelLayout layout = LayoutOf(kernel);
+  const auto& bytes = loaded->pkg.manifest.arg_bytes_per_item();
+  if (bytes.empty() || bytes[0] != layout.in_bytes ||
+      bytes[bytes.size() - 1] != layout.out_bytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_.backend_name, ": the ", name,
+        " package's item layout does not match the device contract (",
+        layout.in_bytes, " bytes in, ", layout.out_bytes, " out)"));
+  }
+  const std::string xclbin_path = loaded->pkg.xclbin_path.string();
+  try {
+    loaded->xclbin = xrt::xclbin(xclbin_path);
+    const std::string want = loaded->pkg.manifest.xclbin_kernel();
+    bool found = false;
+    for (const auto& k : loaded->xclbin.get_kernels()) {
+      found = found || k.get_name().rfind(want, 0) == 0;
+    }
+    if (!found) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.backend_name, ": ", xclbin_path, " has no kernel \"", want,
+          "\" named by its manifest; the xclbin and manifest do not belong "
+          "together, rebuild the package"));
+    }
+    loaded->uuid = device_.register_xclbin(loaded->xclbin);
+  } catch (const std::exception& e) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_.backend_name, ": cannot load ", xclbin_path, ": ", e.what()));
+  }
+  spdlog::info("{}: loaded {} package {} ({} sequences, largest N={})",
+               options_.backend_name, name, loaded->pkg.dir.string(),
+               loaded->pkg.sequences.size(),
+               loaded->pkg.sequences.rbegin()->first);
+  loaded_[kernel] = loaded;
+  return std::shared_ptr<const Loaded>(loaded);
+}
+
+std::vector<XrtExecutor::Chunk> XrtExecutor::Plan(size_t n) const {
+  const auto& seqs = loaded_->pkg.sequences;
+  const uint32_t largest = seqs.rbegin()->first;
+  std::vector<Chunk> chunks;
+  for (size_t start = 0; start < n;) {
+    const size_t items = std::min<size_t>(n - start, largest);
+    if (options_->use_runlist) {
+      chunks.push_back({start, items, 1});
+    } else {
+      // Smallest sequence that holds the chunk; the rest is padding.
+      const uint32_t seq_n =
+          seqs.lower_bound(static_cast<uint32_t>(items))->first;
+      chunks.push_back({start, items, seq_n});
+    }
+    start += items;
+  }
+  return chunks;
+}
+
+absl::Status XrtExecutor::CreateContext() {
+  try {
+    ctx_ = xrt::hw_context(device_->device(), loaded_->uuid);
+    kernel_ = xrt::kernel(ctx_, loaded_->pkg.manifest.xclbin_kernel());
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat(
+        options_->backend_name, ": cannot create a hardware context for ",
+        KernelName(kernel_id_), ": ", e.what(),
+        " (Phoenix has 6 contexts shared by all processes; stop other NPU "
+        "workloads or lower `instances`)"));
+  }
+  item_runs_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status XrtExecutor::Init() {
+  options_ = &device_->options();
+  const auto& seqs = loaded_->pkg.sequences;
+  if (options_->use_runlist && !seqs.contains(1)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(options_->backend_name,
+                     ": xrt.use_runlist needs a single-item "
+                     "sequence (N=1) in the ",
+                     KernelName(kernel_id_), " package"));
+  }
+  const std::vector<Chunk> plan = Plan(max_items_);
+  capacity_items_ = plan.back().start + plan.back().n;
+  if (absl::Status s = CreateContext(); !s.ok()) return s;
+
+  const Misuse misuse = options_->misuse;
+  const size_t args = loaded_->pkg.manifest.arg_bytes_per_item_size();
+  try {
+    for (size_t arg = 0; arg < args; ++arg) {
+      const int argno = kFirstDataArg + static_cast<int>(arg);
+      const int group = kernel_.group_id(argno);
+      if (group < 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            options_->backend_name, ": argument ", argno, " of ",
+            loaded_->pkg.xclbin_path.string(),
+            " is not a buffer; the xclbin does not match its manifest"));
+      }
+      data_.emplace_back(device_->device(), capacity_items_ * ItemBytes(arg),
+                         misuse == Misuse::kDataBoNormalFlags
+                             ? xrt::bo::flags::normal
+                             : xrt::bo::flags::host_only,
+                         misuse == Misuse::kDataBoGroupZero
+                             ? 0u
+                             : static_cast<xrt::bo::memory_group>(group));
+      std::memset(data_.back().map(), 0, data_.back().size());
+    }
+    input_ = data_.front().map<uint8_t*>();
+    output_ = data_.back().map<const uint8_t*>();
+    for (const auto& [n, words] : seqs) {
+      xrt::bo bo(
+          device_->device(), words.size() * sizeof(uint32_t),
+          xrt::bo::flags::cacheable,
+          static_cast<xrt::bo::memory_group>(kernel_.group_id(kInstrArg)));
+      std::memcpy(bo.map(), words.data(), words.size() * sizeof(uint32_t));
+      bo.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+      instr_.emplace(n, std::move(bo));
+      instr_words_[n] = static_cast<uint32_t>(words.size());
+    }
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        options_->backend_name, ": cannot allocate buffers for ",
+        KernelName(kernel_id_), " (", max_items_, " items): ", e.what(),
+        "; if this says \"failed to allocate BO\" or \"Lock limit "
+        "exceeded\", raise RLIMIT_MEMLOCK (LimitMEMLOCK=infinity)"));
+  }
+  return absl::OkStatus();
+}
+
+xrt::bo& XrtExecutor::Slice(size_t arg, size_t start, size_t n) {
+  if (start == 0) return data_[arg];
+  auto key = std::make_tuple(arg, start, n);
+  auto it = slices_.find(key);
+  if (it == slices_.end()) {
+    it = slices_
+             .emplace(key, xrt::bo(data_[arg], n * ItemBytes(arg),
+                                   start * ItemBytes(arg)))
+             .first;
+  }
+  return it->second;
+}
+
+void XrtExecutor::SyncRange(size_t arg, xclBOSyncDirection dir, size_t start,
+                            size_t n) {
+  data_[arg].sync(dir, n * ItemBytes(arg), start * ItemBytes(arg));
+}
+
+absl::Status XrtExecutor::Run(size_t n, absl::Span<const ScoreScale> scales) {
+  if (n == 0 || n > max_items_) {
+    return absl::InternalError(
+        absl::StrCat("Run(", n, ") outside [1, ", max_items_, "]"));
+  }
+  const bool attention = kernel_id_ == KernelId::kAttention;
+  if (attention != (scales.size() == n)) {
+    return absl::InternalError(absl::StrCat("Run(", n, ") of ",
+                                            KernelName(kernel_id_), " got ",
+                                            scales.size(), " score scales"));
+  }
+  if (attention) {
+    // Argument 1 is the per-tile parameter stream: int32 multiplier, int32
+    // shift, little-endian, one pair per tile (kernels/attention/README).
+    auto* params = data_[1].map<int32_t*>();
+    for (size_t i = 0; i < n; ++i) {
+      params[2 * i] = scales[i].multiplier;
+      params[2 * i + 1] = scales[i].shift;
+    }
+  }
+  for (const Chunk& chunk : Plan(n)) {
+    if (absl::Status s = RunChunk(chunk); !s.ok()) return s;
+  }
+  consecutive_failures_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status XrtExecutor::RunChunk(const Chunk& chunk) {
+  const size_t outputs = data_.size() - 1;
+  const size_t span = options_->use_runlist ? chunk.items : chunk.n;
+  try {
+    if (options_->misuse != Misuse::kSkipInputSync) {
+      for (size_t arg = 0; arg < outputs; ++arg) {
+        SyncRange(arg, XCL_BO_SYNC_BO_TO_DEVICE, chunk.start, span);
+      }
+    }
+    absl::Status s =
+        options_->use_runlist ? RunList(chunk) : RunSequence(chunk);
+    if (!s.ok()) return s;
+    if (options_->misuse != Misuse::kSkipOutputSync) {
+      SyncRange(outputs, XCL_BO_SYNC_BO_FROM_DEVICE, chunk.start, span);
+    }
+  } catch (const std::exception& e) {
+    return Fail(absl::StrCat("XRT error: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status XrtExecutor::RunSequence(const Chunk& chunk) {
+  const Misuse misuse = options_->misuse;
+  xrt::bo no_instr;
+  xrt::bo& instr =
+      misuse == Misuse::kNoInstructionBo ? no_instr : instr_.at(chunk.n);
+  uint32_t ninstr = instr_words_.at(chunk.n);
+  if (misuse == Misuse::kInstrCountInBytes) ninstr *= 4;
+  if (misuse == Misuse::kNoInstructionBo) ninstr = 0;
+  xrt::run run;
+  if (data_.size() == 2) {
+    run =
+        kernel_(kOpcodeDpuSequence, instr, ninstr,
+                Slice(0, chunk.start, chunk.n), Slice(1, chunk.start, chunk.n));
+  } else {
+    run = kernel_(
+        kOpcodeDpuSequence, instr, ninstr, Slice(0, chunk.start, chunk.n),
+        Slice(1, chunk.start, chunk.n), Slice(2, chunk.start, chunk.n));
+  }
+  const ert_cmd_state state = run.wait(std::chrono::milliseconds(
+      absl::ToInt64Milliseconds(options_->run_timeout)));
+  if (state != ERT_CMD_STATE_COMPLETED) {
+    if (state == ERT_CMD_STATE_TIMEOUT) run.abort();
+    return Fail(
+        absl::StrCat("run of N=", chunk.n, " ended in ", StateName(state)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status XrtExecutor::RunList(const Chunk& chunk) {
+  const uint32_t ninstr = instr_words_.at(1);
+  // Runs over per-item sub-buffers, built once and reused for every batch.
+  while (item_runs_.size() < chunk.start + chunk.items) {
+    const size_t i = item_runs_.size();
+    xrt::run run(kernel_);
+    run.set_arg(0, kOpcodeDpuSequence);
+    run.set_arg(1, instr_.at(1));
+    run.set_arg(2, ninstr);
+    for (size_t arg = 0; arg < data_.size(); ++arg) {
+      run.set_arg(kFirstDataArg + static_cast<int>(arg), Slice(arg, i, 1));
+    }
+    item_runs_.push_back(std::move(run));
+  }
+  xrt::runlist list(ctx_);
+  for (size_t i = chunk.start; i < chunk.start + chunk.items; ++i) {
+    list.add(item_runs_[i]);
+  }
+  list.execute();
+  try {
+    const auto timeout = std::chrono::milliseconds(
+        absl::ToInt64Milliseconds(options_->run_timeout) *
+        static_cast<int64_t>(chunk.items));
+    if (list.wait(timeout) == std::cv_status::timeout) {
+      return Fail(absl::StrCat("runlist of ", chunk.items,
+                               " runs ended in ERT_CMD_STATE_TIMEOUT"));
+    }
+  } catch (const xrt::runlist::command_error& e) {
+    return Fail(absl::StrCat("runlist of ", chunk.items,
+                             " runs: a run ended in ",
+                             StateName(e.get_command_state())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status XrtExecutor::Fail(const std::string& what) {
+  ++consecutive_failures_;
+  std::string action = "the next run retries on the same hardware context";
+  if (consecutive_failures_ >= 2) {
+    // The driver restarts a context in place after a timeout; a second
+    // failure in a row means it did not recover: start over.
+    consecutive_failures_ = 0;
+    absl::Status rebuilt = CreateContext();
+    action = rebuilt.ok() ? "second failure in a row: rebuilt the hardware "
+                            "context"
+                          : absl::StrCat("rebuilding the context failed: ",
+                                         rebuilt.message());
+  }
+  spdlog::warn("{}: {} {}; {}", options_->backend_name, KernelName(kernel_id_),
+               what, action);
+  return absl::UnavailableError(
+      absl::StrCat(options_->backend_name, ": ", KernelName(kernel_id_), " ",
+                   what, "; ", action, ". The request can be retried"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Device>> NewBackend(const Options& options) {
+  auto device = std::make_unique<XrtDevice>(options);
+  if (absl::Status s = device->Open(); !s.ok()) return s;
+  return device;
+}
+
+}  // namespace NPUK_XRT_FLAVOR
+}  // namespace npuk::xrt_backend
