@@ -47,6 +47,7 @@ struct Canary {
 };
 
 // The golden vectors (kernels/golden) as a canary.
+// Defined in target npuk_health (it links the golden vectors).
 Canary GoldenCanary(KernelId kernel);
 
 struct HealthMonitorOptions {

@@ -35,11 +35,14 @@ std::vector<uint8_t> Reference(KernelId kernel, const InferTask& task,
     in.insert(in.end(), item, item + plane_bytes);
   }
   std::vector<uint8_t> out(layout.out_bytes);
+  // Device layouts are little-endian int16 (mel) and int8 (attention).
   if (kernel == KernelId::kMel) {
-    cpu::MelFrames(in.data(), out.data(), 1);
+    std::vector<int16_t> samples(layout.in_bytes / sizeof(int16_t));
+    std::memcpy(samples.data(), in.data(), layout.in_bytes);
+    cpu::MelFrames(samples.data(), reinterpret_cast<int8_t*>(out.data()), 1);
   } else {
-    const ScoreScale scales[1] = {task.scale};
-    cpu::AttentionTiles(in.data(), out.data(), 1, scales);
+    cpu::AttentionTiles(reinterpret_cast<const int8_t*>(in.data()),
+                        reinterpret_cast<int8_t*>(out.data()), 1, &task.scale);
   }
   return out;
 }

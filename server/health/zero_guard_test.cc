@@ -1,0 +1,139 @@
+#include "server/health/zero_guard.h"
+
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/golden/golden.h"
+#include "server/device/cpu/cpu_device.h"
+#include "server/device/fault/fault_device.h"
+#include "server/health/test_device.h"
+
+namespace npuk {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A task over the golden input of `kernel`, planar as the batcher wants it.
+struct GoldenTask {
+  explicit GoldenTask(KernelId kernel) : canary(GoldenCanary(kernel)) {
+    task.items = canary.items;
+    for (const auto& p : canary.planes) task.inputs.emplace_back(p);
+    task.scale = canary.scale;
+  }
+  Canary canary;
+  InferTask task;
+};
+
+// A monitor whose "mel" model is SERVING (through a trivial test device), to
+// observe what the guard reports.
+struct ServingMonitor {
+  ServingMonitor() {
+    batcher = testing::MakeBatcher(device, KernelId::kMel, nullptr);
+    monitor.AddModel(batcher.get(), testing::TestCanary(KernelId::kMel, 1));
+    EXPECT_TRUE(monitor.RunInitialCanaries().ok());
+  }
+  testing::TestDevice device;
+  HealthMonitor monitor;
+  std::unique_ptr<Batcher> batcher;
+};
+
+TEST(ZeroGuard, PassesTheReferenceOutput) {
+  ZeroGuard guard(nullptr);
+  GoldenTask mel(KernelId::kMel);
+  EXPECT_TRUE(
+      guard.Verify(KernelId::kMel, mel.task, mel.canary.expected.data()).ok());
+  GoldenTask att(KernelId::kAttention);
+  EXPECT_TRUE(
+      guard.Verify(KernelId::kAttention, att.task, att.canary.expected.data())
+          .ok());
+  EXPECT_EQ(guard.caught(), 0u);
+}
+
+TEST(ZeroGuard, FailsAZeroMelFrameAndMarksTheModel) {
+  ServingMonitor m;
+  ZeroGuard guard(&m.monitor);
+  GoldenTask mel(KernelId::kMel);
+  std::vector<uint8_t> out = mel.canary.expected;
+  std::fill_n(out.begin() + 3 * 80, 80, 0);  // frame 3 of 8 left zero
+  absl::Status status = guard.Verify(KernelId::kMel, mel.task, out.data());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(status.message(),
+              HasSubstr("all-zero mel output frame 3 of 8 where the CPU "
+                        "reference is non-zero"));
+  EXPECT_THAT(status.message(), HasSubstr("NOT_SERVING"));
+  EXPECT_EQ(guard.caught(), 1u);
+  EXPECT_FALSE(m.monitor.IsServing("mel"));
+  EXPECT_THAT(m.monitor.Snapshot().models[0].reason, HasSubstr("frame 3"));
+}
+
+TEST(ZeroGuard, CanaryTasksFailButAreNotReported) {
+  ServingMonitor m;
+  ZeroGuard guard(&m.monitor);
+  GoldenTask mel(KernelId::kMel);
+  mel.task.canary = true;
+  std::vector<uint8_t> zeros(mel.canary.expected.size(), 0);
+  EXPECT_EQ(guard.Verify(KernelId::kMel, mel.task, zeros.data()).code(),
+            absl::StatusCode::kInternal);
+  EXPECT_TRUE(m.monitor.IsServing("mel"));
+}
+
+TEST(ZeroGuard, AcceptsATrueZeroAttentionTile) {
+  // v all zero: softmax(q k^T) . 0 = 0, so zero is the right answer.
+  GoldenTask att(KernelId::kAttention);
+  std::fill(att.canary.planes[2].begin(), att.canary.planes[2].end(), 0);
+  att.task.inputs[2] = att.canary.planes[2];
+  std::vector<uint8_t> zeros(att.canary.expected.size(), 0);
+  ZeroGuard guard(nullptr);
+  EXPECT_TRUE(guard.Verify(KernelId::kAttention, att.task, zeros.data()).ok());
+  // With the golden v, the same zeros are a device failure.
+  GoldenTask real(KernelId::kAttention);
+  absl::Status status =
+      guard.Verify(KernelId::kAttention, real.task, zeros.data());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(status.message(), HasSubstr("tile 0 of 4"));
+}
+
+TEST(ZeroGuard, NoClientSeesZerosThroughTheRealPath) {
+  // CPU backend + zeros fault + batcher with the guard: every request fails
+  // with INTERNAL instead of returning the zeros.
+  FaultController faults;
+  std::unique_ptr<Device> device =
+      WithFaults(NewCpuDevice(1), {*ParseFaultSpec("mel:zeros")}, &faults);
+  ZeroGuard guard(nullptr);
+  auto batcher = testing::MakeBatcher(*device, KernelId::kMel, &guard, 16);
+  GoldenTask mel(KernelId::kMel);
+  for (int round = 0; round < 2; ++round) {
+    std::vector<uint8_t> out(mel.canary.expected.size(), 0xEE);
+    absl::Notification done;
+    absl::Status result;
+    auto task = std::make_unique<InferTask>();
+    task->items = mel.task.items;
+    task->inputs = mel.task.inputs;
+    task->output = out.data();
+    task->done = [&](absl::Status s, const TaskTiming&) {
+      result = std::move(s);
+      done.Notify();
+    };
+    ASSERT_TRUE(batcher->Submit(std::move(task)).ok());
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    if (round == 0) {
+      EXPECT_EQ(result.code(), absl::StatusCode::kInternal) << result;
+    } else {
+      // The fault cleared: the real answer comes back.
+      EXPECT_TRUE(result.ok()) << result;
+      ASSERT_EQ(out.size(), mel.canary.expected.size());
+      const auto diff =
+          std::mismatch(out.begin(), out.end(), mel.canary.expected.begin());
+      EXPECT_EQ(diff.first, out.end())
+          << "first difference at byte " << (diff.first - out.begin());
+    }
+    faults.Clear();
+  }
+  EXPECT_EQ(guard.caught(), 1u);
+}
+
+}  // namespace
+}  // namespace npuk
