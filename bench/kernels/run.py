@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""Kernel throughput against PyTorch, single thread, same inputs, one run.
+
+    /usr/bin/python3 bench/kernels/run.py [--build build/default] [--seconds 2]
+
+Makes speech frames (espeak-ng, resampled to 16 kHz with sox; random frames
+when those tools are missing) and Gaussian attention tiles, runs
+npuk_kernels_bench (C++) and PyTorch float32 on them, and prints items/s
+and the ratios. PyTorch: Debian's python3-torch (bench only, never tests).
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def speech_frames(tmp, min_frames):
+    espeak, sox = shutil.which("espeak-ng"), shutil.which("sox")
+    if espeak is None or sox is None:
+        print("espeak-ng/sox missing: using random frames", file=sys.stderr)
+        rng = np.random.default_rng(0)
+        audio = (rng.normal(0, 3000, 160 * min_frames + 240)).astype(np.int16)
+    else:
+        raw, out = tmp / "s.wav", tmp / "s16.wav"
+        text = ("The kernels serve Whisper style speech pipelines. Eighty "
+                "mel bands per frame, twenty five milliseconds each.")
+        subprocess.run([espeak, "-w", str(raw), text], check=True,
+                       capture_output=True)
+        subprocess.run([sox, str(raw), "-r", "16000", "-b", "16", str(out)],
+                       check=True, capture_output=True)
+        with wave.open(str(out)) as w:
+            audio = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        reps = int(np.ceil((160 * min_frames + 240) / len(audio)))
+        audio = np.tile(audio, reps)
+    n = (len(audio) - 400) // 160 + 1
+    idx = np.arange(400)[None, :] + 160 * np.arange(n)[:, None]
+    return audio[: 160 * (min_frames - 1) + 400], audio[idx][:min_frames]
+
+
+def attention_tiles(n):
+    rng = np.random.default_rng(1)
+    tiles = []
+    for _ in range(n):
+        sigma = rng.uniform(1, 3)
+        t = []
+        for _ in range(3):
+            x = rng.normal(0, sigma, (64, 64))
+            t.append(np.clip(np.round(x / (np.abs(x).max() / 127)), -127,
+                             127).astype(np.int8))
+        tiles.append(np.stack(t))
+    return np.stack(tiles)  # [n, 3, 64, 64]
+
+
+def slaney_filters():
+    sys.path.insert(0, str(ROOT / "tests" / "kernels" / "accuracy"))
+    from conftest import FILTERS  # the tests' librosa re-implementation
+    return FILTERS
+
+
+def rate(fn, items, seconds):
+    fn()
+    done, start = 0, time.perf_counter()
+    while True:
+        fn()
+        done += items
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=str(ROOT / "build" / "default"),
+                    help="CMake build dir holding npuk_kernels_bench")
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--frames", type=int, default=2048)
+    ap.add_argument("--tiles", type=int, default=64)
+    args = ap.parse_args()
+
+    bench = pathlib.Path(args.build) / "bench" / "kernels" / \
+        "npuk_kernels_bench"
+    if not bench.exists():
+        sys.exit(f"{bench} not found: build it with cmake --build "
+                 f"{args.build} --target npuk_kernels_bench")
+    try:
+        import torch
+    except ImportError:
+        sys.exit("PyTorch missing: apt-get install -y python3-torch")
+    torch.set_num_threads(1)
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = pathlib.Path(d)
+        audio, frames = speech_frames(tmp, args.frames)
+        tiles = attention_tiles(args.tiles)
+        (tmp / "mel.bin").write_bytes(frames.astype("<i2").tobytes())
+        (tmp / "att.bin").write_bytes(tiles.tobytes())
+        ours = json.loads(subprocess.run(
+            [str(bench), "--mel", str(tmp / "mel.bin"), "--attention",
+             str(tmp / "att.bin"), "--seconds", str(args.seconds)],
+            check=True, capture_output=True, text=True).stdout)
+
+    # PyTorch float32, Whisper's own ops: stft over the audio (these very
+    # frames: n_fft 400, hop 160, no centre padding), |X|^2, mel, log10.
+    x = torch.from_numpy(audio.astype(np.float32) / 32768.0)
+    window = torch.hann_window(400)
+    filters = torch.from_numpy(slaney_filters().astype(np.float32))
+
+    def torch_mel():
+        stft = torch.stft(x, 400, 160, window=window, center=False,
+                          return_complex=True)
+        mel = filters @ stft.abs() ** 2
+        return torch.clamp(mel, min=1e-10).log10()
+
+    assert torch_mel().shape[1] == args.frames
+    qkv = torch.from_numpy(tiles.astype(np.float32))
+    q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+
+    def torch_attention():
+        s = torch.bmm(q, k.transpose(1, 2)) * 0.125
+        return torch.bmm(torch.softmax(s, dim=-1), v)
+
+    with torch.inference_mode():
+        torch_mel_rate = rate(torch_mel, args.frames, args.seconds)
+        torch_att_rate = rate(torch_attention, args.tiles, args.seconds)
+
+    print(f"single thread, {os.cpu_count()} cpus, load "
+          f"{os.getloadavg()[0]:.2f}, torch {torch.__version__}, "
+          f"npuk path {ours['simd']}")
+    print(f"{'':26}{'items/s':>12}{'vs torch':>10}")
+    rows = [("mel  torch stft+mel+log10", torch_mel_rate, torch_mel_rate),
+            ("mel  npuk cpu backend", ours["mel_cpu_per_s"], torch_mel_rate),
+            ("mel  npuk kernel entry", ours["mel_entry_per_s"],
+             torch_mel_rate),
+            ("attn torch bmm+softmax+bmm", torch_att_rate, torch_att_rate),
+            ("attn npuk cpu backend", ours["attention_cpu_per_s"],
+             torch_att_rate),
+            ("attn npuk kernel entry", ours["attention_entry_per_s"],
+             torch_att_rate)]
+    for name, r, base in rows:
+        print(f"{name:26}{r:12.0f}{r / base:9.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+// The CPU backend's fast path must equal the kernel entries byte for byte:
+// >= 10^5 random frames and tiles plus the edge cases of issue 2. One
+// differing byte fails.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <numbers>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/attention/attention_kernel.h"
+#include "kernels/common/score_scale.h"
+#include "kernels/mel/mel_kernel.h"
+#include "server/device/cpu/cpu_kernels.h"
+
+namespace npuk {
+namespace {
+
+// Sanitizer builds are ~20x slower; they still run every edge case and a
+// share of the random items (NPUK_BIT_EXACT_ITEMS overrides).
+size_t RandomItems(size_t full) {
+  if (const char* env = std::getenv("NPUK_BIT_EXACT_ITEMS")) {
+    return std::strtoull(env, nullptr, 10);
+  }
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return full / 50;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  return full / 50;
+#endif
+#endif
+  return full;
+}
+
+std::vector<int8_t> MelReference(const std::vector<int16_t>& in) {
+  const size_t n = in.size() / kMelFrameSamples;
+  std::vector<int8_t> out(n * kMelBands);
+  for (size_t i = 0; i < n; ++i) {
+    mel_kernel_simple(&in[i * kMelFrameSamples], &out[i * kMelBands]);
+  }
+  return out;
+}
+
+void ExpectMelPathsEqual(const std::vector<int16_t>& in,
+                         const std::string& what) {
+  const size_t n = in.size() / kMelFrameSamples;
+  const std::vector<int8_t> expected = MelReference(in);
+  std::vector<int8_t> out(n * kMelBands);
+  cpu::MelFrames(in.data(), out.data(), n);
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_EQ(out[i], expected[i])
+        << what << ": frame " << i / kMelBands << " band " << i % kMelBands
+        << " (" << cpu::SimdLevel() << " path)";
+  }
+  if (cpu::HasAvx2()) {
+    std::fill(out.begin(), out.end(), 0);
+    cpu::MelFramesAvx2(in.data(), out.data(), n);
+    ASSERT_EQ(0, std::memcmp(out.data(), expected.data(), out.size()))
+        << what << " (avx2 path)";
+  }
+}
+
+std::vector<int16_t> Frames(size_t n) {
+  return std::vector<int16_t>(n * kMelFrameSamples);
+}
+
+int16_t Clip(double x) {
+  const double s = std::nearbyint(x * 32768.0);
+  return static_cast<int16_t>(s > 32767 ? 32767 : (s < -32768 ? -32768 : s));
+}
+
+TEST(MelBitExactTest, ReportsPath) {
+  std::printf("cpu path: %s\n", cpu::SimdLevel());
+  EXPECT_TRUE(std::string(cpu::SimdLevel()) == "avx2" ||
+              std::string(cpu::SimdLevel()) == "portable");
+}
+
+TEST(MelBitExactTest, EdgeCases) {
+  std::vector<int16_t> in;
+  auto add = [&](auto sample) {
+    for (size_t n = 0; n < kMelFrameSamples; ++n) {
+      in.push_back(sample(static_cast<int>(n)));
+    }
+  };
+  add([](int) { return int16_t{0}; });       // silence
+  add([](int) { return int16_t{32767}; });   // DC max
+  add([](int) { return int16_t{-32768}; });  // DC min
+  add([](int) { return int16_t{1}; });       // 1 LSB
+  add([](int n) { return static_cast<int16_t>(n % 2 ? -32768 : 32767); });
+  for (double hz : {50.0, 1000.0, 3999.0, 7999.0}) {  // squares
+    add([hz](int n) {
+      return static_cast<int16_t>(
+          std::sin(2 * std::numbers::pi * hz * n / 16000.0) >= 0 ? 32767
+                                                                 : -32768);
+    });
+  }
+  for (double hz : {440.0, 8000.0}) {  // full sine
+    add([hz](int n) {
+      return Clip(std::sin(2 * std::numbers::pi * hz * n / 16000.0));
+    });
+  }
+  for (int pos : {0, 1, 199, 200, 201, 399}) {  // impulses
+    add([pos](int n) { return static_cast<int16_t>(n == pos ? -32768 : 0); });
+    add([pos](int n) { return static_cast<int16_t>(n == pos ? 32767 : 0); });
+  }
+  // 9 frames so the grouped path and its remainder both see edge cases.
+  ExpectMelPathsEqual(in, "edge cases");
+}
+
+TEST(MelBitExactTest, RandomFrames) {
+  const size_t total = RandomItems(100000);
+  std::mt19937_64 rng(1);
+  constexpr size_t kBatch = 1000;
+  for (size_t done = 0; done < total; done += kBatch) {
+    std::vector<int16_t> in = Frames(kBatch);
+    // Mix full-scale uniform, quiet Gaussian and sparse frames.
+    std::normal_distribution<double> gauss(0.0, 1.0);
+    for (size_t f = 0; f < kBatch; ++f) {
+      const int kind = static_cast<int>(f % 4);
+      const double amp = std::pow(10.0, -static_cast<double>(rng() % 5));
+      for (size_t n = 0; n < kMelFrameSamples; ++n) {
+        int16_t& s = in[f * kMelFrameSamples + n];
+        switch (kind) {
+          case 0:
+            s = static_cast<int16_t>(rng());
+            break;
+          case 1:
+            s = Clip(0.3 * amp * gauss(rng));
+            break;
+          case 2:
+            s = (rng() % 17 == 0) ? static_cast<int16_t>(rng()) : int16_t{0};
+            break;
+          default:
+            s = static_cast<int16_t>(static_cast<int>(rng() % 7) - 3);
+            break;
+        }
+      }
+    }
+    ExpectMelPathsEqual(in, "random batch at " + std::to_string(done));
+    if (HasFatalFailure()) return;
+  }
+}
+
+// ----------------------------------------------------------- attention ----
+
+void ExpectAttentionPathsEqual(const std::vector<int8_t>& qkv,
+                               const std::vector<ScoreScale>& scales,
+                               const std::string& what) {
+  const size_t n = scales.size();
+  std::vector<int8_t> expected(n * kAttentionOutBytes);
+  for (size_t i = 0; i < n; ++i) {
+    attention_64x64(&qkv[i * kAttentionInBytes], &expected[i * 4096],
+                    scales[i].multiplier, scales[i].shift);
+  }
+  std::vector<int8_t> out(expected.size());
+  cpu::AttentionTiles(qkv.data(), out.data(), n, scales.data());
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_EQ(out[i], expected[i])
+        << what << ": tile " << i / 4096 << " row " << (i % 4096) / 64
+        << " col " << i % 64 << " scale (" << scales[i / 4096].multiplier
+        << ", " << scales[i / 4096].shift << ") (" << cpu::SimdLevel()
+        << " path)";
+  }
+  if (cpu::HasAvx2()) {
+    std::fill(out.begin(), out.end(), 0);
+    cpu::AttentionTilesAvx2(qkv.data(), out.data(), n, scales.data());
+    ASSERT_EQ(0, std::memcmp(out.data(), expected.data(), out.size()))
+        << what << " (avx2 path)";
+  }
+}
+
+std::vector<ScoreScale> ScaleSweep() {
+  std::vector<ScoreScale> scales;
+  for (double s = kMinScoreScale; s <= kMaxScoreScale; s *= 1.9) {
+    scales.push_back(QuantizeScoreScale(s));
+  }
+  scales.push_back(QuantizeScoreScale(kMaxScoreScale));
+  scales.push_back(QuantizeScoreScale(0.125));
+  scales.push_back(QuantizeScoreScale(0.0125));
+  return scales;
+}
+
+TEST(AttentionBitExactTest, EdgeCasesAcrossScoreScales) {
+  std::vector<std::vector<int8_t>> tiles;
+  tiles.emplace_back(kAttentionInBytes, int8_t{-128});
+  tiles.emplace_back(kAttentionInBytes, int8_t{127});
+  tiles.emplace_back(kAttentionInBytes, int8_t{0});
+  std::vector<int8_t> mixed(kAttentionInBytes);
+  for (size_t i = 0; i < mixed.size(); ++i) {
+    mixed[i] = (i / 64) % 2 ? int8_t{127} : int8_t{-128};
+  }
+  tiles.push_back(mixed);
+  std::vector<int8_t> one_hot(kAttentionInBytes, 0);
+  for (size_t r = 0; r < 64; ++r) {
+    one_hot[r * 64 + r] = 127;                     // q = 127 I
+    one_hot[4096 + r * 64 + (r + 1) % 64] = -128;  // k shifted
+    one_hot[8192 + r * 64 + r] = static_cast<int8_t>(r * 4 - 128);
+  }
+  tiles.push_back(one_hot);
+  const std::vector<ScoreScale> sweep = ScaleSweep();
+  for (size_t t = 0; t < tiles.size(); ++t) {
+    std::vector<int8_t> qkv;
+    for (size_t s = 0; s < sweep.size(); ++s) {
+      qkv.insert(qkv.end(), tiles[t].begin(), tiles[t].end());
+    }
+    ExpectAttentionPathsEqual(qkv, sweep, "edge tile " + std::to_string(t));
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(AttentionBitExactTest, OutOfContractScalePairsAgree) {
+  std::vector<int8_t> qkv(4 * kAttentionInBytes);
+  std::mt19937 rng(5);
+  for (int8_t& b : qkv) b = static_cast<int8_t>(rng());
+  const std::vector<ScoreScale> odd = {
+      {0, 0}, {-5, 40}, {INT32_MAX, -100}, {1 << 30, 31}};
+  ExpectAttentionPathsEqual(qkv, odd, "out-of-contract scales");
+}
+
+TEST(AttentionBitExactTest, RandomTiles) {
+  const size_t total = RandomItems(100000);
+  std::mt19937_64 rng(2);
+  constexpr size_t kBatch = 200;
+  std::normal_distribution<double> gauss(0.0, 1.0);
+  std::uniform_real_distribution<double> log_scale(std::log(kMinScoreScale),
+                                                   std::log(kMaxScoreScale));
+  for (size_t done = 0; done < total; done += kBatch) {
+    std::vector<int8_t> qkv(kBatch * kAttentionInBytes);
+    std::vector<ScoreScale> scales(kBatch);
+    for (size_t t = 0; t < kBatch; ++t) {
+      const bool uniform = t % 2 == 0;
+      const double sigma = 10.0 + static_cast<double>(rng() % 40);
+      for (size_t i = 0; i < kAttentionInBytes; ++i) {
+        qkv[t * kAttentionInBytes + i] =
+            uniform ? static_cast<int8_t>(rng())
+                    : static_cast<int8_t>(std::clamp(
+                          std::nearbyint(sigma * gauss(rng)), -128.0, 127.0));
+      }
+      scales[t] = QuantizeScoreScale(std::exp(log_scale(rng)));
+    }
+    ExpectAttentionPathsEqual(qkv, scales,
+                              "random batch at " + std::to_string(done));
+    if (HasFatalFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace npuk
