@@ -262,7 +262,8 @@ absl::Status XrtExecutor::Init() {
                      KernelName(kernel_id_), " package"));
   }
   const std::vector<Chunk> plan = Plan(max_items_);
-  capacity_items_ = plan.back().start + plan.back().n;
+  capacity_items_ =
+      plan.back().start + std::max<size_t>(plan.back().n, plan.back().items);
   if (absl::Status s = CreateContext(); !s.ok()) return s;
 
   const Misuse misuse = options_->misuse;
