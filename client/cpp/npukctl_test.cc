@@ -16,15 +16,15 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Run {
+struct CtlRun {
   int exit_code;
   std::string out;
 };
 
-Run Npukctl(const std::string& args) {
+CtlRun Npukctl(const std::string& args) {
   const std::string cmd = absl::StrCat(NPUKCTL_PATH, " ", args, " 2>&1");
   FILE* p = ::popen(cmd.c_str(), "r");
-  Run r{-1, ""};
+  CtlRun r{-1, ""};
   if (p == nullptr) return r;
   char buf[4096];
   size_t n;
@@ -51,20 +51,20 @@ TEST(NpukctlHealth, ExitCodesZeroOneTwo) {
   const std::string t = "--target=" + d.target();
   AwaitServing(d.target(), "");
 
-  Run ok = Npukctl("health " + t);
+  CtlRun ok = Npukctl("health " + t);
   EXPECT_EQ(ok.exit_code, 0) << ok.out;
   EXPECT_THAT(ok.out, HasSubstr("mel"));
   EXPECT_THAT(ok.out, HasSubstr("attention"));
   EXPECT_THAT(ok.out, HasSubstr("SERVING"));
 
-  Run deep = Npukctl("health --deep " + t);
+  CtlRun deep = Npukctl("health --deep " + t);
   EXPECT_EQ(deep.exit_code, 0) << deep.out;
   EXPECT_THAT(deep.out, HasSubstr("golden output matches"));
 
-  Run unknown = Npukctl("health --model=mel,nosuchmodel " + t);
+  CtlRun unknown = Npukctl("health --model=mel,nosuchmodel " + t);
   EXPECT_EQ(unknown.exit_code, 1) << unknown.out;
 
-  Run down = Npukctl("health --target=unix:/nonexistent/npukd.sock");
+  CtlRun down = Npukctl("health --target=unix:/nonexistent/npukd.sock");
   EXPECT_EQ(down.exit_code, 2) << down.out;
   EXPECT_THAT(down.out, HasSubstr("is npukd running"));
 }
@@ -75,13 +75,13 @@ TEST(NpukctlHealth, ExitsOneWhenAModelReturnsZeros) {
   testing::DaemonProcess d(
       {"--backend=cpu", "--fault=mel:zeros", "--health_interval=200ms"});
   const std::string t = "--target=" + d.target();
-  Run r{0, ""};
+  CtlRun r{0, ""};
   for (int i = 0; i < 50 && r.exit_code != 1; ++i) {
     r = Npukctl("health --model=mel " + t);
     if (r.exit_code != 1) absl::SleepFor(absl::Milliseconds(200));
   }
   EXPECT_EQ(r.exit_code, 1) << r.out;
-  Run att = Npukctl("health --model=attention --deep " + t);
+  CtlRun att = Npukctl("health --model=attention --deep " + t);
   EXPECT_EQ(att.exit_code, 0) << att.out;
 }
 
@@ -90,21 +90,21 @@ TEST(Npukctl, ModelsStatsInferAndBench) {
   const std::string t = "--target=" + d.target();
   AwaitServing(d.target(), "");
 
-  Run models = Npukctl("models " + t);
+  CtlRun models = Npukctl("models " + t);
   EXPECT_EQ(models.exit_code, 0) << models.out;
   EXPECT_THAT(models.out, HasSubstr("audio INT16[-1,400]"));
   EXPECT_THAT(models.out, HasSubstr("out INT8[-1,64,64]"));
 
-  Run infer = Npukctl("infer --model=attention --frames=2 " + t);
+  CtlRun infer = Npukctl("infer --model=attention --frames=2 " + t);
   EXPECT_EQ(infer.exit_code, 0) << infer.out;
   EXPECT_THAT(infer.out, HasSubstr("out INT8[2,64,64]"));
   EXPECT_THAT(infer.out, HasSubstr("backend cpu"));
 
-  Run bad = Npukctl("infer --model=mel --frames=100000 " + t);
+  CtlRun bad = Npukctl("infer --model=mel --frames=5000 " + t);
   EXPECT_EQ(bad.exit_code, 1) << bad.out;
   EXPECT_THAT(bad.out, HasSubstr("INVALID_ARGUMENT"));
 
-  Run bench = Npukctl(
+  CtlRun bench = Npukctl(
       "bench --model=mel --frames=4 --concurrency=8 --count=400 "
       "--warmup=0s --json " +
       t);
@@ -112,7 +112,7 @@ TEST(Npukctl, ModelsStatsInferAndBench) {
   EXPECT_THAT(bench.out, HasSubstr("\"requests\": 400,"));
   EXPECT_THAT(bench.out, HasSubstr("\"errors\": 0,"));
 
-  Run stats = Npukctl("stats --model=mel --json " + t);
+  CtlRun stats = Npukctl("stats --model=mel --json " + t);
   EXPECT_EQ(stats.exit_code, 0) << stats.out;
   EXPECT_THAT(stats.out, HasSubstr("\"inference_count\": 1600"));
 }
