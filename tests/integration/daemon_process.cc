@@ -44,10 +44,29 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
-  channel_ = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
+  // Connect only once the socket exists: a channel that failed its first
+  // connect waits out gRPC's reconnect backoff.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  if (target_.rfind("unix:", 0) == 0) {
+    const std::string path = target_.substr(5);
+    while (::access(path.c_str(), F_OK) != 0 &&
+           std::chrono::steady_clock::now() < give_up) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        ADD_FAILURE() << "npukd exited during start-up:\n" << log();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  channel_ = grpc::CreateCustomChannel(
+      target_, grpc::InsecureChannelCredentials(), channel_args);
   auto stub = inference::GRPCInferenceService::NewStub(channel_);
-  const auto give_up =
-      std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < give_up) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
