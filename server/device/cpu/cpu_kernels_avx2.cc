@@ -29,8 +29,6 @@ constexpr int kSamples = mel::kFrameSamples;  // 400
 constexpr int kBins = mel::kFftBins;          // 201
 constexpr int kHalf = kSamples / 2;           // 200
 constexpr int kQuarter = kSamples / 4;        // 100
-// The folded sums run over n = 1..99, padded to 100 with a zero term.
-constexpr int kFolded = kQuarter;
 constexpr int kGroup = 4;  // frames sharing each coefficient load
 
 int32_t CosQ30(int64_t j) { return mel::kCos.v[j % kSamples]; }
@@ -39,20 +37,18 @@ int32_t NegSinQ30(int64_t j) { return mel::kCos.v[(j + kQuarter) % kSamples]; }
 
 // cos and -sin of 2 pi k n / 400 for k = 0..200, n = 1..99 (+ zero pad).
 struct FoldedTables {
-  alignas(32) int32_t cos[kBins][kFolded];
-  alignas(32) int32_t neg_sin[kBins][kFolded];
+  alignas(32) int32_t cos[kBins][kQuarter];
+  alignas(32) int32_t neg_sin[kBins][kQuarter];
 };
 
 const FoldedTables& Tables() {
   static const FoldedTables* tables = [] {
     auto* t = new FoldedTables();
     for (int k = 0; k < kBins; ++k) {
-      for (int n = 1; n < kFolded; ++n) {
+      for (int n = 1; n <= kQuarter; ++n) {
         t->cos[k][n - 1] = CosQ30(int64_t{k} * n);
         t->neg_sin[k][n - 1] = NegSinQ30(int64_t{k} * n);
       }
-      t->cos[k][kFolded - 1] = 0;
-      t->neg_sin[k][kFolded - 1] = 0;
     }
     return t;
   }();
@@ -60,40 +56,66 @@ const FoldedTables& Tables() {
 }
 
 // One frame folded by the table symmetries (cos[400-j] = cos[j],
-// cos[200-j] = -cos[j]); see mel_math.h for why the results are exact:
-//   S_re[k] = (xw0 + (-1)^k xw200) 2^30 + a100 cos(100k)
-//             + sum_{n<100} (k even ? a+ : a-)[n] cos(kn)
-//   S_im[k] = b100 (-sin(100k)) + sum_{n<100} (k even ? b- : b+)[n] (-sin(kn))
-// with a[n] = xw[n] + xw[400-n], b[n] = xw[n] - xw[400-n], a+- = a[n] +-
-// a[200-n], b+- likewise. Stored as int64 lanes for _mm256_mul_epi32.
+// cos[200-j] = -cos[j], hence -sin likewise); see mel_math.h for why the
+// results are exact. With xw the windowed frame,
+//   a[n] = xw[n] + xw[400-n], b[n] = xw[n] - xw[400-n]      (n = 1..199)
+//   S_re[k] = (xw0 + (-1)^k xw200) 2^30 + a100 cos(100k) + sum_n A[n] cos(kn)
+//   S_im[k] = b100 (-sin(100k)) + sum_n B[n] (-sin(kn))
+// where for odd k, n runs over 1..99 with A = a[n] - a[200-n] and
+// B = b[n] + b[200-n]; for even k the period is 200, so A = a[n] + a[200-n],
+// B = b[n] - b[200-n], and a third fold over n <-> 100-n (period 100 when
+// k = 0 mod 4, antiperiod when k = 2 mod 4) leaves n = 1..49 plus the n = 50
+// term. Stored as int64 lanes for _mm256_mul_epi32, zero padded.
+constexpr int kOddTerms = 100;  // n = 1..99 + pad
+constexpr int kEvenTerms = 52;  // n = 1..49 + pad
+
 struct FoldedFrame {
-  alignas(32) int64_t re_even[kFolded];
-  alignas(32) int64_t re_odd[kFolded];
-  alignas(32) int64_t im_even[kFolded];
-  alignas(32) int64_t im_odd[kFolded];
-  int64_t xw0, xw200, a100, b100;
+  alignas(32) int64_t re_odd[kOddTerms];
+  alignas(32) int64_t im_odd[kOddTerms];
+  alignas(32) int64_t re_k0[kEvenTerms];  // k = 0 mod 4
+  alignas(32) int64_t im_k0[kEvenTerms];
+  alignas(32) int64_t re_k2[kEvenTerms];  // k = 2 mod 4
+  alignas(32) int64_t im_k2[kEvenTerms];
+  int64_t xw0, xw200, a100, b100, re50, im50;
 };
 
 void FoldFrame(const int16_t* in, FoldedFrame* f) {
   int32_t xw[kSamples];
   for (int n = 0; n < kSamples; ++n) xw[n] = mel::WindowSample(in[n], n);
-  int32_t a[kHalf], b[kHalf];
+  int64_t a[kHalf], b[kHalf];
   for (int n = 1; n < kHalf; ++n) {
-    a[n] = xw[n] + xw[kSamples - n];
-    b[n] = xw[n] - xw[kSamples - n];
+    a[n] = int64_t{xw[n]} + xw[kSamples - n];
+    b[n] = int64_t{xw[n]} - xw[kSamples - n];
   }
-  for (int n = 1; n < kFolded; ++n) {
-    f->re_even[n - 1] = int64_t{a[n]} + a[kHalf - n];
-    f->re_odd[n - 1] = int64_t{a[n]} - a[kHalf - n];
-    f->im_even[n - 1] = int64_t{b[n]} - b[kHalf - n];
-    f->im_odd[n - 1] = int64_t{b[n]} + b[kHalf - n];
+  int64_t re_even[kQuarter], im_even[kQuarter];
+  for (int n = 1; n < kQuarter; ++n) {
+    f->re_odd[n - 1] = a[n] - a[kHalf - n];
+    f->im_odd[n - 1] = b[n] + b[kHalf - n];
+    re_even[n] = a[n] + a[kHalf - n];
+    im_even[n] = b[n] - b[kHalf - n];
   }
-  f->re_even[kFolded - 1] = f->re_odd[kFolded - 1] = 0;
-  f->im_even[kFolded - 1] = f->im_odd[kFolded - 1] = 0;
+  f->re_odd[kOddTerms - 1] = f->im_odd[kOddTerms - 1] = 0;
+  constexpr int kEighth = kQuarter / 2;  // 50
+  for (int n = 1; n < kEighth; ++n) {
+    const int m = kQuarter - n;
+    f->re_k0[n - 1] = re_even[n] + re_even[m];
+    f->im_k0[n - 1] = im_even[n] - im_even[m];
+    f->re_k2[n - 1] = re_even[n] - re_even[m];
+    f->im_k2[n - 1] = im_even[n] + im_even[m];
+  }
+  for (int n = kEighth - 1; n < kEvenTerms; ++n) {
+    f->re_k0[n] = f->im_k0[n] = f->re_k2[n] = f->im_k2[n] = 0;
+  }
   f->xw0 = xw[0];
   f->xw200 = xw[kHalf];
   f->a100 = a[kQuarter];
   f->b100 = b[kQuarter];
+  f->re50 = re_even[kEighth];
+  f->im50 = im_even[kEighth];
+}
+
+__m256i Load(const int64_t* p) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
 }
 
 int64_t HorizontalSum64(__m256i v) {
@@ -102,6 +124,89 @@ int64_t HorizontalSum64(__m256i v) {
   return _mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1);
 }
 
+// The exact sums of one bin k for G frames. The accumulators are named
+// registers: indexing an array of __m256i by frame made the compiler keep
+// them on the stack.
+template <int G>
+struct BinSums;
+
+// The folded terms bin k uses and how many.
+struct Terms {
+  const int64_t* re;
+  const int64_t* im;
+};
+
+Terms TermsFor(const FoldedFrame& f, int k) {
+  switch (k & 3) {
+    case 0:
+      return {f.re_k0, f.im_k0};
+    case 2:
+      return {f.re_k2, f.im_k2};
+    default:
+      return {f.re_odd, f.im_odd};
+  }
+}
+
+int TermCount(int k) { return (k & 1) != 0 ? kOddTerms : kEvenTerms; }
+
+template <>
+struct BinSums<1> {
+  static void Run(const FoldedTables& t, const FoldedFrame* f, int k,
+                  int64_t* re, int64_t* im) {
+    const Terms x = TermsFor(f[0], k);
+    const int64_t* xr = x.re;
+    const int64_t* xi = x.im;
+    const int count = TermCount(k);
+    __m256i ar = _mm256_setzero_si256(), ai = _mm256_setzero_si256();
+    for (int n = 0; n < count; n += 4) {
+      const __m256i c = _mm256_cvtepi32_epi64(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(&t.cos[k][n])));
+      const __m256i s = _mm256_cvtepi32_epi64(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(&t.neg_sin[k][n])));
+      ar = _mm256_add_epi64(ar, _mm256_mul_epi32(Load(xr + n), c));
+      ai = _mm256_add_epi64(ai, _mm256_mul_epi32(Load(xi + n), s));
+    }
+    re[0] = HorizontalSum64(ar);
+    im[0] = HorizontalSum64(ai);
+  }
+};
+
+template <>
+struct BinSums<4> {
+  static void Run(const FoldedTables& t, const FoldedFrame* f, int k,
+                  int64_t* re, int64_t* im) {
+    const Terms x0 = TermsFor(f[0], k), x1 = TermsFor(f[1], k);
+    const Terms x2 = TermsFor(f[2], k), x3 = TermsFor(f[3], k);
+    const int64_t *xr0 = x0.re, *xr1 = x1.re, *xr2 = x2.re, *xr3 = x3.re;
+    const int64_t *xi0 = x0.im, *xi1 = x1.im, *xi2 = x2.im, *xi3 = x3.im;
+    const int count = TermCount(k);
+    __m256i r0 = _mm256_setzero_si256(), r1 = r0, r2 = r0, r3 = r0;
+    __m256i i0 = r0, i1 = r0, i2 = r0, i3 = r0;
+    for (int n = 0; n < count; n += 4) {
+      const __m256i c = _mm256_cvtepi32_epi64(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(&t.cos[k][n])));
+      const __m256i s = _mm256_cvtepi32_epi64(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(&t.neg_sin[k][n])));
+      r0 = _mm256_add_epi64(r0, _mm256_mul_epi32(Load(xr0 + n), c));
+      r1 = _mm256_add_epi64(r1, _mm256_mul_epi32(Load(xr1 + n), c));
+      r2 = _mm256_add_epi64(r2, _mm256_mul_epi32(Load(xr2 + n), c));
+      r3 = _mm256_add_epi64(r3, _mm256_mul_epi32(Load(xr3 + n), c));
+      i0 = _mm256_add_epi64(i0, _mm256_mul_epi32(Load(xi0 + n), s));
+      i1 = _mm256_add_epi64(i1, _mm256_mul_epi32(Load(xi1 + n), s));
+      i2 = _mm256_add_epi64(i2, _mm256_mul_epi32(Load(xi2 + n), s));
+      i3 = _mm256_add_epi64(i3, _mm256_mul_epi32(Load(xi3 + n), s));
+    }
+    re[0] = HorizontalSum64(r0);
+    re[1] = HorizontalSum64(r1);
+    re[2] = HorizontalSum64(r2);
+    re[3] = HorizontalSum64(r3);
+    im[0] = HorizontalSum64(i0);
+    im[1] = HorizontalSum64(i1);
+    im[2] = HorizontalSum64(i2);
+    im[3] = HorizontalSum64(i3);
+  }
+};
+
 template <int G>
 void MelGroup(const int16_t* in, int8_t* out) {
   const FoldedTables& t = Tables();
@@ -109,39 +214,20 @@ void MelGroup(const int16_t* in, int8_t* out) {
   for (int g = 0; g < G; ++g) FoldFrame(in + g * kSamples, &frames[g]);
   mel::Bin spectrum[G][kBins];
   for (int k = 0; k < kBins; ++k) {
+    int64_t re[G], im[G];
+    BinSums<G>::Run(t, frames, k, re, im);
     const bool odd = (k & 1) != 0;
-    __m256i acc_re[G], acc_im[G];
-    const int64_t* re_data[G];
-    const int64_t* im_data[G];
-    for (int g = 0; g < G; ++g) {
-      acc_re[g] = _mm256_setzero_si256();
-      acc_im[g] = _mm256_setzero_si256();
-      re_data[g] = odd ? frames[g].re_odd : frames[g].re_even;
-      im_data[g] = odd ? frames[g].im_odd : frames[g].im_even;
-    }
-    for (int n = 0; n < kFolded; n += 4) {
-      const __m256i c = _mm256_cvtepi32_epi64(
-          _mm_load_si128(reinterpret_cast<const __m128i*>(&t.cos[k][n])));
-      const __m256i s = _mm256_cvtepi32_epi64(
-          _mm_load_si128(reinterpret_cast<const __m128i*>(&t.neg_sin[k][n])));
-      for (int g = 0; g < G; ++g) {
-        const __m256i xr =
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(re_data[g] + n));
-        const __m256i xi =
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(im_data[g] + n));
-        acc_re[g] = _mm256_add_epi64(acc_re[g], _mm256_mul_epi32(xr, c));
-        acc_im[g] = _mm256_add_epi64(acc_im[g], _mm256_mul_epi32(xi, s));
-      }
-    }
     const int64_t c100 = CosQ30(int64_t{100} * k);
     const int64_t s100 = NegSinQ30(int64_t{100} * k);
+    const int64_t c50 = odd ? 0 : CosQ30(int64_t{50} * k);
+    const int64_t s50 = odd ? 0 : NegSinQ30(int64_t{50} * k);
     for (int g = 0; g < G; ++g) {
       const FoldedFrame& f = frames[g];
-      const int64_t edges =
-          (f.xw0 + (odd ? -f.xw200 : f.xw200)) * mel::kOneQ30 + f.a100 * c100;
-      const int64_t re = HorizontalSum64(acc_re[g]) + edges;
-      const int64_t im = HorizontalSum64(acc_im[g]) + f.b100 * s100;
-      spectrum[g][k] = mel::SpectrumBin(re, im);
+      const int64_t edge_re =
+          (f.xw0 + (odd ? -f.xw200 : f.xw200)) * mel::kOneQ30 + f.a100 * c100 +
+          f.re50 * c50;
+      const int64_t edge_im = f.b100 * s100 + f.im50 * s50;
+      spectrum[g][k] = mel::SpectrumBin(re[g] + edge_re, im[g] + edge_im);
     }
   }
   for (int g = 0; g < G; ++g) {
