@@ -1,0 +1,35 @@
+#!/usr/bin/python3
+"""attention on npu1_1col: q|k|v tiles and per-tile score scales in, out.
+
+Per tile: 12288 B q|k|v and 8 B of runtime parameters (int32 multiplier,
+int32 shift: the tile's ScoreScale) in, 4096 B out. The parameters travel
+as a stream of their own (argument 1) so that every tile of a batch can
+have its own score_scale in one run and no instruction patching is needed.
+Usage: attention_design.py --n 16 [-o f]
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "txn_design"))
+import aie_design  # noqa: E402
+
+DESIGN = aie_design.Design(
+    kernel="attention",
+    func="attention_64x64",
+    obj="attention_kernel.o",
+    fifos=(
+        aie_design.Fifo("of_out", "i8", 4096, 4096, False, 2, 0),
+        aie_design.Fifo("of_qkv", "i8", 12288, 12288, True, 0, 1),
+        aie_design.Fifo("of_params", "i32", 2, 8, True, 1, 2),
+    ),
+    stack_size=4096,
+)
+
+CORE = """i32, i32
+%mult = memref.load %of_params[%c0] : memref<2xi32>
+%shift = memref.load %of_params[%c1] : memref<2xi32>
+func.call @attention_64x64(%of_qkv, %of_out, %mult, %shift) : (memref<12288xi8>, memref<4096xi8>, i32, i32) -> ()
+"""
+
+if __name__ == "__main__":
+    aie_design.main(DESIGN, CORE, sys.argv[1:])
