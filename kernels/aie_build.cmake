@@ -10,3 +10,94 @@ add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/tools/txn_package
   ${CMAKE_CURRENT_BINARY_DIR}/tools/txn_package)
 add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/tools/txn_tool
   ${CMAKE_CURRENT_BINARY_DIR}/tools/txn_tool)
+
+if(NOT NPUK_BUILD_AIE)
+  return()
+endif()
+
+# --- aiecc + Peano build of the real npu1_1col kernel packages -------------
+# Needs mlir-aie (aiecc) and llvm-aie (Peano); see kernels/README.md. Emits
+# per kernel <build>/aie/kernels/<kernel>/{<kernel>.xclbin, insts_<N>.bin,
+# manifest.json}, every insts validated by npuk_txn_tool, installed to
+# lib/npukd/kernels (the xrt backend's default kernel_dir).
+find_program(NPUK_AIECC NAMES aiecc aiecc.py
+  HINTS ENV MLIR_AIE_INSTALL_DIR PATH_SUFFIXES bin)
+set(NPUK_PEANO_DIR "$ENV{PEANO_INSTALL_DIR}" CACHE PATH
+  "llvm-aie (Peano) install directory")
+set(NPUK_AIE_PYTHON "python3" CACHE STRING
+  "Python interpreter that has the mlir-aie wheel (its venv's python3)")
+if(NOT NPUK_AIECC)
+  message(FATAL_ERROR "NPUK_BUILD_AIE=ON but aiecc was not found: activate "
+    "the mlir-aie environment (kernels/README.md) or set NPUK_AIECC")
+endif()
+if(NOT EXISTS "${NPUK_PEANO_DIR}/bin/clang++")
+  message(FATAL_ERROR "NPUK_BUILD_AIE=ON but Peano was not found at "
+    "NPUK_PEANO_DIR='${NPUK_PEANO_DIR}': pip install llvm-aie and set "
+    "PEANO_INSTALL_DIR (kernels/README.md)")
+endif()
+execute_process(
+  COMMAND ${NPUK_AIE_PYTHON} -c
+    "from aie.utils.config import root_path; print(root_path())"
+  OUTPUT_VARIABLE NPUK_MLIR_AIE_DIR OUTPUT_STRIP_TRAILING_WHITESPACE
+  RESULT_VARIABLE _npuk_aie_rc)
+if(NOT _npuk_aie_rc EQUAL 0)
+  message(FATAL_ERROR "${NPUK_AIE_PYTHON} cannot import the mlir-aie wheel; "
+    "set NPUK_AIE_PYTHON to the python3 of the mlir-aie venv")
+endif()
+message(STATUS "AIE build: aiecc ${NPUK_AIECC}, Peano ${NPUK_PEANO_DIR}, "
+  "mlir-aie ${NPUK_MLIR_AIE_DIR}")
+
+set(NPUK_AIE_BATCH_SIZES 1 4 16 32 64 128 256)
+set(_aie_out ${PROJECT_BINARY_DIR}/aie/kernels)
+set(_aie_manifests)
+foreach(_k mel attention)
+  set(_work ${PROJECT_BINARY_DIR}/aie/work/${_k})
+  set(_src ${CMAKE_CURRENT_LIST_DIR}/${_k}/${_k}_kernel.cc)
+  set(_obj ${_work}/${_k}_kernel.o)
+  file(MAKE_DIRECTORY ${_work})
+  # The same kernel source the host build uses, compiled for the AIE2 core.
+  add_custom_command(OUTPUT ${_obj}
+    COMMAND ${NPUK_PEANO_DIR}/bin/clang++ -O2 -std=c++20
+      --target=aie2-none-unknown-elf -Wno-parentheses -Wno-attributes
+      -Wno-macro-redefined -Wno-empty-body -DNDEBUG
+      -I${PROJECT_SOURCE_DIR} -I${NPUK_MLIR_AIE_DIR}/include
+      -c ${_src} -o ${_obj}
+    DEPENDS ${_src}
+    COMMENT "Peano: ${_k}_kernel.o for AIE2")
+  set(_insts_args)
+  set(_insts_files)
+  set(_first TRUE)
+  foreach(_n ${NPUK_AIE_BATCH_SIZES})
+    set(_mlir ${_work}/${_k}_n${_n}.mlir)
+    set(_insts ${_work}/insts_${_n}.bin)
+    set(_gen_flags)
+    set(_outputs ${_insts})
+    if(_first)
+      # One xclbin serves every N: only the runtime sequence differs.
+      set(_gen_flags --aie-generate-xclbin --xclbin-name=${_k}.xclbin)
+      list(APPEND _outputs ${_work}/${_k}.xclbin)
+      set(_first FALSE)
+    endif()
+    add_custom_command(OUTPUT ${_outputs}
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/${_k}/${_k}_design.py
+        --n ${_n} -o ${_mlir}
+      COMMAND ${NPUK_AIECC} --no-aiesim ${_gen_flags} --aie-generate-npu-insts
+        --no-compile-host --no-xchesscc --no-xbridge --peano=${NPUK_PEANO_DIR}
+        --npu-insts-name=insts_${_n}.bin ${_mlir}
+      WORKING_DIRECTORY ${_work}
+      DEPENDS ${_obj} ${CMAKE_CURRENT_LIST_DIR}/${_k}/${_k}_design.py
+        ${CMAKE_CURRENT_LIST_DIR}/tools/txn_design/aie_design.py
+      COMMENT "aiecc: ${_k} N=${_n}")
+    list(APPEND _insts_args ${_n}=${_insts})
+    list(APPEND _insts_files ${_insts})
+  endforeach()
+  set(_manifest ${_aie_out}/${_k}/manifest.json)
+  add_custom_command(OUTPUT ${_manifest}
+    COMMAND npuk_txn_tool package ${_aie_out} ${_k} ${_work}/${_k}.xclbin
+      ${_insts_args}
+    DEPENDS npuk_txn_tool ${_insts_files} ${_work}/${_k}.xclbin
+    COMMENT "kernel package ${_k} (validated)")
+  list(APPEND _aie_manifests ${_manifest})
+endforeach()
+add_custom_target(npuk_aie_kernels ALL DEPENDS ${_aie_manifests})
+install(DIRECTORY ${_aie_out}/ DESTINATION lib/npukd/kernels)
