@@ -14,6 +14,7 @@ namespace npusim {
 
 struct Settings {
   absl::Duration run_latency = absl::Microseconds(110);
+  // Each run after the first in an xrt::runlist (cmd-chain).
   absl::Duration runlist_run_latency = absl::Microseconds(28);
   uint64_t dma_bytes_per_s = 8000ull * 1000 * 1000;
   // Sleep for modelled time (true) or only account it (false).
