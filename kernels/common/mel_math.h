@@ -45,20 +45,35 @@ constexpr Bin SpectrumBin(int64_t sum_re, int64_t sum_im) {
              static_cast<int32_t>(fixed::RoundShift(sum_im, kSpectrumShift))};
 }
 
-// The exact DFT of the windowed frame, 201 bins of 2X in Q4. sin is
-// -cos(theta + pi/2) so the imaginary part uses the cosine table.
+// The exact DFT of the windowed frame, 201 bins of 2X in Q4:
+//   S[k] = sum_n xw[n] cos(2 pi k n/400) - i sum_n xw[n] sin(2 pi k n/400).
+// The sum is folded once over n <-> 400 - n (cos even, sin odd), which
+// halves the work and, the sum being exact, changes no result. sin is taken
+// as -cos(theta + pi/2) so one table serves both parts.
 inline void Spectrum(const int32_t* xw, Bin* x2) {
+  constexpr int kHalf = kFrameSamples / 2;
+  int32_t a[kHalf];  // xw[n] + xw[400 - n], |a| < 2^24
+  int32_t b[kHalf];  // xw[n] - xw[400 - n]
+  for (int n = 1; n < kHalf; ++n) {
+    a[n] = xw[n] + xw[kFrameSamples - n];
+    b[n] = xw[n] - xw[kFrameSamples - n];
+  }
   for (int k = 0; k < kFftBins; ++k) {
-    int64_t re = 0, im = 0;
-    int j = 0;  // k n mod 400
-    for (int n = 0; n < kFrameSamples; ++n) {
-      re += static_cast<int64_t>(xw[n]) * kCos.v[j];
-      // -sin(2 pi j / 400) = cos(2 pi (j + 100) / 400)
-      int js = j + kFrameSamples / 4;
-      if (js >= kFrameSamples) js -= kFrameSamples;
-      im += static_cast<int64_t>(xw[n]) * kCos.v[js];
+    // n = 0 and n = 200: cos is 1 and (-1)^k, sin is 0.
+    int64_t re = (static_cast<int64_t>(xw[0]) +
+                  ((k & 1) != 0 ? -int64_t{xw[kHalf]} : int64_t{xw[kHalf]})) *
+                 kCos.v[0];
+    int64_t im = 0;
+    int j = k;                           // k n mod 400
+    int js = k + kFrameSamples / 4;      // k n + 100 mod 400
+    if (js >= kFrameSamples) js -= kFrameSamples;
+    for (int n = 1; n < kHalf; ++n) {
+      re += static_cast<int64_t>(a[n]) * kCos.v[j];
+      im += static_cast<int64_t>(b[n]) * kCos.v[js];
       j += k;
       if (j >= kFrameSamples) j -= kFrameSamples;
+      js += k;
+      if (js >= kFrameSamples) js -= kFrameSamples;
     }
     x2[k] = SpectrumBin(re, im);
   }
