@@ -75,9 +75,11 @@ constexpr uint32_t Exponent(uint32_t a, const ExpParams& params) {
   return y > kMaxExponent ? kMaxExponent : static_cast<uint32_t>(y);
 }
 
-// round(2^31 / sum). REQUIRES: sum >= 32767 (the row maximum alone).
+// round(2^31 / sum). REQUIRES: 32767 <= sum <= 64 * 32767 (a row), so the
+// dividend stays below 2^32: a 32-bit division suffices, which matters on
+// cores without a hardware divider (AIE2).
 constexpr uint32_t Reciprocal(uint32_t sum) {
-  return static_cast<uint32_t>(((uint64_t{1} << 31) + sum / 2) / sum);
+  return ((uint32_t{1} << 31) + sum / 2) / sum;
 }
 
 constexpr int32_t Probability(int32_t e, uint32_t reciprocal) {
