@@ -22,8 +22,14 @@
 #include "server/batching/batcher.h"
 #include "server/config.h"
 #include "server/device/factory.h"
+#include "server/device/fault/fault_device.h"
+#include "server/health/health_monitor.h"
+#include "server/health/health_service.h"
+#include "server/health/systemd_notifier.h"
+#include "server/health/zero_guard.h"
 #include "server/rpc/inference_service.h"
 #include "server/rpc/model_spec.h"
+#include "server/rpc/socket_activation.h"
 #include "server/telemetry/metrics_http.h"
 #include "server/telemetry/model_stats.h"
 #include "server/telemetry/prometheus.h"
@@ -126,15 +132,33 @@ absl::Status SecureUnixSocket(const std::string& path,
   return absl::OkStatus();
 }
 
+// The health monitor answers the rpc layer's readiness questions.
+class MonitorReadiness final : public ModelReadiness {
+ public:
+  explicit MonitorReadiness(const HealthMonitor* monitor) : monitor_(monitor) {}
+  bool IsServing(std::string_view model) const override {
+    return monitor_->IsServing(model);
+  }
+
+ private:
+  const HealthMonitor* monitor_;
+};
+
 class DaemonImpl final : public Daemon {
  public:
+  explicit DaemonImpl(const config::Config& config)
+      : config_(config),
+        monitor_(HealthMonitorOptions{
+            .interval = absl::Milliseconds(config.health_interval_ms())}),
+        guard_(&monitor_),
+        readiness_(&monitor_) {}
   ~DaemonImpl() override { Drain(absl::Seconds(5)); }
 
-  absl::Status Init(const config::Config& config);
+  absl::Status Init();
 
   std::string address() const override { return address_; }
   bool Drain(absl::Duration timeout) override;
-  void SetFaultsEnabled(bool) override {}
+  void SetFaultsEnabled(bool enabled) override { faults_.SetArmed(enabled); }
 
  private:
   struct Model {
@@ -145,19 +169,27 @@ class DaemonImpl final : public Daemon {
 
   std::string RenderMetrics() const;
 
+  // Members are destroyed in reverse order: the batchers (in models_) go
+  // before the guard and the monitor they call, the device after them.
   config::Config config_;
+  FaultController faults_;
   std::unique_ptr<Device> device_;
+  HealthMonitor monitor_;
+  ZeroGuard guard_;
+  MonitorReadiness readiness_;
   std::vector<Model> models_;
   std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<HealthService> health_service_;
+  std::unique_ptr<SystemdNotifier> systemd_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<ActivatedSocketAcceptor> acceptor_;
   std::unique_ptr<MetricsHttpServer> metrics_;
   std::string address_;
   std::string unix_path_;
   bool drained_ = false;
 };
 
-absl::Status DaemonImpl::Init(const config::Config& config) {
-  config_ = config;
+absl::Status DaemonImpl::Init() {
   absl::StatusOr<std::unique_ptr<Device>> device = CreateDevice(config_);
   if (!device.ok()) {
     return absl::Status(
@@ -166,6 +198,20 @@ absl::Status DaemonImpl::Init(const config::Config& config) {
                      "' failed to start: ", device.status().message()));
   }
   device_ = *std::move(device);
+
+  std::vector<FaultSpec> faults;
+  for (const std::string& text : config_.faults()) {
+    absl::StatusOr<std::vector<FaultSpec>> specs = ParseFaultSpecs(text);
+    if (!specs.ok()) return specs.status();
+    faults.insert(faults.end(), specs->begin(), specs->end());
+  }
+  if (!faults.empty()) {
+    FaultOptions options;
+    if (config_.xrt().run_timeout_ms() > 0) {
+      options.run_timeout = absl::Milliseconds(config_.xrt().run_timeout_ms());
+    }
+    device_ = WithFaults(std::move(device_), faults, &faults_, options);
+  }
 
   std::vector<ServedModel> served;
   for (const ModelSpec& spec : AllModelSpecs()) {
@@ -192,7 +238,8 @@ absl::Status DaemonImpl::Init(const config::Config& config) {
         absl::Microseconds(settings->max_queue_delay_us());
     options.max_queue_size = settings->max_queue_size();
     m.batcher = std::make_unique<Batcher>(
-        spec.kernel, options, std::move(executors), nullptr, m.stats.get());
+        spec.kernel, options, std::move(executors), &guard_, m.stats.get());
+    monitor_.AddModel(m.batcher.get(), GoldenCanary(spec.kernel));
     served.push_back({&spec, m.batcher.get(), m.stats.get(), *settings});
     models_.push_back(std::move(m));
   }
@@ -202,10 +249,31 @@ absl::Status DaemonImpl::Init(const config::Config& config) {
   }
 
   service_ = std::make_unique<InferenceService>(std::move(served),
-                                                config_.backend(), nullptr);
+                                                config_.backend(), &readiness_);
+  health_service_ = std::make_unique<HealthService>(monitor_.model_names());
+  health_service_->Attach(&monitor_);
+  systemd_ = std::make_unique<SystemdNotifier>(&monitor_);
+  systemd_->Start();
+
+  // Canaries before the socket opens: no client sees a model SERVING that
+  // has not proved itself on this device.
+  if (absl::Status first = monitor_.RunInitialCanaries(); !first.ok()) {
+    spdlog::error(
+        "start-up canary failed: {}; the model stays NOT_SERVING "
+        "until a canary passes",
+        std::string(first.message()));
+  }
+  monitor_.Start();
+
+  absl::StatusOr<std::optional<int>> activated = TakeActivatedUnixSocket();
+  if (!activated.ok()) return activated.status();
 
   std::string listen = config_.listen();
-  if (absl::StartsWith(listen, "unix:")) {
+  if (activated->has_value()) {
+    listen = absl::StrCat("unix:", UnixSocketPath(**activated));
+    spdlog::info("socket-activated: serving the socket systemd passed ({})",
+                 listen);
+  } else if (absl::StartsWith(listen, "unix:")) {
     unix_path_ = listen.substr(5);
     if (unix_path_.empty() || unix_path_[0] != '/') {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -220,12 +288,15 @@ absl::Status DaemonImpl::Init(const config::Config& config) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen, *creds,
-                           unix_path_.empty() ? &bound_port : nullptr);
+  if (!activated->has_value()) {
+    builder.AddListeningPort(listen, *creds,
+                             unix_path_.empty() ? &bound_port : nullptr);
+  }
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(config_.max_message_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config_.max_message_bytes()));
   builder.RegisterService(service_.get());
+  builder.RegisterService(health_service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr) {
     return absl::UnavailableError(absl::StrCat(
@@ -233,7 +304,11 @@ absl::Status DaemonImpl::Init(const config::Config& config) {
         "; check that the address is free and well-formed (unix:/abs/path "
         "or HOST:PORT) and that you may bind it"));
   }
-  if (!unix_path_.empty()) {
+  if (activated->has_value()) {
+    acceptor_ = std::make_unique<ActivatedSocketAcceptor>(**activated);
+    if (absl::Status s = acceptor_->Start(server_.get()); !s.ok()) return s;
+    address_ = listen;
+  } else if (!unix_path_.empty()) {
     if (absl::Status s = SecureUnixSocket(unix_path_, config_); !s.ok()) {
       return s;
     }
@@ -252,22 +327,28 @@ absl::Status DaemonImpl::Init(const config::Config& config) {
     spdlog::info("metrics on http://{}/metrics (port {})",
                  config_.metrics_listen(), metrics_->port());
   }
+  systemd_->ReadyWhenServing(address_);
   return absl::OkStatus();
 }
 
 std::string DaemonImpl::RenderMetrics() const {
   std::vector<ModelMetricsView> views;
   for (const Model& m : models_) {
-    views.push_back({m.stats.get(), m.batcher->pending(), true});
+    views.push_back({m.stats.get(), m.batcher->pending(),
+                     monitor_.IsServing(m.spec->name)});
   }
   return RenderPrometheus(views);
 }
 
 bool DaemonImpl::Drain(absl::Duration timeout) {
-  if (drained_) return true;
+  if (drained_ || server_ == nullptr) return true;
   drained_ = true;
   const absl::Time deadline = absl::Now() + timeout;
+  systemd_->Stopping();
   service_->SetDraining();
+  health_service_->SetDraining();
+  if (acceptor_ != nullptr) acceptor_->Stop();
+  monitor_.Stop();
   // Answer everything accepted; the batchers join their threads.
   absl::Notification batchers_done;
   std::thread drainer([&] {
@@ -281,9 +362,11 @@ bool DaemonImpl::Drain(absl::Duration timeout) {
         "{}; stopping anyway",
         absl::FormatDuration(timeout));
   }
-  // Flush the answers and close connections.
+  // End Watch streams, flush the answers and close connections.
+  health_service_->Shutdown();
   server_->Shutdown(absl::ToChronoTime(std::max(deadline, absl::Now())));
   drainer.join();
+  systemd_->Stop();
   metrics_.reset();
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
   return in_time;
@@ -293,8 +376,8 @@ bool DaemonImpl::Drain(absl::Duration timeout) {
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
     const config::Config& config) {
-  auto daemon = std::make_unique<DaemonImpl>();
-  if (absl::Status s = daemon->Init(config); !s.ok()) return s;
+  auto daemon = std::make_unique<DaemonImpl>(config);
+  if (absl::Status s = daemon->Init(); !s.ok()) return s;
   return daemon;
 }
 

@@ -386,17 +386,25 @@ TEST_P(DaemonTest, StreamAnswersEveryRequestAndReportsErrorsInline) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST_P(DaemonTest, ExpiredDeadlineIsDeadlineExceeded) {
-  DaemonProcess d(Args());
+TEST_P(DaemonTest, ExpiredDeadlineIsDeadlineExceededAndNeverReachesTheDevice) {
+  // Every mel run takes 50 ms longer: request A occupies the device while
+  // B's 10 ms deadline runs out in the queue.
+  DaemonProcess d(Args({"--fault=mel:slow"}));
   auto stub = d.stub();
   std::mt19937 rng(4);
+  const auto audio_a = RandomAudio(rng, 3);
+  std::thread a([&] {
+    auto stub_a = d.stub();
+    ModelInferResponse resp;
+    EXPECT_TRUE(Infer(*stub_a, MelRequest(audio_a), &resp).ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(15));
   ModelInferResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::microseconds(1));
-  grpc::Status s =
-      stub->ModelInfer(&ctx, MelRequest(RandomAudio(rng, 1)), &resp);
+  grpc::Status s = Infer(*stub, MelRequest(RandomAudio(rng, 5)), &resp, 10);
   EXPECT_EQ(s.error_code(), grpc::DEADLINE_EXCEEDED);
+  a.join();
+  // Only A's 3 frames ran (canaries are not counted).
+  EXPECT_EQ(Stats(*stub, "mel").inference_count(), 3u);
   // And the daemon serves on.
   ASSERT_TRUE(Infer(*stub, MelRequest(RandomAudio(rng, 1)), &resp).ok());
 }
