@@ -223,17 +223,20 @@ void Client::InferAsync(const inference::ModelInferRequest& request,
   st->start = absl::Now();
   inference_->async()->ModelInfer(
       &st->ctx, &st->request, &st->result.response, [st](grpc::Status s) {
-        std::unique_ptr<State> owned(st);
-        if (owned->cancellation != nullptr) {
-          owned->cancellation->Detach(&owned->ctx);
+        // Every gRPC object of the call is released before `done` runs, so
+        // a caller may destroy the Client as soon as its callback fires.
+        if (st->cancellation != nullptr) st->cancellation->Detach(&st->ctx);
+        InferCallback done = std::move(st->done);
+        absl::StatusOr<InferResult> result;
+        if (s.ok()) {
+          st->result.timing = TimingOf(st->result.response);
+          st->result.timing.round_trip = absl::Now() - st->start;
+          result = std::move(st->result);
+        } else {
+          result = FromGrpc(s);
         }
-        if (!s.ok()) {
-          owned->done(FromGrpc(s));
-          return;
-        }
-        owned->result.timing = TimingOf(owned->result.response);
-        owned->result.timing.round_trip = absl::Now() - owned->start;
-        owned->done(std::move(owned->result));
+        delete st;
+        done(std::move(result));
       });
 }
 
