@@ -278,22 +278,20 @@ absl::Status XrtExecutor::Init() {
             loaded_->pkg.xclbin_path.string(),
             " is not a buffer; the xclbin does not match its manifest"));
       }
-      data_.emplace_back(device_->device(), capacity_items_ * ItemBytes(arg),
-                         misuse == Misuse::kDataBoNormalFlags
-                             ? xrt::bo::flags::normal
-                             : xrt::bo::flags::host_only,
-                         misuse == Misuse::kDataBoGroupZero
-                             ? 0u
-                             : static_cast<xrt::bo::memory_group>(group));
+      data_.emplace_back(
+          device_->device(), capacity_items_ * ItemBytes(arg),
+          misuse == Misuse::kDataBoNormalFlags ? xrt::bo::flags::normal
+                                               : xrt::bo::flags::host_only,
+          misuse == Misuse::kDataBoGroupZero ? 0u
+                                             : static_cast<uint32_t>(group));
       std::memset(data_.back().map(), 0, data_.back().size());
     }
     input_ = data_.front().map<uint8_t*>();
     output_ = data_.back().map<const uint8_t*>();
     for (const auto& [n, words] : seqs) {
-      xrt::bo bo(
-          device_->device(), words.size() * sizeof(uint32_t),
-          xrt::bo::flags::cacheable,
-          static_cast<xrt::bo::memory_group>(kernel_.group_id(kInstrArg)));
+      xrt::bo bo(device_->device(), words.size() * sizeof(uint32_t),
+                 xrt::bo::flags::cacheable,
+                 static_cast<uint32_t>(kernel_.group_id(kInstrArg)));
       std::memcpy(bo.map(), words.data(), words.size() * sizeof(uint32_t));
       bo.sync(XCL_BO_SYNC_BO_TO_DEVICE);
       instr_.emplace(n, std::move(bo));
@@ -340,7 +338,7 @@ absl::Status XrtExecutor::Run(size_t n, absl::Span<const ScoreScale> scales) {
   }
   if (attention) {
     // Argument 1 is the per-tile parameter stream: int32 multiplier, int32
-    // shift, little-endian, one pair per tile (kernels/attention/README).
+    // shift, little-endian, one pair per tile (kernels/README.md).
     auto* params = data_[1].map<int32_t*>();
     for (size_t i = 0; i < n; ++i) {
       params[2 * i] = scales[i].multiplier;
@@ -355,11 +353,12 @@ absl::Status XrtExecutor::Run(size_t n, absl::Span<const ScoreScale> scales) {
 }
 
 absl::Status XrtExecutor::RunChunk(const Chunk& chunk) {
-  const size_t outputs = data_.size() - 1;
+  // Inputs are arguments 0..k-1, the output is the last one.
+  const size_t out_arg = data_.size() - 1;
   const size_t span = options_->use_runlist ? chunk.items : chunk.n;
   try {
     if (options_->misuse != Misuse::kSkipInputSync) {
-      for (size_t arg = 0; arg < outputs; ++arg) {
+      for (size_t arg = 0; arg < out_arg; ++arg) {
         SyncRange(arg, XCL_BO_SYNC_BO_TO_DEVICE, chunk.start, span);
       }
     }
@@ -367,7 +366,7 @@ absl::Status XrtExecutor::RunChunk(const Chunk& chunk) {
         options_->use_runlist ? RunList(chunk) : RunSequence(chunk);
     if (!s.ok()) return s;
     if (options_->misuse != Misuse::kSkipOutputSync) {
-      SyncRange(outputs, XCL_BO_SYNC_BO_FROM_DEVICE, chunk.start, span);
+      SyncRange(out_arg, XCL_BO_SYNC_BO_FROM_DEVICE, chunk.start, span);
     }
   } catch (const std::exception& e) {
     return Fail(absl::StrCat("XRT error: ", e.what()));
@@ -396,7 +395,14 @@ absl::Status XrtExecutor::RunSequence(const Chunk& chunk) {
   const ert_cmd_state state = run.wait(std::chrono::milliseconds(
       absl::ToInt64Milliseconds(options_->run_timeout)));
   if (state != ERT_CMD_STATE_COMPLETED) {
-    if (state == ERT_CMD_STATE_TIMEOUT) run.abort();
+    if (state == ERT_CMD_STATE_TIMEOUT) {
+      // XRT expects an abort after a timeout; amdxdna may not implement it
+      // (reference/xrt.md §2), so its failure changes nothing.
+      try {
+        run.abort();
+      } catch (const std::exception&) {
+      }
+    }
     return Fail(
         absl::StrCat("run of N=", chunk.n, " ended in ", StateName(state)));
   }
