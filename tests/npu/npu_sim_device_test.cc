@@ -277,6 +277,28 @@ TEST_F(NpuSimTest, StartupErrorsNameTheProblem) {
               HasSubstr("not an npu-sim xclbin"));
 }
 
+TEST_F(NpuSimTest, ExecutorsOfAKernelShareOneHardwareContext) {
+  // Phoenix has 6 contexts; 4 instances of each model must still fit.
+  auto sim = NewNpuSimDevice(SimConfig());
+  ASSERT_TRUE(sim.ok());
+  std::vector<std::unique_ptr<Executor>> executors;
+  for (int i = 0; i < 4; ++i) {
+    for (KernelId k : {KernelId::kMel, KernelId::kAttention}) {
+      auto ex = (*sim)->CreateExecutor(k, 4);
+      ASSERT_TRUE(ex.ok()) << ex.status();
+      executors.push_back(*std::move(ex));
+    }
+  }
+  // A rebuild by one executor is followed by the others.
+  npusim::Machine::Get(0)->InjectFault({npusim::FaultKind::kError, 2});
+  EXPECT_FALSE(executors[0]->Run(4, {}).ok());
+  EXPECT_THAT(std::string(executors[0]->Run(4, {}).message()),
+              HasSubstr("rebuilt"));
+  for (size_t i = 0; i < executors.size(); i += 2) {
+    EXPECT_TRUE(executors[i]->Run(4, {}).ok()) << i;
+  }
+}
+
 TEST_F(NpuSimTest, RunlistNeedsSingleItemSequence) {
   const fs::path dir = fs::path(::testing::TempDir()) / "npu_sim_no_n1";
   fs::remove_all(dir);

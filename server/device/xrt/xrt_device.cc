@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,7 +87,9 @@ class XrtExecutor final : public Executor {
     uint32_t n;    // sequence size (>= items; the rest is padding)
   };
   std::vector<Chunk> Plan(size_t n) const;
-  absl::Status CreateContext();
+  // Takes the kernel's shared hardware context (replacing it first if
+  // `rebuild_from` is the generation that failed) and makes our kernel.
+  absl::Status CreateContext(std::optional<uint64_t> rebuild_from);
   // One device run of `chunk` (sequence mode) or of `chunk.items` single
   // item runs (runlist mode).
   absl::Status RunChunk(const Chunk& chunk);
@@ -108,6 +111,7 @@ class XrtExecutor final : public Executor {
 
   size_t capacity_items_ = 0;
   xrt::hw_context ctx_;
+  uint64_t generation_ = 0;  // of ctx_
   xrt::kernel kernel_;
   std::map<uint32_t, xrt::bo> instr_;  // per sequence N
   std::map<uint32_t, uint32_t> instr_words_;
@@ -154,6 +158,24 @@ class XrtDevice final : public Device {
   const Options& options() const { return options_; }
   const xrt::device& device() const { return device_; }
 
+  // One hardware context per kernel, shared by its executors: Phoenix has
+  // six for the whole machine. Each executor makes its own xrt::kernel on
+  // it, so no XRT object is used by two threads.
+  struct SharedContext {
+    xrt::hw_context ctx;
+    uint64_t generation = 0;  // bumped by every rebuild
+  };
+  // The current context, created on first use. With `rebuild_from`, an
+  // executor saw that generation fail twice: unless another executor
+  // already replaced it, it is dropped and created again.
+  absl::StatusOr<SharedContext> Context(KernelId kernel, const Loaded& loaded,
+                                        std::optional<uint64_t> rebuild_from)
+      ABSL_LOCKS_EXCLUDED(ctx_mu_);
+  uint64_t ContextGeneration(KernelId kernel) ABSL_LOCKS_EXCLUDED(ctx_mu_) {
+    absl::MutexLock lock(&ctx_mu_);
+    return contexts_[kernel].generation;
+  }
+
  private:
   absl::StatusOr<std::shared_ptr<const Loaded>> Load(KernelId kernel)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -163,7 +185,32 @@ class XrtDevice final : public Device {
   absl::Mutex mu_;
   std::map<KernelId, std::shared_ptr<const Loaded>> loaded_
       ABSL_GUARDED_BY(mu_);
+  absl::Mutex ctx_mu_;
+  std::map<KernelId, SharedContext> contexts_ ABSL_GUARDED_BY(ctx_mu_);
 };
+
+absl::StatusOr<XrtDevice::SharedContext> XrtDevice::Context(
+    KernelId kernel, const Loaded& loaded,
+    std::optional<uint64_t> rebuild_from) {
+  absl::MutexLock lock(&ctx_mu_);
+  SharedContext& shared = contexts_[kernel];
+  if (shared.ctx && rebuild_from == shared.generation) {
+    shared.ctx = xrt::hw_context();  // free it before asking for another
+  }
+  if (!shared.ctx) {
+    try {
+      shared.ctx = xrt::hw_context(device_, loaded.uuid);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat(
+          options_.backend_name, ": cannot create a hardware context for ",
+          KernelName(kernel), ": ", e.what(),
+          " (Phoenix has 6 contexts shared by all processes; stop other NPU "
+          "workloads)"));
+    }
+    ++shared.generation;
+  }
+  return shared;
+}
 
 absl::StatusOr<std::shared_ptr<const Loaded>> XrtDevice::Load(KernelId kernel) {
   absl::MutexLock lock(&mu_);
@@ -236,18 +283,21 @@ std::vector<XrtExecutor::Chunk> XrtExecutor::Plan(size_t n) const {
   return chunks;
 }
 
-absl::Status XrtExecutor::CreateContext() {
+absl::Status XrtExecutor::CreateContext(std::optional<uint64_t> rebuild_from) {
+  absl::StatusOr<XrtDevice::SharedContext> shared =
+      device_->Context(kernel_id_, *loaded_, rebuild_from);
+  if (!shared.ok()) return shared.status();
   try {
-    ctx_ = xrt::hw_context(device_->device(), loaded_->uuid);
-    kernel_ = xrt::kernel(ctx_, loaded_->pkg.manifest.xclbin_kernel());
+    kernel_ = xrt::kernel(shared->ctx, loaded_->pkg.manifest.xclbin_kernel());
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        options_->backend_name, ": cannot create a hardware context for ",
-        KernelName(kernel_id_), ": ", e.what(),
-        " (Phoenix has 6 contexts shared by all processes; stop other NPU "
-        "workloads or lower `instances`)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(options_->backend_name, ": ",
+                     loaded_->pkg.xclbin_path.string(), " has no kernel \"",
+                     loaded_->pkg.manifest.xclbin_kernel(), "\": ", e.what()));
   }
-  item_runs_.clear();
+  ctx_ = shared->ctx;
+  generation_ = shared->generation;
+  item_runs_.clear();  // they belong to the previous kernel object
   return absl::OkStatus();
 }
 
@@ -264,7 +314,7 @@ absl::Status XrtExecutor::Init() {
   const std::vector<Chunk> plan = Plan(max_items_);
   capacity_items_ =
       plan.back().start + std::max<size_t>(plan.back().n, plan.back().items);
-  if (absl::Status s = CreateContext(); !s.ok()) return s;
+  if (absl::Status s = CreateContext(std::nullopt); !s.ok()) return s;
 
   const Misuse misuse = options_->misuse;
   const size_t args = loaded_->pkg.manifest.arg_bytes_per_item_size();
@@ -344,6 +394,10 @@ absl::Status XrtExecutor::Run(size_t n, absl::Span<const ScoreScale> scales) {
       params[2 * i] = scales[i].multiplier;
       params[2 * i + 1] = scales[i].shift;
     }
+  }
+  if (device_->ContextGeneration(kernel_id_) != generation_) {
+    // Another executor rebuilt the shared context; follow it.
+    if (absl::Status s = CreateContext(std::nullopt); !s.ok()) return s;
   }
   for (const Chunk& chunk : Plan(n)) {
     if (absl::Status s = RunChunk(chunk); !s.ok()) return s;
@@ -451,7 +505,7 @@ absl::Status XrtExecutor::Fail(const std::string& what) {
     // The driver restarts a context in place after a timeout; a second
     // failure in a row means it did not recover: start over.
     consecutive_failures_ = 0;
-    absl::Status rebuilt = CreateContext();
+    absl::Status rebuilt = CreateContext(generation_);
     action = rebuilt.ok() ? "second failure in a row: rebuilt the hardware "
                             "context"
                           : absl::StrCat("rebuilding the context failed: ",
