@@ -149,6 +149,47 @@ TEST_F(XrtSimTest, FaultsShowAsStatesAndBytes) {
   EXPECT_EQ(Got(), Expected());
 }
 
+TEST_F(XrtSimTest, UnreadableInstructionsExecuteNothingButComplete) {
+  std::vector<uint32_t> words = *txn::BuildSequence(txn::MelDesign(), 4);
+  const uint32_t n = static_cast<uint32_t>(words.size());
+  // Garbled: an unknown opcode where the first op starts.
+  std::vector<uint32_t> garbled = words;
+  garbled[4] = 0x5A;
+  xrt::bo bad = InstrBo(garbled);
+  EXPECT_EQ(kernel_(3u, bad, n, in_, out_).wait(), ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), std::vector<int8_t>(320, 0));
+  // Right words in a host_only BO: the firmware cannot fetch them.
+  xrt::bo wrong_kind(device_, words.size() * 4, xrt::bo::flags::host_only,
+                     kernel_.group_id(1));
+  std::memcpy(wrong_kind.map(), words.data(), words.size() * 4);
+  wrong_kind.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+  EXPECT_EQ(kernel_(3u, wrong_kind, n, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), std::vector<int8_t>(320, 0));
+  // Right BO, never synced to the device.
+  xrt::bo unsynced(device_, words.size() * 4, xrt::bo::flags::cacheable,
+                   kernel_.group_id(1));
+  std::memcpy(unsynced.map(), words.data(), words.size() * 4);
+  EXPECT_EQ(kernel_(3u, unsynced, n, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), std::vector<int8_t>(320, 0));
+  EXPECT_EQ(machine_->stats().runs_executed, 0u);
+}
+
+TEST_F(XrtSimTest, SlowFaultAddsModelledTime) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  ASSERT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  const absl::Duration normal = machine_->stats().modelled_device;
+  machine_->ResetStats();
+  machine_->InjectFault({npusim::FaultKind::kSlow, 1, absl::Milliseconds(3)});
+  ASSERT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(machine_->stats().modelled_device, normal + absl::Milliseconds(3));
+  EXPECT_EQ(Got(), Expected());
+}
+
 TEST_F(XrtSimTest, RunlistReportsTheFailedRun) {
   xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 1));
   xrt::runlist list(ctx_);
