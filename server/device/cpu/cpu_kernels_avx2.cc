@@ -207,12 +207,51 @@ struct BinSums<4> {
   }
 };
 
+// Power, filterbank and log of 4 frames, one frame per 64-bit lane; the
+// same integer formulas as mel::LogMelFromSpectrum (the power split into
+// 32-bit halves, each times the Q20 weight, recombined at Q14).
+void LogMel4(const int32_t (*re)[4], const int32_t (*im)[4], int8_t* out) {
+  alignas(32) uint64_t power[kBins][4];
+  for (int k = 0; k < kBins; ++k) {
+    const __m256i r = _mm256_cvtepi32_epi64(
+        _mm_load_si128(reinterpret_cast<const __m128i*>(re[k])));
+    const __m256i i = _mm256_cvtepi32_epi64(
+        _mm_load_si128(reinterpret_cast<const __m128i*>(im[k])));
+    _mm256_store_si256(
+        reinterpret_cast<__m256i*>(power[k]),
+        _mm256_add_epi64(_mm256_mul_epi32(r, r), _mm256_mul_epi32(i, i)));
+  }
+  for (int m = 0; m < mel::kMelBands; ++m) {
+    const int first = mel::kFilterbank.first[m];
+    const int count = mel::kFilterbank.count[m];
+    const int32_t* w = mel::kFilterbank.weight + mel::kFilterbank.offset[m];
+    __m256i hi = _mm256_setzero_si256(), lo = _mm256_setzero_si256();
+    for (int i = 0; i < count; ++i) {
+      const __m256i p =
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(power[first + i]));
+      const __m256i weight = _mm256_set1_epi64x(w[i]);
+      hi = _mm256_add_epi64(hi,
+                            _mm256_mul_epu32(_mm256_srli_epi64(p, 32), weight));
+      lo = _mm256_add_epi64(lo, _mm256_mul_epu32(p, weight));
+    }
+    alignas(32) uint64_t energy[4];
+    _mm256_store_si256(
+        reinterpret_cast<__m256i*>(energy),
+        _mm256_add_epi64(_mm256_slli_epi64(hi, 16), _mm256_srli_epi64(lo, 16)));
+    for (int g = 0; g < 4; ++g) {
+      out[g * mel::kMelBands + m] = mel::QuantizeLogMel(energy[g]);
+    }
+  }
+}
+
 template <int G>
 void MelGroup(const int16_t* in, int8_t* out) {
   const FoldedTables& t = Tables();
   FoldedFrame frames[G];
   for (int g = 0; g < G; ++g) FoldFrame(in + g * kSamples, &frames[g]);
-  mel::Bin spectrum[G][kBins];
+  // 2X[k] per frame; for G = 4 laid out frame-minor for LogMel4.
+  alignas(16) int32_t re2[kBins][4];
+  alignas(16) int32_t im2[kBins][4];
   for (int k = 0; k < kBins; ++k) {
     int64_t re[G], im[G];
     BinSums<G>::Run(t, frames, k, re, im);
@@ -227,11 +266,19 @@ void MelGroup(const int16_t* in, int8_t* out) {
           (f.xw0 + (odd ? -f.xw200 : f.xw200)) * mel::kOneQ30 + f.a100 * c100 +
           f.re50 * c50;
       const int64_t edge_im = f.b100 * s100 + f.im50 * s50;
-      spectrum[g][k] = mel::SpectrumBin(re[g] + edge_re, im[g] + edge_im);
+      const mel::Bin bin = mel::SpectrumBin(re[g] + edge_re, im[g] + edge_im);
+      re2[k][g] = bin.re;
+      im2[k][g] = bin.im;
     }
   }
-  for (int g = 0; g < G; ++g) {
-    mel::LogMelFromSpectrum(spectrum[g], out + g * mel::kMelBands);
+  if constexpr (G == 4) {
+    LogMel4(re2, im2, out);
+  } else {
+    for (int g = 0; g < G; ++g) {
+      mel::Bin spectrum[kBins];
+      for (int k = 0; k < kBins; ++k) spectrum[k] = {re2[k][g], im2[k][g]};
+      mel::LogMelFromSpectrum(spectrum, out + g * mel::kMelBands);
+    }
   }
 }
 
