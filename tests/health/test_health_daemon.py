@@ -51,7 +51,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 class Daemon:
     def __init__(self, tmp, name, args, listen=None, env=None, target=None,
-                 **popen):
+                 prefix=(), **popen):
         self.sock = os.path.join(tmp, f"{name}.sock")
         self.listen = listen or f"unix:{self.sock}"
         self.target = target or self.listen
@@ -60,7 +60,7 @@ class Daemon:
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [NPUKD, f"--listen={self.listen}", "--backend=cpu",
+            [*prefix, NPUKD, f"--listen={self.listen}", "--backend=cpu",
              "--cpu_threads=1",
              f"--health_interval={int(INTERVAL_S * 1000)}ms", *args],
             stdout=log, stderr=subprocess.STDOUT, env=full_env, **popen)
@@ -209,12 +209,22 @@ def surfaces(d, model):
 
 
 def wait_all(d, model, serving, limit_s):
-    """Polls until every surface agrees; returns the seconds it took."""
+    """Waits until grpc.health flips (polled fast, so the returned seconds
+    measure the daemon, not the slower CLI surfaces), then until every
+    surface agrees, all within `limit_s`."""
+    want = SERVING if serving else NOT_SERVING
     t0 = time.monotonic()
+    while d.check(model) != want:
+        if time.monotonic() - t0 > limit_s:
+            raise AssertionError(
+                f"grpc.health {model} not {want} after {limit_s:.1f}s\n"
+                f"{d.log()[-3000:]}")
+        time.sleep(0.02)
+    took = time.monotonic() - t0
     while True:
         got = surfaces(d, model)
         if all(s == serving for _, s in got):
-            return time.monotonic() - t0
+            return took
         if time.monotonic() - t0 > limit_s:
             raise AssertionError(
                 f"{model} not {'SERVING' if serving else 'NOT_SERVING'} on "
@@ -456,7 +466,7 @@ def test_systemd_ready_after_canaries_and_watchdog_stops_on_hang(tmp):
 
 
 def test_socket_activation(tmp):
-    path = os.path.join(tmp, "activated.sock")
+    path = os.path.join(tmp, "systemd.sock")
     lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     lsock.bind(path)
     lsock.listen(16)
@@ -464,14 +474,14 @@ def test_socket_activation(tmp):
 
     def as_systemd():
         os.dup2(fd, 3)
-        os.set_inheritable(3, True)
-        os.environ["LISTEN_FDS"] = "1"
-        os.environ["LISTEN_PID"] = str(os.getpid())
 
-    # --listen names another path: clients reach the daemon only if it
-    # accepts on the inherited socket.
+    # What systemd does: the socket as fd 3, LISTEN_FDS=1 and LISTEN_PID of
+    # the daemon itself (the shell's pid, which exec keeps). --listen names
+    # another path: clients reach the daemon only through the inherited one.
     d = Daemon(tmp, "activated", [], target=f"unix:{path}",
-               preexec_fn=as_systemd, pass_fds=(fd,))
+               prefix=["/bin/sh", "-c",
+                       'LISTEN_FDS=1 LISTEN_PID=$$ exec "$0" "$@"'],
+               preexec_fn=as_systemd, pass_fds=tuple({fd, 3}))
     try:
         lsock.close()
         wait_all(d, "mel", True, 30)
