@@ -88,14 +88,8 @@ struct FilterbankTable {
   int total;
 };
 
-constexpr double SlaneyWeight(int m, int k) {
-  // librosa.filters.mel: mel_f = mel_to_hz(linspace(mel(0), mel(8000), 82)).
-  const double mel_max = HzToMel(kSampleRate / 2);
-  double f[3] = {};
-  for (int i = 0; i < 3; ++i) {
-    f[i] = MelToHz(mel_max * static_cast<double>(m + i) /
-                   static_cast<double>(kMelBands + 1));
-  }
+// Weight of FFT bin k in the triangle over band edges f[0] < f[1] < f[2].
+constexpr double SlaneyWeight(const double* f, int k) {
   const double hz = kSampleRate * k / kFrameSamples;
   const double lower = (hz - f[0]) / (f[1] - f[0]);
   const double upper = (f[2] - hz) / (f[2] - f[1]);
@@ -104,7 +98,16 @@ constexpr double SlaneyWeight(int m, int k) {
   return w * 2.0 / (f[2] - f[0]);  // norm="slaney": constant area in Hz
 }
 
+// Evaluated once per band edge so that clang's default constexpr step
+// budget suffices (Peano builds need no extra flag).
 constexpr FilterbankTable MakeFilterbank() {
+  // librosa.filters.mel: mel_f = mel_to_hz(linspace(mel(0), mel(8000), 82)).
+  double edges[kMelBands + 2] = {};
+  const double mel_max = HzToMel(kSampleRate / 2);
+  for (int i = 0; i < kMelBands + 2; ++i) {
+    edges[i] = MelToHz(mel_max * static_cast<double>(i) /
+                       static_cast<double>(kMelBands + 1));
+  }
   FilterbankTable t{};
   int total = 0;
   for (int m = 0; m < kMelBands; ++m) {
@@ -112,7 +115,7 @@ constexpr FilterbankTable MakeFilterbank() {
     int32_t q[kFftBins] = {};
     for (int k = 0; k < kFftBins; ++k) {
       q[k] = static_cast<int32_t>(
-          cmath::Round(SlaneyWeight(m, k) * (1 << kFilterWeightBits)));
+          cmath::Round(SlaneyWeight(edges + m, k) * (1 << kFilterWeightBits)));
       if (q[k] != 0) {
         if (first < 0) first = k;
         last = k;
