@@ -7,7 +7,12 @@ namespace npuk::cpu {
 
 bool HasAvx2() {
 #if defined(__x86_64__) || defined(__i386__)
-  static const bool has = __builtin_cpu_supports("avx2") != 0;
+  // __builtin_cpu_init makes this safe even from static initialisers;
+  // libgcc's check includes the OS enabling the AVX state (XGETBV).
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
   return has;
 #else
   return false;
