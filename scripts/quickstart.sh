@@ -23,8 +23,8 @@ grep "serving on" "$LOG"
 
 echo "--- models"
 "$BUILD/client/cpp/npukctl" models
-echo "--- one real request: 4 frames of a 440 Hz tone through the mel kernel"
-"$BUILD/client/cpp/npukctl" infer mel --frames=4 --tone=440
+echo "--- one real request: 4 frames of a synthetic signal through the mel kernel"
+"$BUILD/client/cpp/npukctl" infer --model=mel --frames=4
 echo "--- health"
 "$BUILD/client/cpp/npukctl" health
 echo
