@@ -147,6 +147,7 @@ TEST_F(HealthServiceTest, ManyWatchersConvergeOnTheLastState) {
   std::vector<std::thread> readers;
   std::vector<std::vector<int>> seen(kWatchers);
   std::vector<grpc::Status> finished(kWatchers);
+  std::vector<std::atomic<int>> latest(kWatchers);
   absl::Notification all_started;
   std::atomic<int> started{0};
   for (int i = 0; i < kWatchers; ++i) {
@@ -159,6 +160,7 @@ TEST_F(HealthServiceTest, ManyWatchersConvergeOnTheLastState) {
       bool first = true;
       while (reader->Read(&resp)) {
         seen[i].push_back(resp.status());
+        latest[i] = resp.status();
         if (first && ++started == kWatchers) all_started.Notify();
         first = false;
       }
@@ -173,7 +175,12 @@ TEST_F(HealthServiceTest, ManyWatchersConvergeOnTheLastState) {
   service_.SetServing("mel", true);
   service_.SetServing("attention", true);
   // Let the final state reach every stream before Shutdown overrides it.
-  absl::SleepFor(absl::Seconds(1));
+  const absl::Time limit = absl::Now() + absl::Seconds(30);
+  for (int i = 0; i < kWatchers && absl::Now() < limit; ++i) {
+    while (latest[i] != HealthCheckResponse::SERVING && absl::Now() < limit) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
   service_.Shutdown();
   for (std::thread& t : readers) t.join();
   for (int i = 0; i < kWatchers; ++i) {
