@@ -3,12 +3,12 @@
 // with the golden output. A model is SERVING only while its canary passes.
 //
 // Usage (main.cc); construction order matters:
-//   HealthMonitor monitor({.interval = absl::GetFlag(FLAGS_health_interval)});
+//   HealthMonitor monitor({.interval = config_interval});
 //   ZeroGuard guard(&monitor);              // the batchers' RunVerifier
 //   auto mel = std::make_unique<Batcher>(KernelId::kMel, ..., &guard, obs);
 //   monitor.AddModel(mel.get(), GoldenCanary(KernelId::kMel));  // per model
 //   monitor.AddObserver(...);               // health service, systemd, ...
-//   absl::Status first = monitor.RunInitialCanaries();  // blocks, then READY
+//   absl::Status first = monitor.RunInitialCanaries();  // blocks; log it
 //   monitor.Start();                        // interval thread
 //   ... serve; IsServing(model) answers ServerReady/ModelReady ...
 //   monitor.Stop();                         // before the batchers drain
@@ -57,7 +57,9 @@ struct HealthMonitorOptions {
   // device as not answering for that model).
   absl::Duration canary_timeout = absl::Seconds(3);
   // The device "answers" while every model completed a device run (canary
-  // or user request) within this window. Zero = 2 * interval +
+  // or user request) within this window. A run that returns a wrong result
+  // answers; one that fails UNAVAILABLE (device error or timeout), misses
+  // its deadline or never returns does not. Zero = 2 * interval +
   // canary_timeout, so one slow canary never stops the watchdog.
   absl::Duration answer_window = absl::ZeroDuration();
 };
