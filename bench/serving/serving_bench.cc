@@ -80,11 +80,12 @@ class Child {
   }
 
   // Waits until the server answers ServerReady(true) on `target`.
-  absl::Status WaitReady(const std::string& target) {
+  absl::Status WaitReady(const std::string& target,
+                         absl::Duration limit = absl::Seconds(30)) {
     auto client =
         Client::Connect({.target = target, .timeout = absl::Seconds(1)});
     if (!client.ok()) return client.status();
-    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    const absl::Time give_up = absl::Now() + limit;
     while (absl::Now() < give_up) {
       int status;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -104,8 +105,9 @@ class Child {
       }
       absl::SleepFor(absl::Milliseconds(50));
     }
-    return absl::DeadlineExceededError(absl::StrFormat(
-        "%s not ready within 30 s; its log:\n%s", name_, Log()));
+    return absl::DeadlineExceededError(
+        absl::StrFormat("%s not ready within %s; its log:\n%s", name_,
+                        absl::FormatDuration(limit), Log()));
   }
 
   void Stop() {
@@ -205,6 +207,7 @@ int Main(int argc, char** argv) {
   const absl::Time t0 = absl::Now();
 
   std::vector<Row> rows;
+  absl::Status unbatched_error;
   absl::Status status = [&]() -> absl::Status {
     auto add = [&](absl::StatusOr<Row> r) -> absl::Status {
       if (!r.ok()) return r.status();
@@ -239,14 +242,17 @@ int Main(int argc, char** argv) {
     }
     npukd_p.Stop();
     echo_p.Stop();
-    // The same daemon with batching off: one frame per device run.
+    // The same daemon with batching off: one frame per device run. A failure
+    // here leaves the other figures standing.
     Child unbatched("npukd (mel:1)",
                     {npukd, "--listen=" + npukd_t, "--backend=cpu",
                      "--max_batch_frames=mel:1"},
                     dir + "/npukd-unbatched.log");
-    if (auto s = unbatched.Start(); !s.ok()) return s;
-    if (auto s = unbatched.WaitReady(npukd_t); !s.ok()) return s;
-    return add(Measure(c, "npukd mel:1", npukd_t, 1, conc));
+    absl::Status s = unbatched.Start();
+    if (s.ok()) s = unbatched.WaitReady(npukd_t, absl::Seconds(10));
+    if (s.ok()) s = add(Measure(c, "npukd mel:1", npukd_t, 1, conc));
+    if (!s.ok()) unbatched_error = s;
+    return absl::OkStatus();
   }();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
@@ -265,10 +271,19 @@ int Main(int argc, char** argv) {
   const auto& echo1 = rows[2].report;
   const auto& npukd1 = rows[3].report;
   const auto& big = rows[4].report;
-  const auto& unb = rows[5].report;
   const double thr = npukd32.requests_per_s / echo32.requests_per_s;
   const double lat = absl::FDivDuration(npukd1.p50, echo1.p50);
-  const double batching = npukd32.frames_per_s / unb.frames_per_s;
+  std::string batching;
+  if (rows.size() > 5) {
+    const auto& unb = rows[5].report;
+    batching =
+        absl::StrFormat("%.2fx (mean batch %.1f vs %.1f)",
+                        npukd32.frames_per_s / unb.frames_per_s,
+                        npukd32.mean_batch_frames, unb.mean_batch_frames);
+  } else {
+    batching = absl::StrFormat("not measured: %s",
+                               unbatched_error.ToString().substr(0, 300));
+  }
   auto verdict = [](bool ok) { return ok ? "meets target" : "MISSES target"; };
   std::cout << absl::StrFormat(
       "\nratios (same run, same load generator):\n"
@@ -278,12 +293,10 @@ int Main(int argc, char** argv) {
       "%s)\n"
       "  100-frame mel over a unix socket: %.0f frames/s (target >= 100000, "
       "%s)\n"
-      "  frames/s with batching vs --max_batch_frames=mel:1 at c=%d: %.2fx "
-      "(mean batch %.1f vs %.1f)\n"
+      "  frames/s with batching vs --max_batch_frames=mel:1 at c=%d: %s\n"
       "total bench time %.0f s\n",
       conc, thr, verdict(thr >= 0.70), lat, verdict(lat <= 1.5),
       big.frames_per_s, verdict(big.frames_per_s >= 100000), conc, batching,
-      npukd32.mean_batch_frames, unb.mean_batch_frames,
       absl::ToDoubleSeconds(absl::Now() - t0));
   return 0;
 }

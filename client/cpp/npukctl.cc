@@ -17,6 +17,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -94,9 +96,13 @@ constexpr int kOk = 0;
 constexpr int kFail = 1;
 constexpr int kUnreachable = 2;
 
+// True when the daemon could not be reached at all, as opposed to a daemon
+// that answered UNAVAILABLE itself (draining, model NOT_SERVING): gRPC's own
+// connection failures say "failed to connect" / "Connection refused".
 bool Unreachable(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kUnavailable ||
-         s.code() == absl::StatusCode::kDeadlineExceeded;
+  return s.code() == absl::StatusCode::kDeadlineExceeded ||
+         (s.code() == absl::StatusCode::kUnavailable &&
+          absl::StrContains(absl::AsciiStrToLower(s.message()), "connect"));
 }
 
 int Report(const absl::Status& s, const std::string& what) {

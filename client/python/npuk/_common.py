@@ -39,7 +39,9 @@ class NpukError(Exception):
 
 def error_from_rpc(e: grpc.RpcError, target: str) -> NpukError:
     code, msg = e.code(), e.details() or ""
-    if code == grpc.StatusCode.UNAVAILABLE:
+    # Only gRPC's own connection failures, not a daemon that answered
+    # UNAVAILABLE itself (draining, model NOT_SERVING).
+    if code == grpc.StatusCode.UNAVAILABLE and "connect" in msg.lower():
         msg += (" (is npukd running and listening on %s? start it, or pass "
                 "Client(target='unix:PATH' or 'HOST:PORT'))" % target)
     return NpukError(code, msg)
