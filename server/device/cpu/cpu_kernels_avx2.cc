@@ -127,6 +127,16 @@ int64_t HorizontalSum64(__m256i v) {
 // The exact sums of one bin k for G frames. The accumulators are named
 // registers: indexing an array of __m256i by frame made the compiler keep
 // them on the stack.
+// Lane g of the result is the sum of the four 64-bit lanes of vg.
+__m256i HorizontalSums4(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+  const __m256i t01 = _mm256_add_epi64(_mm256_unpacklo_epi64(v0, v1),
+                                       _mm256_unpackhi_epi64(v0, v1));
+  const __m256i t23 = _mm256_add_epi64(_mm256_unpacklo_epi64(v2, v3),
+                                       _mm256_unpackhi_epi64(v2, v3));
+  return _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20),
+                          _mm256_permute2x128_si256(t01, t23, 0x31));
+}
+
 template <int G>
 struct BinSums;
 
@@ -196,14 +206,10 @@ struct BinSums<4> {
       i2 = _mm256_add_epi64(i2, _mm256_mul_epi32(Load(xi2 + n), s));
       i3 = _mm256_add_epi64(i3, _mm256_mul_epi32(Load(xi3 + n), s));
     }
-    re[0] = HorizontalSum64(r0);
-    re[1] = HorizontalSum64(r1);
-    re[2] = HorizontalSum64(r2);
-    re[3] = HorizontalSum64(r3);
-    im[0] = HorizontalSum64(i0);
-    im[1] = HorizontalSum64(i1);
-    im[2] = HorizontalSum64(i2);
-    im[3] = HorizontalSum64(i3);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(re),
+                        HorizontalSums4(r0, r1, r2, r3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(im),
+                        HorizontalSums4(i0, i1, i2, i3));
   }
 };
 
