@@ -281,8 +281,11 @@ int Main(int argc, char** argv) {
                         npukd32.frames_per_s / unb.frames_per_s,
                         npukd32.mean_batch_frames, unb.mean_batch_frames);
   } else {
-    batching = absl::StrFormat("not measured: %s",
-                               unbatched_error.ToString().substr(0, 300));
+    // The status ends with the daemon's log; its first line says why.
+    std::string why = unbatched_error.ToString();
+    const size_t first = why.find('\n');
+    if (first != std::string::npos) why.resize(why.find('\n', first + 1));
+    batching = absl::StrFormat("not measured: %s", why);
   }
   auto verdict = [](bool ok) { return ok ? "meets target" : "MISSES target"; };
   std::cout << absl::StrFormat(
