@@ -58,3 +58,23 @@ def test_quantize_is_per_tensor_symmetric():
     assert q.tolist() == [[-127, 0, 64]]
     q0, s0 = npuk.quantize(np.zeros(3))
     assert s0 == 1.0 and not q0.any()
+
+
+def test_default_target_follows_the_daemon_lookup(monkeypatch):
+    for v in ("NPUK_TARGET", "NPUK_SOCKET", "RUNTIME_DIRECTORY",
+              "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    assert npuk.default_socket_path() == "/run/user/1000/npukd.sock"
+    monkeypatch.setenv("RUNTIME_DIRECTORY", "/run/npukd:/run/other")
+    assert npuk.default_socket_path() == "/run/npukd/npukd.sock"
+    monkeypatch.setenv("NPUK_SOCKET", "/tmp/x.sock")
+    assert npuk.default_target() == "unix:/tmp/x.sock"
+    monkeypatch.setenv("NPUK_TARGET", "127.0.0.1:9")
+    assert npuk.default_target() == "127.0.0.1:9"
+
+
+def test_malformed_target_names_the_accepted_forms():
+    for bad in ("unix:", "localhost", ":80"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            npuk.Client(bad)
