@@ -4,7 +4,7 @@
 //   auto client = npuk::Client::Connect({});          // default socket
 //   auto mel = (*client)->Mel(frames);                // int16 [N, 400]
 //   if (!mel.ok()) LOG(ERROR) << mel.status();        // server's message
-//   use(mel->output, mel->timing.compute);
+//   use(mel->log_mel, mel->timing.compute);     // int8 [N, 80]
 //
 // Errors are absl::Status with the gRPC code and the server's message
 // (INVALID_ARGUMENT bad input, NOT_FOUND unknown model, RESOURCE_EXHAUSTED
@@ -139,7 +139,8 @@ class Client {
 
   // Asynchronous calls. `done` runs exactly once on a gRPC thread (or inline
   // when the call cannot start); it must not block. `request` and the spans
-  // are copied before the call returns.
+  // are copied before the call returns. The Client (and a Cancellation
+  // given in `call`) must outlive the call until `done` has run.
   using InferCallback = absl::AnyInvocable<void(absl::StatusOr<InferResult>)>;
   void InferAsync(const inference::ModelInferRequest& request,
                   const CallOptions& call, InferCallback done);
