@@ -60,6 +60,9 @@ foreach(_k mel attention)
     COMMAND ${NPUK_PEANO_DIR}/bin/clang++ -O2 -std=c++20
       --target=aie2-none-unknown-elf -Wno-parentheses -Wno-attributes
       -Wno-macro-redefined -Wno-empty-body -DNDEBUG
+      # The tables in kernels/common are built by constexpr evaluation,
+      # as in the host build (kernels/CMakeLists.txt).
+      -fconstexpr-steps=100000000
       -I${PROJECT_SOURCE_DIR} -I${NPUK_MLIR_AIE_DIR}/include
       -c ${_src} -o ${_obj}
     DEPENDS ${_src}
