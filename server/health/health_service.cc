@@ -189,17 +189,16 @@ grpc::ServerUnaryReactor* HealthService::Check(
     HealthCheckResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   ServingStatus status;
-  std::vector<std::string> known = {"\"\""};
+  std::vector<std::string> known = {"'' (the whole server)"};
   {
     absl::MutexLock lock(&mu_);
     status = StatusLocked(request->service());
-    for (const auto& [name, s] : serving_) known.push_back(name);
+    for (const auto& [name, s] : serving_) known.push_back("'" + name + "'");
   }
   if (status == HealthCheckResponse::SERVICE_UNKNOWN) {
     reactor->Finish(grpc::Status(
         grpc::StatusCode::NOT_FOUND,
-        fmt::format("unknown health service '{}'; this server reports {} ('' "
-                    "is the whole server)",
+        fmt::format("unknown health service '{}'; this server reports {}",
                     request->service(), fmt::join(known, ", "))));
     return reactor;
   }
