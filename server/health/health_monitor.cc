@@ -40,6 +40,9 @@ std::string Compare(const Canary& canary, absl::Span<const uint8_t> got) {
   return "";
 }
 
+// How often a canary refused by a full queue is offered again.
+constexpr absl::Duration kQueueRetry = absl::Milliseconds(5);
+
 bool DeviceFailure(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
          status.code() == absl::StatusCode::kDeadlineExceeded;
@@ -222,21 +225,32 @@ void HealthMonitor::RunCanaries(const std::vector<KernelId>& kernels) {
     call->canary = canary;
     call->output.assign(canary->expected.size(), 0);
     call->submitted = absl::Now();
-    auto task = std::make_unique<InferTask>();
-    task->items = canary->items;
-    for (const std::vector<uint8_t>& plane : canary->planes) {
-      task->inputs.emplace_back(plane);
-    }
-    task->output = call->output.data();
-    task->scale = canary->scale;
-    task->deadline = call->submitted + options_.canary_timeout;
-    task->canary = true;
-    task->done = [call](absl::Status status, const TaskTiming&) {
-      absl::MutexLock lock(&call->mu);
-      call->status = std::move(status);
-      call->done = true;
+    const absl::Time deadline = call->submitted + options_.canary_timeout;
+    const auto make_task = [&] {
+      auto task = std::make_unique<InferTask>();
+      task->items = canary->items;
+      for (const std::vector<uint8_t>& plane : canary->planes) {
+        task->inputs.emplace_back(plane);
+      }
+      task->output = call->output.data();
+      task->scale = canary->scale;
+      task->deadline = deadline;
+      task->canary = true;
+      task->done = [call](absl::Status status, const TaskTiming&) {
+        absl::MutexLock lock(&call->mu);
+        call->status = std::move(status);
+        call->done = true;
+      };
+      return task;
     };
-    absl::Status submitted = batcher->Submit(std::move(task));
+    // A full queue is load, not a broken device: keep offering the canary
+    // until its deadline, and only then count it as failing.
+    absl::Status submitted = batcher->Submit(make_task());
+    while (absl::IsResourceExhausted(submitted) &&
+           absl::Now() + kQueueRetry < deadline) {
+      absl::SleepFor(kQueueRetry);
+      submitted = batcher->Submit(make_task());
+    }
     if (!submitted.ok()) {
       pending.push_back({kernel, nullptr,
                          fmt::format("the canary could not be queued: {}",

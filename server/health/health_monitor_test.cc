@@ -1,6 +1,8 @@
 #include "server/health/health_monitor.h"
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -165,6 +167,42 @@ TEST(HealthMonitor, HungDeviceStopsAnsweringAndRecovers) {
   f.faults.Clear();
   EXPECT_TRUE(Eventually(
       [&] { return f.monitor.DeviceAnswers() && f.monitor.IsServing("mel"); }));
+}
+
+TEST(HealthMonitorQueue, AFullQueueDelaysTheCanaryButDoesNotFailIt) {
+  FaultController faults;
+  auto device = WithFaults(std::make_unique<TestDevice>(),
+                           {*ParseFaultSpec("mel:hang")}, &faults);
+  auto mel = MakeBatcher(*device, KernelId::kMel, nullptr, 8,
+                         /*max_queue_size=*/1);
+  HealthMonitor monitor(Fast());
+  monitor.AddModel(mel.get(), TestCanary(KernelId::kMel, 1));
+
+  // One user request hangs in the device, a second fills the queue.
+  const Canary input = TestCanary(KernelId::kMel, 1);
+  std::vector<uint8_t> out_a(80), out_b(80);
+  std::atomic<int> finished{0};
+  const auto submit = [&](std::vector<uint8_t>& out) {
+    auto task = std::make_unique<InferTask>();
+    task->items = 1;
+    task->inputs.emplace_back(input.planes[0]);
+    task->output = out.data();
+    task->done = [&](absl::Status, const TaskTiming&) { ++finished; };
+    return mel->Submit(std::move(task));
+  };
+  ASSERT_TRUE(submit(out_a).ok());
+  ASSERT_TRUE(Eventually([&] { return mel->pending() == 0; }));
+  ASSERT_TRUE(submit(out_b).ok());
+  ASSERT_EQ(submit(out_b).code(), absl::StatusCode::kResourceExhausted);
+
+  absl::Status first;
+  std::thread canaries([&] { first = monitor.RunInitialCanaries(); });
+  absl::SleepFor(absl::Milliseconds(100));  // the canary is being refused
+  faults.Clear();                           // the device gets going again
+  canaries.join();
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_TRUE(monitor.IsServing("mel"));
+  EXPECT_TRUE(Eventually([&] { return finished.load() == 2; }));
 }
 
 }  // namespace

@@ -85,12 +85,13 @@ inline Canary TestCanary(KernelId kernel, size_t items) {
 // One batcher over `device` with a single executor.
 inline std::unique_ptr<Batcher> MakeBatcher(Device& device, KernelId kernel,
                                             RunVerifier* verifier,
-                                            size_t max_items = 8) {
+                                            size_t max_items = 8,
+                                            size_t max_queue_size = 16) {
   std::vector<std::unique_ptr<Executor>> executors;
   executors.push_back(*device.CreateExecutor(kernel, max_items));
   BatcherOptions options;
   options.max_batch_items = max_items;
-  options.max_queue_size = 16;
+  options.max_queue_size = max_queue_size;
   return std::make_unique<Batcher>(kernel, options, std::move(executors),
                                    verifier, nullptr);
 }
