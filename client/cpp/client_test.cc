@@ -169,23 +169,20 @@ TEST_F(ClientTest, DeadlineAndCancellation) {
   EXPECT_EQ(async_status.code(), absl::StatusCode::kCancelled);
 }
 
-TEST_F(ClientTest, AsyncCallsMatchSyncAndBatchTogether) {
+TEST_F(ClientTest, ConcurrentAsyncCallsMatchSync) {
+  // Whether they share device runs is the batcher's business (tested in
+  // tests/integration); here every one must come back, with its own bytes.
   const auto frames = Tone(1, 700);
   auto sync = client_->Mel(frames);
   ASSERT_TRUE(sync.ok()) << sync.status();
   constexpr int kCalls = 64;
   absl::BlockingCounter left(kCalls);
   std::atomic<int> same{0}, ok{0};
-  std::atomic<int64_t> max_batch{0};
   for (int i = 0; i < kCalls; ++i) {
     client_->MelAsync(frames, {}, [&](absl::StatusOr<MelResult> r) {
       if (r.ok()) {
         ++ok;
-        if (r->log_mel == sync->log_mel) ++same;
-        int64_t b = max_batch.load();
-        while (r->timing.batch_frames > b &&
-               !max_batch.compare_exchange_weak(b, r->timing.batch_frames)) {
-        }
+        if (r->log_mel == sync->log_mel && r->timing.batch_frames >= 1) ++same;
       }
       left.DecrementCount();
     });
@@ -193,7 +190,6 @@ TEST_F(ClientTest, AsyncCallsMatchSyncAndBatchTogether) {
   left.Wait();
   EXPECT_EQ(ok.load(), kCalls);
   EXPECT_EQ(same.load(), kCalls);
-  EXPECT_GT(max_batch.load(), 1) << "64 concurrent calls never shared a run";
 }
 
 TEST_F(ClientTest, HealthAndStatistics) {
