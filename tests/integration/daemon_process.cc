@@ -17,7 +17,10 @@ namespace npuk::testing {
 
 std::string NpukdBinary() { return NPUKD_BINARY; }
 
-DaemonProcess::DaemonProcess(std::vector<std::string> args) {
+DaemonProcess::DaemonProcess(
+    std::vector<std::string> args,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
   char tmpl[] = "/tmp/npukd-test-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
   log_ = dir_ + "/npukd.log";
@@ -46,7 +49,8 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
   }
   // Connect only once the socket exists: a channel that failed its first
   // connect waits out gRPC's reconnect backoff.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
   if (target_.rfind("unix:", 0) == 0) {
     const std::string path = target_.substr(5);
     while (::access(path.c_str(), F_OK) != 0 &&
@@ -64,8 +68,7 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  channel_ = grpc::CreateCustomChannel(
-      target_, grpc::InsecureChannelCredentials(), channel_args);
+  channel_ = grpc::CreateCustomChannel(target_, credentials, channel_args);
   auto stub = inference::GRPCInferenceService::NewStub(channel_);
   while (std::chrono::steady_clock::now() < give_up) {
     int status = 0;
@@ -75,8 +78,11 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args) {
       return;
     }
     grpc::ClientContext ctx;
+    // wait_for_ready: a connect (and TLS handshake) in progress is not cut
+    // short by the attempt's deadline.
+    ctx.set_wait_for_ready(true);
     ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(200));
+                     std::chrono::seconds(2));
     inference::ServerLiveRequest req;
     inference::ServerLiveResponse resp;
     if (stub->ServerLive(&ctx, req, &resp).ok() && resp.live()) return;

@@ -18,7 +18,11 @@ class DaemonProcess {
  public:
   // Starts `npukd --listen=unix:<tmp>/npukd.sock <args>` and waits until
   // ServerLive answers (at most 30 s). Aborts the test on failure.
-  explicit DaemonProcess(std::vector<std::string> args);
+  // `credentials` is what the test's own channel uses (insecure when null),
+  // e.g. TLS for a daemon started with --tls_cert.
+  explicit DaemonProcess(
+      std::vector<std::string> args,
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   ~DaemonProcess();  // SIGKILL if still running
 
   const std::string& target() const { return target_; }
