@@ -16,6 +16,13 @@ import whisper_ref
 DAEMON = os.environ.get("NPUKD")
 
 
+def _die_with_parent():
+    """The daemon must not outlive a crashed pytest (PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def target():
     if not DAEMON:
@@ -26,7 +33,8 @@ def target():
         # A 30 s clip is 3000 mel frames, sent as one request.
         proc = subprocess.Popen([DAEMON, "--listen=" + sock, "--backend=cpu",
                                  "--max_batch_frames=mel:3000"],
-                                stdout=log, stderr=subprocess.STDOUT)
+                                stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
         try:
             c = npuk.Client(sock, timeout=1.0)
             deadline = time.monotonic() + 30
