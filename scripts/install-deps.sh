@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package npukd needs to build, test and benchmark.
-# Idempotent; uses sudo when not run as root.
+# Installs every Debian 12 package npukd needs to build and test
+# (`--bench` adds what bench/ compares against). Idempotent; uses sudo when
+# not run as root.
 set -euo pipefail
 
 SUDO=""
@@ -16,6 +17,9 @@ packages=(
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-pytest
   espeak-ng sox openssl systemd clang-14 libclang-rt-14-dev clang-format
 )
+# bench/kernels compares against PyTorch; only `install-deps.sh --bench`
+# installs it (large, and never needed by the tests).
+if [ "${1:-}" = "--bench" ]; then packages+=(python3-torch); fi
 # The independent health client test uses node + npm; keep an existing
 # Node.js (e.g. from NodeSource) rather than replacing it.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
