@@ -132,6 +132,18 @@ absl::Status SecureUnixSocket(const std::string& path,
   return absl::OkStatus();
 }
 
+// The golden canary cut to the model's largest run, so that it can be
+// submitted however small max_batch_frames is (e.g. 1 for a benchmark).
+Canary FitCanary(Canary canary, size_t max_items) {
+  if (canary.items <= max_items) return canary;
+  for (auto& plane : canary.planes) {
+    plane.resize(plane.size() / canary.items * max_items);
+  }
+  canary.expected.resize(canary.expected.size() / canary.items * max_items);
+  canary.items = max_items;
+  return canary;
+}
+
 // The health monitor answers the rpc layer's readiness questions.
 class MonitorReadiness final : public ModelReadiness {
  public:
@@ -239,7 +251,8 @@ absl::Status DaemonImpl::Init() {
     options.max_queue_size = settings->max_queue_size();
     m.batcher = std::make_unique<Batcher>(
         spec.kernel, options, std::move(executors), &guard_, m.stats.get());
-    monitor_.AddModel(m.batcher.get(), GoldenCanary(spec.kernel));
+    monitor_.AddModel(m.batcher.get(), FitCanary(GoldenCanary(spec.kernel),
+                                                 settings->max_batch_frames()));
     served.push_back({&spec, m.batcher.get(), m.stats.get(), *settings});
     models_.push_back(std::move(m));
   }

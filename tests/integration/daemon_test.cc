@@ -353,6 +353,23 @@ TEST_P(DaemonTest, BadRequestsGetTheRightStatusAndTheDaemonKeepsServing) {
   EXPECT_EQ(s.inference_stats().fail().count(), cases.size() - 1);
 }
 
+TEST_P(DaemonTest, ServesWithOneFramePerRun) {
+  // The golden canary (8 frames) is cut to fit; the model must be SERVING.
+  DaemonProcess d(Args({"--max_batch_frames=mel:1"}));
+  auto stub = d.stub();
+  grpc::ClientContext ctx;
+  inference::ModelReadyRequest req;
+  req.set_name("mel");
+  inference::ModelReadyResponse ready;
+  ASSERT_TRUE(stub->ModelReady(&ctx, req, &ready).ok());
+  EXPECT_TRUE(ready.ready()) << d.log();
+  std::mt19937 rng(6);
+  const auto audio = RandomAudio(rng, 1);
+  ModelInferResponse resp;
+  ASSERT_TRUE(Infer(*stub, MelRequest(audio), &resp).ok());
+  EXPECT_EQ(resp.raw_output_contents(0), MelReference(audio));
+}
+
 TEST_P(DaemonTest, StreamAnswersEveryRequestAndReportsErrorsInline) {
   DaemonProcess d(Args());
   auto stub = d.stub();
