@@ -1,6 +1,7 @@
 // npukd: serves the mel and attention kernels over gRPC (KServe v2).
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -213,7 +214,19 @@ int main(int argc, char** argv) {
       "npukd serves the mel-spectrogram and attention kernels over gRPC "
       "(KServe v2 / Triton protocol).\nExample: npukd --backend=cpu "
       "--listen=unix:/tmp/npukd.sock");
-  absl::ParseCommandLine(argc, argv);
+  // Accept --drain-timeout as well as --drain_timeout (absl spells flags
+  // with underscores; the docs and systemd units often use hyphens).
+  std::vector<std::string> normalized(argv, argv + argc);
+  for (size_t i = 1; i < normalized.size(); ++i) {
+    std::string& a = normalized[i];
+    if (a == "--") break;
+    if (a.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(a.find('='), a.size());
+    std::replace(a.begin() + 2, a.begin() + static_cast<long>(end), '-', '_');
+  }
+  std::vector<char*> args;
+  for (std::string& a : normalized) args.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   const auto level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
   spdlog::set_default_logger(spdlog::stderr_color_mt("npukd"));
   spdlog::set_level(level);

@@ -427,7 +427,7 @@ TEST_P(DaemonTest, ExpiredDeadlineIsDeadlineExceededAndNeverReachesTheDevice) {
 }
 
 TEST_P(DaemonTest, SigtermAnswersEverythingAcceptedThenExitsZero) {
-  DaemonProcess d(Args({"--drain_timeout=20s"}));
+  DaemonProcess d(Args({"--drain-timeout=20s"}));  // hyphens work too
   std::atomic<bool> stop{false}, sigterm_sent{false};
   std::atomic<int> ok{0}, unavailable{0}, refused_at_close{0}, other{0};
   std::vector<std::thread> clients;
