@@ -12,10 +12,11 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libsystemd-dev libssl-dev uuid-dev
+  dpkg-dev  # scripts/tsan-abseil.sh: apt-get source + dpkg-source
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-pytest
-  espeak-ng sox openssl systemd clang-14 libclang-rt-14-dev clang-format
+  python3-yaml espeak-ng sox openssl systemd clang-14 libclang-rt-14-dev clang-format
 )
 # bench/kernels compares against PyTorch; only `install-deps.sh --bench`
 # installs it (large, and never needed by the tests).

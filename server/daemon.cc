@@ -357,6 +357,8 @@ bool DaemonImpl::Drain(absl::Duration timeout) {
   if (drained_ || server_ == nullptr) return true;
   drained_ = true;
   const absl::Time deadline = absl::Now() + timeout;
+  // A drill's hang or timeout fault must not hold the drain hostage.
+  faults_.Clear();
   systemd_->Stopping();
   service_->SetDraining();
   health_service_->SetDraining();
@@ -377,7 +379,12 @@ bool DaemonImpl::Drain(absl::Duration timeout) {
   }
   // End Watch streams, flush the answers and close connections.
   health_service_->Shutdown();
-  server_->Shutdown(absl::ToChronoTime(std::max(deadline, absl::Now())));
+  // Every accepted request has been answered; what is left is writing the
+  // last responses. An idle client connection would otherwise hold Shutdown
+  // until the deadline.
+  const absl::Time close_by =
+      std::clamp(absl::Now() + absl::Seconds(1), absl::Now(), deadline);
+  server_->Shutdown(absl::ToChronoTime(close_by));
   drainer.join();
   systemd_->Stop();
   metrics_.reset();

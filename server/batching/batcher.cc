@@ -90,15 +90,24 @@ absl::Status Batcher::Submit(std::unique_ptr<InferTask> task) {
           "server is shutting down and accepts no new requests; retry on "
           "another replica or after restart");
     } else {
-      if (queue_.size() >= options_.max_queue_size) PurgeDeadLocked(dead);
-      if (queue_.size() >= options_.max_queue_size) {
+      // Canaries skip the bound and the line: a busy device is not a broken
+      // one, and health must not flip under load.
+      const bool full =
+          !task->canary && user_queued_ >= options_.max_queue_size;
+      if (full) PurgeDeadLocked(dead);
+      if (!task->canary && user_queued_ >= options_.max_queue_size) {
         status = absl::ResourceExhaustedError(absl::StrCat(
             KernelName(kernel_), " queue is full (", options_.max_queue_size,
             " requests waiting, max_queue_size); retry with backoff"));
       } else {
         task->enqueued = absl::Now();
         queued_items_ += task->items;
-        queue_.push_back(std::move(task));
+        if (task->canary) {
+          queue_.push_front(std::move(task));
+        } else {
+          ++user_queued_;
+          queue_.push_back(std::move(task));
+        }
       }
     }
   }
@@ -111,6 +120,7 @@ void Batcher::PurgeDeadLocked(std::vector<std::unique_ptr<InferTask>>& out) {
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (!DeadReason(**it, now).ok()) {
       queued_items_ -= (*it)->items;
+      if (!(*it)->canary) --user_queued_;
       out.push_back(std::move(*it));
       it = queue_.erase(it);
     } else {
@@ -131,7 +141,7 @@ void Batcher::Drain() {
 
 size_t Batcher::pending() const {
   absl::MutexLock lock(&mu_);
-  return queue_.size();
+  return user_queued_;
 }
 
 std::vector<std::unique_ptr<InferTask>> Batcher::NextBatch() {
@@ -166,6 +176,7 @@ std::vector<std::unique_ptr<InferTask>> Batcher::NextBatch() {
       InferTask& next = *queue_.front();
       if (!DeadReason(next, now).ok()) {
         queued_items_ -= next.items;
+        if (!next.canary) --user_queued_;
         dead.push_back(std::move(queue_.front()));
         queue_.pop_front();
         continue;
@@ -173,6 +184,7 @@ std::vector<std::unique_ptr<InferTask>> Batcher::NextBatch() {
       if (items + next.items > options_.max_batch_items) break;
       items += next.items;
       queued_items_ -= next.items;
+      if (!next.canary) --user_queued_;
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }

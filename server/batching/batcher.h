@@ -102,7 +102,8 @@ class Batcher {
   // Accepts the task (and then calls task->done exactly once) or refuses it:
   // INVALID_ARGUMENT when items is 0 or above max_batch_items or the planes
   // do not add up to the kernel's input layout,
-  // RESOURCE_EXHAUSTED when the queue holds max_queue_size requests,
+  // RESOURCE_EXHAUSTED when the queue holds max_queue_size requests (canary
+  // tasks are exempt and go to the front of the queue),
   // UNAVAILABLE when draining. A refused task's done is not called.
   absl::Status Submit(std::unique_ptr<InferTask> task);
 
@@ -110,7 +111,8 @@ class Batcher {
   // Idempotent.
   void Drain();
 
-  // Requests waiting in the queue (not yet in a run).
+  // User requests waiting in the queue (not yet in a run; canaries are not
+  // counted).
   size_t pending() const;
 
  private:
@@ -134,6 +136,7 @@ class Batcher {
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<InferTask>> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_items_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t user_queued_ ABSL_GUARDED_BY(mu_) = 0;  // non-canary tasks queued
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
 };
 

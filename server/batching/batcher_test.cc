@@ -207,6 +207,28 @@ TEST(BatcherTest, FullQueueIsResourceExhaustedAndRecovers) {
   EXPECT_EQ(over.calls, 0);
 }
 
+TEST(BatcherTest, CanariesBypassAFullQueueAndGoFirst) {
+  Fixture f({.max_batch_items = 1, .max_queue_size = 1});
+  f.executor->Hold();
+  Request first;
+  ASSERT_TRUE(f.batcher->Submit(MelTask(first, 1, 1)).ok());
+  f.executor->WaitEntered();
+  Request user, canary, refused;
+  ASSERT_TRUE(f.batcher->Submit(MelTask(user, 1, 2)).ok());
+  EXPECT_EQ(f.batcher->Submit(MelTask(refused, 1, 3)).code(),
+            absl::StatusCode::kResourceExhausted);
+  auto c = MelTask(canary, 1, 4);
+  c->canary = true;
+  ASSERT_TRUE(f.batcher->Submit(std::move(c)).ok());
+  EXPECT_EQ(f.batcher->pending(), 1u);  // canaries are not user load
+  f.executor->Release();
+  user.done.WaitForNotification();
+  canary.done.WaitForNotification();
+  EXPECT_TRUE(canary.status.ok());
+  // The canary ran before the user request queued ahead of it.
+  EXPECT_THAT(f.executor->first_bytes(), ElementsAre(1, 4, 2));
+}
+
 TEST(BatcherTest, CancelledAndExpiredTasksNeverReachTheDevice) {
   Fixture f({.max_batch_items = 64});
   f.executor->Hold();
