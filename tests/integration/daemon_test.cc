@@ -15,6 +15,7 @@
 #include "kernels/common/score_scale.h"
 #include "kernels/mel/mel_kernel.h"
 #include "tests/integration/daemon_process.h"
+#include "tests/reliability/requests.h"
 
 namespace npuk {
 namespace {
@@ -24,106 +25,15 @@ using inference::ModelInferResponse;
 using npuk::testing::DaemonProcess;
 using ::testing::HasSubstr;
 
-std::vector<int16_t> RandomAudio(std::mt19937& rng, size_t frames) {
-  std::vector<int16_t> a(frames * 400);
-  std::normal_distribution<double> noise(0, 3000);
-  const double f = std::uniform_real_distribution<double>(100, 4000)(rng);
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double v =
-        8000 * std::sin(2 * M_PI * f * static_cast<double>(i) / 16000.0) +
-        noise(rng);
-    a[i] = static_cast<int16_t>(std::clamp(v, -32768.0, 32767.0));
-  }
-  return a;
-}
-
-std::vector<int8_t> RandomInt8(std::mt19937& rng, size_t n, double sigma) {
-  std::normal_distribution<double> d(0, sigma);
-  std::vector<int8_t> v(n);
-  for (auto& x : v)
-    x = static_cast<int8_t>(std::clamp(std::lround(d(rng)), -128L, 127L));
-  return v;
-}
-
-ModelInferRequest MelRequest(const std::vector<int16_t>& audio) {
-  ModelInferRequest r;
-  r.set_model_name("mel");
-  auto* in = r.add_inputs();
-  in->set_name("audio");
-  in->set_datatype("INT16");
-  in->add_shape(static_cast<int64_t>(audio.size() / 400));
-  in->add_shape(400);
-  r.add_raw_input_contents(std::string(
-      reinterpret_cast<const char*>(audio.data()), audio.size() * 2));
-  return r;
-}
-
-std::string MelReference(const std::vector<int16_t>& audio) {
-  std::string out(audio.size() / 400 * 80, '\0');
-  for (size_t f = 0; f < audio.size() / 400; ++f) {
-    mel_kernel_simple(&audio[f * 400], reinterpret_cast<int8_t*>(&out[f * 80]));
-  }
-  return out;
-}
-
-ModelInferRequest AttentionRequest(const std::vector<int8_t>& q,
-                                   const std::vector<int8_t>& k,
-                                   const std::vector<int8_t>& v,
-                                   double score_scale) {
-  ModelInferRequest r;
-  r.set_model_name("attention");
-  const int64_t n = static_cast<int64_t>(q.size() / 4096);
-  for (auto [name, data] : {std::pair{"q", &q}, {"k", &k}, {"v", &v}}) {
-    auto* in = r.add_inputs();
-    in->set_name(name);
-    in->set_datatype("INT8");
-    in->add_shape(n);
-    in->add_shape(64);
-    in->add_shape(64);
-    r.add_raw_input_contents(
-        std::string(reinterpret_cast<const char*>(data->data()), data->size()));
-  }
-  (*r.mutable_parameters())["score_scale"].set_double_param(score_scale);
-  return r;
-}
-
-std::string AttentionReference(const std::vector<int8_t>& q,
-                               const std::vector<int8_t>& k,
-                               const std::vector<int8_t>& v,
-                               double score_scale) {
-  const ScoreScale s = QuantizeScoreScale(score_scale);
-  const size_t n = q.size() / 4096;
-  std::string out(n * 4096, '\0');
-  std::vector<int8_t> qkv(12288);
-  for (size_t t = 0; t < n; ++t) {
-    std::memcpy(&qkv[0], &q[t * 4096], 4096);
-    std::memcpy(&qkv[4096], &k[t * 4096], 4096);
-    std::memcpy(&qkv[8192], &v[t * 4096], 4096);
-    attention_64x64(qkv.data(), reinterpret_cast<int8_t*>(&out[t * 4096]),
-                    s.multiplier, s.shift);
-  }
-  return out;
-}
-
-grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
-                   const ModelInferRequest& r, ModelInferResponse* resp,
-                   int deadline_ms = 30000) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(deadline_ms));
-  return stub.ModelInfer(&ctx, r, resp);
-}
-
-inference::ModelStatistics Stats(inference::GRPCInferenceService::Stub& stub,
-                                 const std::string& model) {
-  grpc::ClientContext ctx;
-  inference::ModelStatisticsRequest req;
-  req.set_name(model);
-  inference::ModelStatisticsResponse resp;
-  EXPECT_TRUE(stub.ModelStatistics(&ctx, req, &resp).ok());
-  return resp.model_stats_size() ? resp.model_stats(0)
-                                 : inference::ModelStatistics();
-}
+using npuk::testing::AttentionReference;
+using npuk::testing::AttentionRequest;
+using npuk::testing::Backends;
+using npuk::testing::Infer;
+using npuk::testing::MelReference;
+using npuk::testing::MelRequest;
+using npuk::testing::RandomAudio;
+using npuk::testing::RandomInt8;
+using npuk::testing::Stats;
 
 class DaemonTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -474,14 +384,6 @@ TEST_P(DaemonTest, SigtermAnswersEverythingAcceptedThenExitsZero) {
   std::cout << "[ drain ] answered " << ok.load() << ", UNAVAILABLE "
             << unavailable.load() << ", unmatched at close "
             << refused_at_close.load() << "\n";
-}
-
-std::vector<std::string> Backends() {
-  std::vector<std::string> b = {"cpu"};
-#ifdef NPUK_TEST_NPU_SIM
-  b.push_back("npu-sim");
-#endif
-  return b;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DaemonTest, ::testing::ValuesIn(Backends()),
