@@ -131,6 +131,7 @@ TEST(HealthMonitor, ReportedFaultFlipsAtOnceAndTriggersACanary) {
   f.monitor.Start();
   f.monitor.ReportFault(KernelId::kMel, absl::InternalError("zero frame"));
   EXPECT_TRUE(Eventually([&] { return f.monitor.IsServing("mel"); }));
+  f.monitor.Stop();  // the observer uses mu/mel_states, destroyed before f
   absl::MutexLock lock(&mu);
   EXPECT_EQ(mel_states, (std::vector<bool>{true, false, true}));
 }
