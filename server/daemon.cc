@@ -164,7 +164,12 @@ class DaemonImpl final : public Daemon {
             .interval = absl::Milliseconds(config.health_interval_ms())}),
         guard_(&monitor_),
         readiness_(&monitor_) {}
-  ~DaemonImpl() override { Drain(absl::Seconds(5)); }
+  ~DaemonImpl() override {
+    Drain(absl::Seconds(5));
+    // Also after a failed start: no canary or observer call may outlive
+    // the batchers, services and notifier it points at.
+    monitor_.Stop();
+  }
 
   absl::Status Init();
 

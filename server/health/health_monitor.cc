@@ -117,6 +117,11 @@ void HealthMonitor::Stop() {
 }
 
 void HealthMonitor::ReportFault(KernelId kernel, const absl::Status& why) {
+  // Publish the very snapshot that records the transition, under the
+  // publish lock: a canary that recovers the model at once publishes after
+  // us, so observers always see NOT_SERVING before SERVING again.
+  absl::MutexLock publish(&publish_mu_);
+  HealthSnapshot snapshot;
   {
     absl::MutexLock lock(&mu_);
     auto it = models_.find(kernel);
@@ -131,8 +136,9 @@ void HealthMonitor::ReportFault(KernelId kernel, const absl::Status& why) {
     m.triggered = true;
     spdlog::error("health: {} NOT_SERVING: {}; running a canary now", m.name,
                   m.reason);
+    snapshot = SnapshotLocked();
   }
-  Publish();
+  for (const Observer& observer : observers_) observer(snapshot);
 }
 
 void HealthMonitor::NoteDeviceAnswered(KernelId kernel) {

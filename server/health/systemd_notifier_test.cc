@@ -143,6 +143,7 @@ TEST(SystemdNotifier, ReadyComesOnlyAfterTheCanariesPass) {
   n.Stopping();
   std::vector<std::string> stop = systemd.Receive(absl::Seconds(5), "STOPPING");
   EXPECT_TRUE(AnyContains(stop, "STOPPING=1"));
+  d.monitor.Stop();  // before `n`, which its observer calls, is destroyed
 }
 
 TEST(SystemdNotifier, ReadyAtOnceWhenCanariesAlreadyPassed) {
@@ -194,6 +195,7 @@ TEST(SystemdNotifier, WatchdogStopsWhileTheDeviceHangs) {
   n.Stop();
   unsetenv("WATCHDOG_USEC");
   unsetenv("WATCHDOG_PID");
+  d.monitor.Stop();  // before `n`, which its observer calls, is destroyed
 }
 
 TEST(SystemdNotifier, WatchdogForAnotherPidIsIgnored) {
