@@ -78,8 +78,13 @@ class StreamInfer final
       : service_(service),
         ctx_(ctx),
         cancelled_(std::make_shared<std::atomic<bool>>(false)) {
-    next_ = std::make_unique<Pending>();
-    StartRead(&next_->request);
+    Pending* next;
+    {
+      absl::MutexLock lock(&mu_);
+      next_ = std::make_unique<Pending>();
+      next = next_.get();
+    }
+    StartRead(&next->request);
   }
 
   void OnReadDone(bool ok) override {
@@ -89,13 +94,19 @@ class StreamInfer final
       MaybeFinishLocked();
       return;
     }
-    Pending* p = next_.release();
+    Pending* p;
+    Pending* next;
     {
+      // gRPC orders consecutive OnReadDone calls, but inside its own
+      // (uninstrumented) code; taking mu_ makes the hand-over visible to
+      // ThreadSanitizer too.
       absl::MutexLock lock(&mu_);
       ++in_flight_;
+      p = next_.release();
+      next_ = std::make_unique<Pending>();
+      next = next_.get();
     }
-    next_ = std::make_unique<Pending>();
-    StartRead(&next_->request);
+    StartRead(&next->request);
     service_->StartInfer(
         &p->request, p->response.mutable_infer_response(), DeadlineOf(ctx_),
         cancelled_, [this, p](absl::Status status) {
@@ -152,7 +163,7 @@ class StreamInfer final
   InferenceService* const service_;
   grpc::CallbackServerContext* const ctx_;
   std::shared_ptr<std::atomic<bool>> cancelled_;
-  std::unique_ptr<Pending> next_;  // touched only by the read chain
+  std::unique_ptr<Pending> next_ ABSL_GUARDED_BY(mu_);  // the read target
 
   absl::Mutex mu_;
   std::deque<std::unique_ptr<Pending>> writes_ ABSL_GUARDED_BY(mu_);
