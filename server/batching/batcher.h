@@ -18,7 +18,6 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "kernels/common/score_scale.h"
 #include "server/device/device.h"
 
 namespace npuk {
@@ -33,14 +32,14 @@ struct TaskTiming {
 // One accepted request. The submitter owns the memory behind `inputs` and
 // `output` until `done` has been called.
 //
-// Inputs are planar: item i of the device layout is the concatenation of
-// item i of every plane. Mel has one plane of 800 bytes per frame; attention
-// has three (q, k, v) of 4096 bytes per tile, giving the device's q|k|v.
+// Inputs are planar (kernels/registry/kernel_spec.h): one plane per input
+// tensor, then the parameter plane when the kernel has parameters. The
+// batcher gathers them into the executor's device arguments.
 struct InferTask {
   size_t items = 0;
-  std::vector<absl::Span<const uint8_t>> inputs;  // each items * plane bytes
-  uint8_t* output = nullptr;  // items * LayoutOf(kernel).out_bytes
-  ScoreScale scale{};         // attention only
+  // kernel.plane_count() spans of items * kernel.plane_bytes(p) bytes.
+  std::vector<absl::Span<const uint8_t>> inputs;
+  uint8_t* output = nullptr;  // items * kernel.output_bytes()
   absl::Time deadline = absl::InfiniteFuture();
   // Set by the submitter when the client cancels; checked before the run.
   std::shared_ptr<std::atomic<bool>> cancelled;
@@ -60,7 +59,7 @@ struct InferTask {
 class RunVerifier {
  public:
   virtual ~RunVerifier() = default;
-  virtual absl::Status Verify(KernelId kernel, const InferTask& task,
+  virtual absl::Status Verify(const KernelSpec& kernel, const InferTask& task,
                               const uint8_t* output) = 0;
 };
 
@@ -71,7 +70,7 @@ class BatchObserver {
   // One device run finished (ok or not). `items` counts every item in the
   // run, `user_items` those of non-canary tasks. Called from dispatcher
   // threads, possibly concurrently.
-  virtual void OnRun(KernelId kernel, size_t items, size_t user_items,
+  virtual void OnRun(const KernelSpec& kernel, size_t items, size_t user_items,
                      absl::Duration compute, bool ok) = 0;
 };
 
@@ -88,7 +87,7 @@ class Batcher {
   // Takes ownership of the executors; one dispatcher thread each.
   // REQUIRES: executors non-empty, all for `kernel`, each with
   // max_items() >= options.max_batch_items.
-  Batcher(KernelId kernel, BatcherOptions options,
+  Batcher(const KernelSpec& kernel, BatcherOptions options,
           std::vector<std::unique_ptr<Executor>> executors,
           RunVerifier* verifier, BatchObserver* observer);
   ~Batcher();  // Drain()s.
@@ -96,7 +95,7 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  KernelId kernel() const { return kernel_; }
+  const KernelSpec& kernel() const { return kernel_; }
   const BatcherOptions& options() const { return options_; }
 
   // Accepts the task (and then calls task->done exactly once) or refuses it:
@@ -125,7 +124,7 @@ class Batcher {
   void RunBatch(Executor* executor,
                 std::vector<std::unique_ptr<InferTask>> batch);
 
-  const KernelId kernel_;
+  const KernelSpec& kernel_;
   const BatcherOptions options_;
   RunVerifier* const verifier_;
   BatchObserver* const observer_;

@@ -13,27 +13,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "kernels/common/score_scale.h"
+#include "kernels/registry/kernel_spec.h"
 
 namespace npuk {
-
-// The kernels a device can run. Per-item byte sizes are the device layout
-// of DESIGN.md ("Kernels").
-enum class KernelId { kMel = 0, kAttention = 1 };
-
-struct KernelLayout {
-  size_t in_bytes;  // one frame (mel) or tile (attention), device layout
-  size_t out_bytes;
-};
-
-constexpr KernelLayout LayoutOf(KernelId id) {
-  return id == KernelId::kMel ? KernelLayout{800, 80}
-                              : KernelLayout{12288, 4096};
-}
-
-// "mel", "attention". A C string so that it works with absl::StrCat and
-// spdlog alike (Debian's abseil has its own string_view type).
-const char* KernelName(KernelId id);
 
 // A set of staging buffers for one kernel, sized once for `max_items`, and
 // the means to run the kernel over them. On the xrt backend the buffers are
@@ -47,21 +29,23 @@ class Executor {
  public:
   virtual ~Executor() = default;
 
-  virtual KernelId kernel() const = 0;
+  virtual const KernelSpec& kernel() const = 0;
   virtual size_t max_items() const = 0;
 
-  // max_items() * in_bytes, valid for the executor's lifetime.
-  virtual absl::Span<uint8_t> input() = 0;
-  // max_items() * out_bytes, valid for the executor's lifetime. Holds the
-  // results of the last successful Run.
+  // Device input argument `arg` (< kernel().device_args.size()):
+  // max_items() * kernel().arg_bytes(arg), valid for the executor's
+  // lifetime. Parameters are an argument like any other (the parameter
+  // plane), so Run needs nothing kernel-specific.
+  virtual absl::Span<uint8_t> input(size_t arg) = 0;
+  // max_items() * kernel().output_bytes(), valid for the executor's
+  // lifetime. Holds the results of the last successful Run.
   virtual absl::Span<const uint8_t> output() const = 0;
 
-  // Runs the kernel over the first n items of input() into output().
-  // `scales` has n entries for attention (one per tile) and is empty for mel.
+  // Runs the kernel over the first n items of every input() into output().
   // REQUIRES: 1 <= n <= max_items().
   // Errors: UNAVAILABLE when the device failed or timed out (the request may
   // be retried elsewhere), INTERNAL for a broken invariant.
-  virtual absl::Status Run(size_t n, absl::Span<const ScoreScale> scales) = 0;
+  virtual absl::Status Run(size_t n) = 0;
 };
 
 class Device {
@@ -74,7 +58,7 @@ class Device {
   // Creates staging buffers and whatever per-kernel state the backend
   // needs (for xrt: BOs in the right groups, instruction buffers).
   virtual absl::StatusOr<std::unique_ptr<Executor>> CreateExecutor(
-      KernelId kernel, size_t max_items) = 0;
+      const KernelSpec& kernel, size_t max_items) = 0;
 };
 
 }  // namespace npuk

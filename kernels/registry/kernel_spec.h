@@ -1,0 +1,182 @@
+// A kernel declared once, as data. Everything outside kernels/<name>/ --
+// the server's rpc, batching, device backends, npu-sim, fault drills, health,
+// telemetry and config, npukctl and the Python client -- learns what a kernel
+// is from this declaration (or from ModelMetadata, which is built from it)
+// and never names one. kernels/ADDING_A_KERNEL.md (docs/ADDING_A_KERNEL.md)
+// walks through adding one.
+//
+// Vocabulary:
+// - item: the unit a kernel consumes and produces (a mel "frame", an
+//   attention "tile"). Requests carry N items along their leading dimension;
+//   batches and statistics count items.
+// - plane: the bytes of one source for every item of a request, item after
+//   item. A request has one plane per input tensor, in declaration order,
+//   then, when the kernel has parameters (param_bytes > 0), one parameter
+//   plane holding the encoded parameter record once per item.
+// - device argument: one buffer the device reads (inputs) or writes (the
+//   output). Device input argument a holds, for each item, the
+//   concatenation of that item's bytes of planes device_args[a]. On the xrt
+//   backend argument a is data BO a (group 3+a), the output is the last BO.
+#ifndef NPUK_KERNELS_REGISTRY_KERNEL_SPEC_H_
+#define NPUK_KERNELS_REGISTRY_KERNEL_SPEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace npuk {
+
+// The element types a tensor can have on the wire (KServe v2 names).
+enum class DType { kInt8, kInt16, kInt32, kFp32 };
+
+// "INT8", "INT16", "INT32", "FP32".
+const char* DTypeName(DType t);
+size_t DTypeBytes(DType t);
+
+struct TensorDecl {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> item_dims;  // the dims after the leading N
+
+  size_t item_elements() const;
+  size_t item_bytes() const { return item_elements() * DTypeBytes(dtype); }
+};
+
+// A request parameter the kernel understands (beyond Triton's reserved
+// ones such as "timeout").
+enum class ParamType { kDouble, kInt64, kBool };
+using ParamValue = std::variant<double, int64_t, bool>;
+
+struct ParamDecl {
+  std::string name;
+  ParamType type;
+  ParamValue default_value;
+  // One line for ModelConfig and --help: meaning, unit and valid range.
+  std::string doc;
+};
+
+// One item-major kernel function: in[a] points at item 0 of device input
+// argument a, out at item 0 of the output; runs items [0, n).
+using BatchFn = void (*)(const uint8_t* const* in, uint8_t* out, size_t n);
+
+// Validates the parameter values (one per KernelSpec::params, in that
+// order, defaults already filled in) and writes the param_bytes record the
+// device reads for every item. Errors are INVALID_ARGUMENT and name the
+// parameter, its value and the valid range.
+using EncodeParamsFn = absl::Status (*)(std::span<const ParamValue> values,
+                                        std::span<uint8_t> record);
+
+// The shim side of the kernel's AIE design: one DMA stream per device
+// argument. Which runtime-sequence argument travels on which channel and
+// BD; the instruction stream for N items is built from this
+// (kernels/tools/txn/designs.h) and kernels/tools/lint_sequences.py checks
+// the MLIR design generator against it.
+struct ShimStream {
+  std::string fifo;  // objectfifo name in the design
+  uint32_t arg;      // device argument; inputs first, the output last
+  bool to_device;    // MM2S (host -> core) or S2MM (core -> host)
+  uint32_t channel;
+  uint32_t bd_id;
+};
+
+struct NpuDesign {
+  std::string generator;  // design generator, relative to kernels/<name>/
+  std::string source;     // AIE C++ source, relative to kernels/<name>/
+  std::string entry;      // the extern "C" entry the core calls
+  // In the order the runtime sequence issues them (outputs first, so the
+  // S2MM side is armed before data flows).
+  std::vector<ShimStream> streams;
+};
+
+// Committed inputs and the exact outputs the reference gives for them, as
+// binary files in kernels/<name>/golden/ embedded at build time, each with
+// its SHA-256. The health canaries replay them through the serving path.
+struct GoldenFile {
+  std::string file;    // name inside kernels/<name>/golden/
+  std::string sha256;  // lower-case hex of the file's SHA-256
+  std::span<const uint8_t> bytes;
+};
+
+struct Golden {
+  size_t items = 0;
+  // One per device input argument (items * argument bytes each), in
+  // device argument order.
+  std::vector<GoldenFile> inputs;
+  GoldenFile output;  // items * output bytes
+};
+
+struct KernelSpec {
+  std::string name;     // the model name it is served as: "mel"
+  std::string summary;  // one sentence for ModelMetadata and --help
+  std::string unit;     // "frame"
+  std::string units;    // "frames"
+
+  std::vector<TensorDecl> inputs;  // plane order
+  TensorDecl output;
+
+  std::vector<ParamDecl> params;
+  size_t param_bytes = 0;  // the encoded record, per item; 0 = none
+  EncodeParamsFn encode_params = nullptr;  // REQUIRED when param_bytes > 0
+
+  // Device input arguments; each lists the planes it concatenates per item
+  // (plane inputs.size() is the parameter plane).
+  std::vector<std::vector<size_t>> device_args;
+
+  // The portable reference (the same entry points the AIE core links; npu-sim
+  // runs it) and the CPU backend's batch path, byte-identical to it.
+  BatchFn reference = nullptr;
+  BatchFn cpu = nullptr;
+  // The CPU backend splits a run across threads in multiples of this.
+  size_t cpu_quantum = 1;
+
+  // The largest run (and request) by default: --max-batch overrides it.
+  uint32_t default_max_batch = 256;
+
+  NpuDesign design;
+  Golden golden;
+
+  // Derived sizes.
+  size_t plane_count() const { return inputs.size() + (param_bytes ? 1 : 0); }
+  size_t plane_bytes(size_t plane) const;  // per item
+  size_t arg_bytes(size_t arg) const;      // per item, device input arg
+  size_t output_bytes() const { return output.item_bytes(); }
+  // The bytes per item of every device argument, inputs then the output:
+  // what a kernel package's manifest must say.
+  std::vector<size_t> all_arg_bytes() const;
+};
+
+// Checks a declaration for consistency (device_args cover every plane once,
+// golden sizes match, a parameter record has an encoder, the design has one
+// stream per argument). The registry refuses to start with a bad one.
+absl::Status ValidateKernelSpec(const KernelSpec& spec);
+
+// The default parameter values, in declaration order.
+std::vector<ParamValue> DefaultParams(const KernelSpec& spec);
+
+// Gathers items [first, first + count) of `planes` (plane_count() spans of
+// items * plane_bytes each) into device input argument `arg` at `dest`.
+void GatherArg(const KernelSpec& spec, size_t arg,
+               std::span<const std::span<const uint8_t>> planes, size_t first,
+               size_t count, uint8_t* dest);
+
+// The inverse: splits `count` items of device input argument bytes into
+// the planes of that argument (used to turn golden device bytes into a
+// request).
+void ScatterArg(const KernelSpec& spec, size_t arg, const uint8_t* src,
+                size_t count, std::span<const std::span<uint8_t>> planes);
+
+// Runs spec.reference on one item given as planes; for the zero guard and
+// tests. `out` has output_bytes().
+void ReferenceItem(const KernelSpec& spec,
+                   std::span<const std::span<const uint8_t>> planes,
+                   size_t item, uint8_t* out);
+
+}  // namespace npuk
+
+#endif  // NPUK_KERNELS_REGISTRY_KERNEL_SPEC_H_
