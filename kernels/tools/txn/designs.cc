@@ -1,34 +1,56 @@
 #include "kernels/tools/txn/designs.h"
 
+#include <algorithm>
+#include <map>
+
 #include "absl/strings/str_cat.h"
+#include "kernels/registry/registry.h"
+#include "server/common/status_macros.h"
 
 namespace npuk::txn {
 
-const Design& MelDesign() {
-  static const Design* d =
-      new Design{"mel",
-                 0,
-                 {{"of_out", 1, Direction::kS2MM, 0, 0, 80},
-                  {"of_in", 0, Direction::kMM2S, 0, 1, 800}}};
-  return *d;
-}
-
-const Design& AttentionDesign() {
-  static const Design* d =
-      new Design{"attention",
-                 0,
-                 {{"of_out", 2, Direction::kS2MM, 0, 0, 4096},
-                  {"of_qkv", 0, Direction::kMM2S, 0, 1, 12288},
-                  {"of_params", 1, Direction::kMM2S, 1, 2, 8}}};
-  return *d;
+Design DesignFor(const KernelSpec& spec) {
+  Design design{spec.name, 0, {}};
+  const size_t inputs = spec.device_args.size();
+  for (const ShimStream& s : spec.design.streams) {
+    size_t bytes = 0;
+    if (s.arg < inputs) {
+      bytes = spec.arg_bytes(s.arg);
+    } else if (s.arg == inputs) {
+      bytes = spec.output_bytes();
+    }
+    design.streams.push_back(
+        {s.fifo, s.arg, s.to_device ? Direction::kMM2S : Direction::kS2MM,
+         s.channel, s.bd_id, static_cast<uint32_t>(bytes)});
+  }
+  return design;
 }
 
 absl::StatusOr<const Design*> DesignFor(std::string_view kernel) {
-  if (kernel == "mel") return &MelDesign();
-  if (kernel == "attention") return &AttentionDesign();
-  return absl::NotFoundError(absl::StrCat("no NPU design for kernel \"",
-                                          std::string(kernel),
-                                          "\"; known: mel, attention"));
+  // Built once from the registry, which is immutable, so the pointers stay
+  // valid for the life of the process.
+  static const auto* designs = [] {
+    auto* m = new std::map<std::string, Design, std::less<>>();
+    for (const KernelSpec* spec : AllKernels()) {
+      m->emplace(spec->name, DesignFor(*spec));
+    }
+    return m;
+  }();
+  const auto it = designs->find(kernel);
+  if (it == designs->end()) {
+    return absl::NotFoundError(absl::StrCat("no NPU design for kernel \"",
+                                            std::string(kernel),
+                                            "\"; registered: ", KernelNames()));
+  }
+  return &it->second;
+}
+
+std::vector<uint32_t> ArgBytesPerItem(const Design& design) {
+  uint32_t args = 0;
+  for (const Stream& s : design.streams) args = std::max(args, s.arg_idx + 1);
+  std::vector<uint32_t> bytes(args, 0);
+  for (const Stream& s : design.streams) bytes[s.arg_idx] = s.bytes_per_item;
+  return bytes;
 }
 
 const std::vector<uint32_t>& StandardBatchSizes() {
@@ -48,12 +70,9 @@ absl::StatusOr<std::vector<uint32_t>> BuildSequence(const Design& design,
           absl::StrCat("batch ", n, " of ", design.kernel, " moves ", bytes,
                        " bytes on ", s.fifo, ", more than one BD can"));
     }
-    if (absl::Status st = DmaMemcpyNd(
-            encoder, {design.col, s.dir, s.channel, s.bd_id, s.arg_idx, 0,
-                      static_cast<uint32_t>(bytes), s.dir == Direction::kS2MM});
-        !st.ok()) {
-      return st;
-    }
+    NPUK_RETURN_IF_ERROR(DmaMemcpyNd(
+        encoder, {design.col, s.dir, s.channel, s.bd_id, s.arg_idx, 0,
+                  static_cast<uint32_t>(bytes), s.dir == Direction::kS2MM}));
   }
   for (const Stream& s : design.streams) {
     if (s.dir == Direction::kS2MM)

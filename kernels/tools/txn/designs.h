@@ -1,9 +1,13 @@
-// The shim side of our two npu1_1col designs (kernels/mel/mel.mlir,
-// kernels/attention/attention.mlir): which runtime-sequence argument
-// travels on which shim DMA channel and BD, and how many bytes per item.
+// The shim side of a kernel's npu1_1col design, as the instruction stream
+// needs it: which runtime-sequence argument travels on which shim DMA
+// channel and BD, and how many bytes per item. It is derived from the
+// kernel's declaration (KernelSpec::design.streams and its argument sizes,
+// kernels/registry/kernel_spec.h), so there is no per-kernel table here.
 // BuildSequence emits the instruction stream aiecc produces for the
-// sequence of batch size N; the MLIR and this table must agree, which the
-// lint (kernels/tools/lint_sequences.py) and txn tests check.
+// sequence of batch size N. The MLIR the kernel's design generator
+// (kernels/<name>/<name>_design.py) emits must agree with the declaration:
+// kernels/tools/lint_sequences.py checks that, against
+// `npuk_txn_tool designs`, and the txn tests check the sequences.
 #ifndef NPUK_KERNELS_TOOLS_TXN_DESIGNS_H_
 #define NPUK_KERNELS_TOOLS_TXN_DESIGNS_H_
 
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/registry/kernel_spec.h"
 #include "kernels/tools/txn/txn.h"
 
 namespace npuk::txn {
@@ -27,20 +32,27 @@ struct Stream {
 };
 
 struct Design {
-  std::string kernel;  // "mel", "attention"
+  std::string kernel;  // the KernelSpec's name
   uint32_t col = 0;
   // In the order the sequence issues them (outputs first so the S2MM side
   // is armed before data flows, as mlir-aie's examples do).
   std::vector<Stream> streams;
 };
 
-// mel: audio (arg 0, 800 B/frame) MM2S 0; log_mel (arg 1, 80 B) S2MM 0.
-const Design& MelDesign();
-// attention: qkv (arg 0, 12288 B/tile) MM2S 0; params (arg 1, 8 B/tile:
-// int32 multiplier, int32 shift) MM2S 1; out (arg 2, 4096 B) S2MM 0.
-const Design& AttentionDesign();
-// By kernel name; NotFound for anything else.
+// The design of `spec`: one Stream per spec.design.streams entry, bytes per
+// item from spec.arg_bytes(arg) (inputs) or spec.output_bytes() (the last
+// argument). REQUIRES: ValidateKernelSpec(spec) is OK, as it is for every
+// registered kernel (a stream naming no argument would get 0 bytes).
+Design DesignFor(const KernelSpec& spec);
+
+// The design of the registered kernel `kernel` (FindKernel), built once and
+// valid for the life of the process; NotFound naming the registered kernels
+// otherwise.
 absl::StatusOr<const Design*> DesignFor(std::string_view kernel);
+
+// Bytes per item of every runtime-sequence argument, by argument index
+// (inputs, then the output): what a kernel package's manifest records.
+std::vector<uint32_t> ArgBytesPerItem(const Design& design);
 
 // The batch sizes we ship a sequence for.
 const std::vector<uint32_t>& StandardBatchSizes();

@@ -1,32 +1,63 @@
 #include "kernels/tools/txn/designs.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/registry/registry.h"
 
 namespace npuk::txn {
 namespace {
 
+using ::testing::HasSubstr;
+
+TEST(Designs, EveryRegisteredKernelHasADesign) {
+  ASSERT_FALSE(AllKernels().empty());
+  for (const KernelSpec* spec : AllKernels()) {
+    absl::StatusOr<const Design*> d = DesignFor(spec->name);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ((*d)->kernel, spec->name);
+    // One stream per device argument, sized as the declaration says.
+    std::vector<uint32_t> want;
+    for (size_t bytes : spec->all_arg_bytes()) {
+      want.push_back(static_cast<uint32_t>(bytes));
+    }
+    EXPECT_EQ(ArgBytesPerItem(**d), want) << spec->name;
+  }
+}
+
 TEST(Designs, EverySequenceValidatesForItsN) {
-  for (const Design* d : {&MelDesign(), &AttentionDesign()}) {
+  for (const KernelSpec* spec : AllKernels()) {
+    const Design d = DesignFor(*spec);
     for (uint32_t n : StandardBatchSizes()) {
-      absl::StatusOr<std::vector<uint32_t>> words = BuildSequence(*d, n);
+      absl::StatusOr<std::vector<uint32_t>> words = BuildSequence(d, n);
       ASSERT_TRUE(words.ok()) << words.status();
-      EXPECT_TRUE(ValidateInstructions(*words, ExpectationsFor(*d, n)).ok())
-          << d->kernel << " N=" << n;
+      EXPECT_TRUE(ValidateInstructions(*words, ExpectationsFor(d, n)).ok())
+          << d.kernel << " N=" << n;
     }
   }
 }
 
 TEST(Designs, SequenceForOneNFailsAnotherNsExpectations) {
-  absl::StatusOr<std::vector<uint32_t>> words = BuildSequence(MelDesign(), 4);
-  ASSERT_TRUE(words.ok());
-  absl::Status s =
-      ValidateInstructions(*words, ExpectationsFor(MelDesign(), 16));
-  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("3200 bytes"));
+  for (const KernelSpec* spec : AllKernels()) {
+    const Design d = DesignFor(*spec);
+    absl::StatusOr<std::vector<uint32_t>> words = BuildSequence(d, 4);
+    ASSERT_TRUE(words.ok());
+    absl::Status s = ValidateInstructions(*words, ExpectationsFor(d, 16));
+    // The first stream is the output: 16 items of it are expected.
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr(absl::StrCat(16 * d.streams[0].bytes_per_item,
+                                       " bytes")))
+        << d.kernel;
+  }
 }
 
+// The concrete words of the first kernel, checked by hand: a regression in
+// DesignFor (argument or size mix-up) shows here even if every sequence is
+// self-consistent.
 TEST(Designs, MelSequenceShape) {
-  absl::StatusOr<std::vector<uint32_t>> words = BuildSequence(MelDesign(), 16);
+  absl::StatusOr<const Design*> mel = DesignFor("mel");
+  ASSERT_TRUE(mel.ok()) << mel.status();
+  absl::StatusOr<std::vector<uint32_t>> words = BuildSequence(**mel, 16);
   ASSERT_TRUE(words.ok());
   absl::StatusOr<Program> p = Parse(*words);
   ASSERT_TRUE(p.ok());
@@ -39,10 +70,38 @@ TEST(Designs, MelSequenceShape) {
   EXPECT_EQ(p->ops[4].arg_idx(), 0u);
 }
 
+TEST(Designs, AttentionParamsTravelAsTheirOwnArgument) {
+  absl::StatusOr<const Design*> att = DesignFor("attention");
+  ASSERT_TRUE(att.ok()) << att.status();
+  EXPECT_EQ(ArgBytesPerItem(**att), (std::vector<uint32_t>{12288, 8, 4096}));
+  const Expectations e = ExpectationsFor(**att, 4);
+  EXPECT_EQ(e.input_args, (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(e.input_bytes, (std::vector<uint32_t>{4 * 12288, 4 * 8}));
+  EXPECT_EQ(e.output_args, (std::vector<uint32_t>{2}));
+}
+
+TEST(Designs, PassthroughMovesTheSameBytesBothWays) {
+  absl::StatusOr<const Design*> pt = DesignFor("passthrough");
+  ASSERT_TRUE(pt.ok()) << pt.status();
+  EXPECT_EQ(ArgBytesPerItem(**pt), (std::vector<uint32_t>{4096, 4096}));
+  ASSERT_EQ((*pt)->streams.size(), 2u);
+  EXPECT_EQ((*pt)->streams[0].dir, Direction::kS2MM);  // armed first
+  EXPECT_EQ((*pt)->streams[0].arg_idx, 1u);
+}
+
 TEST(Designs, UnknownKernel) {
-  EXPECT_EQ(DesignFor("fft").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(BuildSequence(MelDesign(), 0).status().code(),
+  absl::Status s = DesignFor("fft").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("mel"));
+  EXPECT_EQ(BuildSequence(DesignFor(*FindKernel("mel")), 0).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Designs, BatchTooLargeForOneBdIsRefused) {
+  const Design d = DesignFor(*FindKernel("attention"));
+  absl::Status s = BuildSequence(d, 1u << 20).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("more than one BD"));
 }
 
 }  // namespace

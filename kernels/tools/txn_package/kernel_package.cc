@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/common/status_macros.h"
 
 namespace npuk::kernelpkg {
 namespace fs = std::filesystem;
@@ -37,44 +38,40 @@ absl::StatusOr<fs::path> Resolve(const fs::path& dir, const std::string& file) {
 }
 
 absl::Status VerifyEntry(const fs::path& dir, const FileEntry& entry) {
-  absl::StatusOr<fs::path> path = Resolve(dir, entry.file());
-  if (!path.ok()) return path.status();
+  NPUK_ASSIGN_OR_RETURN(const fs::path path, Resolve(dir, entry.file()));
   std::error_code ec;
-  const uintmax_t size = fs::file_size(*path, ec);
+  const uintmax_t size = fs::file_size(path, ec);
   if (ec) {
     return absl::NotFoundError(
-        absl::StrCat(path->string(), " is listed in ", kManifestFile,
+        absl::StrCat(path.string(), " is listed in ", kManifestFile,
                      " but cannot be read (", ec.message(),
                      "); reinstall or rebuild the kernel package"));
   }
   if (size != entry.bytes()) {
     return absl::DataLossError(absl::StrCat(
-        path->string(), " is ", size, " bytes but ", kManifestFile, " says ",
+        path.string(), " is ", size, " bytes but ", kManifestFile, " says ",
         entry.bytes(), "; the package is stale or damaged, rebuild it"));
   }
-  absl::StatusOr<std::string> sha = Sha256HexOfFile(*path);
-  if (!sha.ok()) return sha.status();
-  if (*sha != entry.sha256()) {
+  NPUK_ASSIGN_OR_RETURN(const std::string sha, Sha256HexOfFile(path));
+  if (sha != entry.sha256()) {
     return absl::DataLossError(absl::StrCat(
-        path->string(), " has SHA-256 ", *sha, " but ", kManifestFile, " says ",
+        path.string(), " has SHA-256 ", sha, " but ", kManifestFile, " says ",
         entry.sha256(), "; the package is stale or damaged, rebuild it"));
   }
   return absl::OkStatus();
 }
 
 absl::Status FillEntry(const fs::path& dir, FileEntry& entry) {
-  absl::StatusOr<fs::path> path = Resolve(dir, entry.file());
-  if (!path.ok()) return path.status();
+  NPUK_ASSIGN_OR_RETURN(const fs::path path, Resolve(dir, entry.file()));
   std::error_code ec;
-  const uintmax_t size = fs::file_size(*path, ec);
+  const uintmax_t size = fs::file_size(path, ec);
   if (ec) {
     return absl::NotFoundError(
-        absl::StrCat("cannot stat ", path->string(), ": ", ec.message()));
+        absl::StrCat("cannot stat ", path.string(), ": ", ec.message()));
   }
-  absl::StatusOr<std::string> sha = Sha256HexOfFile(*path);
-  if (!sha.ok()) return sha.status();
+  NPUK_ASSIGN_OR_RETURN(std::string sha, Sha256HexOfFile(path));
   entry.set_bytes(size);
-  entry.set_sha256(*sha);
+  entry.set_sha256(std::move(sha));
   return absl::OkStatus();
 }
 
@@ -90,11 +87,10 @@ absl::StatusOr<std::string> ReadFile(const fs::path& p) {
 }
 
 absl::StatusOr<std::string> Sha256HexOfFile(const fs::path& p) {
-  absl::StatusOr<std::string> data = ReadFile(p);
-  if (!data.ok()) return data.status();
+  NPUK_ASSIGN_OR_RETURN(const std::string data, ReadFile(p));
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(data->data(), data->size(), digest, &len, EVP_sha256(),
+  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(),
                  nullptr) != 1) {
     return absl::InternalError("OpenSSL SHA-256 failed");
   }
@@ -146,14 +142,8 @@ absl::StatusOr<LoadedPackage> LoadPackage(const fs::path& kernel_dir,
         "\" (npu-sim packages come from the build tree; real NPU packages "
         "from -DNPUK_BUILD_AIE=ON)"));
   }
-  absl::StatusOr<const txn::Design*> design = txn::DesignFor(kernel);
-  if (!design.ok()) return design.status();
-  std::vector<uint32_t> want_bytes;
-  for (uint32_t arg = 0; arg < (*design)->streams.size(); ++arg) {
-    for (const txn::Stream& s : (*design)->streams) {
-      if (s.arg_idx == arg) want_bytes.push_back(s.bytes_per_item);
-    }
-  }
+  NPUK_ASSIGN_OR_RETURN(const txn::Design* design, txn::DesignFor(kernel));
+  const std::vector<uint32_t> want_bytes = txn::ArgBytesPerItem(*design);
   const std::vector<uint32_t> got_bytes(m.arg_bytes_per_item().begin(),
                                         m.arg_bytes_per_item().end());
   if (got_bytes != want_bytes) {
@@ -163,7 +153,7 @@ absl::StatusOr<LoadedPackage> LoadPackage(const fs::path& kernel_dir,
         absl::StrJoin(want_bytes, ", "),
         "]; the package was built from different kernel sources"));
   }
-  if (absl::Status st = VerifyEntry(pkg.dir, m.xclbin()); !st.ok()) return st;
+  NPUK_RETURN_IF_ERROR(VerifyEntry(pkg.dir, m.xclbin()));
   pkg.xclbin_path = pkg.dir / m.xclbin().file();
   if (m.sequences().empty()) {
     return absl::InvalidArgumentError(
@@ -174,17 +164,14 @@ absl::StatusOr<LoadedPackage> LoadPackage(const fs::path& kernel_dir,
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": sequence N=", seq.n(), " is zero or listed twice"));
     }
-    if (absl::Status st = VerifyEntry(pkg.dir, seq.insts()); !st.ok()) {
-      return st;
-    }
+    NPUK_RETURN_IF_ERROR(VerifyEntry(pkg.dir, seq.insts()));
     const fs::path path = pkg.dir / seq.insts().file();
-    absl::StatusOr<std::string> bytes = ReadFile(path);
-    if (!bytes.ok()) return bytes.status();
+    NPUK_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
     absl::StatusOr<std::vector<uint32_t>> words = txn::WordsFromBytes(
-        {reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()});
+        {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
     absl::Status valid =
         words.ok() ? txn::ValidateInstructions(
-                         *words, txn::ExpectationsFor(**design, seq.n()))
+                         *words, txn::ExpectationsFor(*design, seq.n()))
                    : words.status();
     if (!valid.ok()) {
       return absl::InvalidArgumentError(
@@ -197,13 +184,9 @@ absl::StatusOr<LoadedPackage> LoadPackage(const fs::path& kernel_dir,
 
 absl::Status WriteManifest(const fs::path& dir, Manifest manifest) {
   manifest.set_format(kFormat);
-  if (absl::Status st = FillEntry(dir, *manifest.mutable_xclbin()); !st.ok()) {
-    return st;
-  }
+  NPUK_RETURN_IF_ERROR(FillEntry(dir, *manifest.mutable_xclbin()));
   for (Sequence& seq : *manifest.mutable_sequences()) {
-    if (absl::Status st = FillEntry(dir, *seq.mutable_insts()); !st.ok()) {
-      return st;
-    }
+    NPUK_RETURN_IF_ERROR(FillEntry(dir, *seq.mutable_insts()));
   }
   std::string json;
   google::protobuf::util::JsonPrintOptions opts;
@@ -287,16 +270,14 @@ absl::Status WriteSimPackage(const fs::path& kernel_dir,
     }
   }
   m.mutable_xclbin()->set_file(xclbin_name);
-  for (uint32_t arg = 0; arg < design.streams.size(); ++arg) {
-    for (const txn::Stream& s : design.streams) {
-      if (s.arg_idx == arg) m.add_arg_bytes_per_item(s.bytes_per_item);
-    }
+  for (uint32_t bytes : txn::ArgBytesPerItem(design)) {
+    m.add_arg_bytes_per_item(bytes);
   }
   for (uint32_t n : batch_sizes) {
-    absl::StatusOr<std::vector<uint32_t>> words = txn::BuildSequence(design, n);
-    if (!words.ok()) return words.status();
+    NPUK_ASSIGN_OR_RETURN(const std::vector<uint32_t> words,
+                          txn::BuildSequence(design, n));
     const std::string name = absl::StrCat("insts_", n, ".bin");
-    if (absl::Status st = WriteWords(dir / name, *words); !st.ok()) return st;
+    NPUK_RETURN_IF_ERROR(WriteWords(dir / name, words));
     Sequence* seq = m.add_sequences();
     seq->set_n(n);
     seq->mutable_insts()->set_file(name);

@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/registry/registry.h"
 
 namespace npuk::kernelpkg {
 namespace {
@@ -17,7 +18,9 @@ class KernelPackageTest : public ::testing::Test {
     dir_ = fs::path(::testing::TempDir()) /
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(dir_);
-    ASSERT_TRUE(WriteSimPackage(dir_, txn::MelDesign(), {1, 4, 16}).ok());
+    absl::StatusOr<const txn::Design*> mel = txn::DesignFor("mel");
+    ASSERT_TRUE(mel.ok()) << mel.status();
+    ASSERT_TRUE(WriteSimPackage(dir_, **mel, {1, 4, 16}).ok());
   }
   fs::path dir_;
 };
@@ -29,6 +32,27 @@ TEST_F(KernelPackageTest, LoadsWhatItWrote) {
   EXPECT_TRUE(pkg->sequences.contains(16));
   EXPECT_EQ(pkg->manifest.xclbin_kernel(), "MLIR_AIE");
   EXPECT_TRUE(fs::exists(pkg->xclbin_path));
+}
+
+TEST_F(KernelPackageTest, EveryRegisteredKernelRoundTrips) {
+  const fs::path dir = dir_ / "all";
+  for (const KernelSpec* spec : AllKernels()) {
+    ASSERT_TRUE(WriteSimPackage(dir, txn::DesignFor(*spec),
+                                txn::StandardBatchSizes())
+                    .ok());
+    absl::StatusOr<LoadedPackage> pkg =
+        LoadPackage(dir, spec->name, kTargetSim);
+    ASSERT_TRUE(pkg.ok()) << pkg.status();
+    EXPECT_EQ(pkg->sequences.size(), txn::StandardBatchSizes().size());
+    const std::vector<size_t> want = spec->all_arg_bytes();
+    ASSERT_EQ(pkg->manifest.arg_bytes_per_item_size(),
+              static_cast<int>(want.size()));
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(pkg->manifest.arg_bytes_per_item(static_cast<int>(i)),
+                want[i])
+          << spec->name << " arg " << i;
+    }
+  }
 }
 
 TEST_F(KernelPackageTest, RefusesMissingPackage) {

@@ -1,0 +1,24 @@
+#include "kernels/attention/attention_cpu.h"
+
+#include "kernels/attention/attention_kernel.h"
+
+namespace npuk::cpu {
+
+void AttentionTilesPortable(const int8_t* qkv, int8_t* out, size_t n,
+                            const ScoreScale* scales) {
+  for (size_t i = 0; i < n; ++i) {
+    attention_64x64(qkv + i * kAttentionInBytes, out + i * kAttentionOutBytes,
+                    scales[i].multiplier, scales[i].shift);
+  }
+}
+
+void AttentionTiles(const int8_t* qkv, int8_t* out, size_t n,
+                    const ScoreScale* scales) {
+  if (HasAvx2()) {
+    AttentionTilesAvx2(qkv, out, n, scales);
+  } else {
+    AttentionTilesPortable(qkv, out, n, scales);
+  }
+}
+
+}  // namespace npuk::cpu

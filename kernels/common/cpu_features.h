@@ -1,0 +1,28 @@
+// Run-time CPU feature checks for the kernels' CPU fast paths (host only;
+// the AIE build never includes this).
+#ifndef NPUK_KERNELS_COMMON_CPU_FEATURES_H_
+#define NPUK_KERNELS_COMMON_CPU_FEATURES_H_
+
+namespace npuk::cpu {
+
+// True when the CPU and OS support AVX2. Safe from static initialisers.
+inline bool HasAvx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  // __builtin_cpu_init makes this safe even from static initialisers;
+  // libgcc's check includes the OS enabling the AVX state (XGETBV).
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+// "avx2" or "portable": the path the kernels' CPU batch functions take here.
+inline const char* SimdLevel() { return HasAvx2() ? "avx2" : "portable"; }
+
+}  // namespace npuk::cpu
+
+#endif  // NPUK_KERNELS_COMMON_CPU_FEATURES_H_
