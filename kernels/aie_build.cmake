@@ -1,9 +1,19 @@
-# NPU side of kernels/: included at the end of kernels/CMakeLists.txt.
+# NPU side of kernels/: included at the end of kernels/CMakeLists.txt, after
+# NPUK_KERNELS (the registration list) is set.
 #  - tools/txn*: the instruction-stream encoder/validator, kernel packages,
-#    npuk_txn_tool, and the npu-sim kernel packages (always built);
-#  - the runtime-sequence lint (ctest);
-#  - with -DNPUK_BUILD_AIE=ON: aiecc + Peano builds of mel and attention
-#    into real npu1_1col kernel packages (see kernels/README.md).
+#    npuk_txn_tool, and the npu-sim kernel package of every kernel (always
+#    built);
+#  - with -DNPUK_BUILD_AIE=ON: aiecc + Peano builds of every kernel in
+#    NPUK_KERNELS into real npu1_1col kernel packages (kernels/README.md).
+#
+# Per kernel <k> the AIE build uses kernels/<k>/<k>_design.py (the MLIR
+# generator) and kernels/<k>/<k>_kernel.cc (the AIE C++ source), the names
+# its KernelSpec::design declares. A kernel whose files are named otherwise
+# sets, in kernels/<k>/CMakeLists.txt,
+#   set(NPUK_KERNEL_<k>_DESIGN other_design.py PARENT_SCOPE)
+#   set(NPUK_KERNEL_<k>_SOURCE other_kernel.cc PARENT_SCOPE)
+# (relative to kernels/<k>/). Every generated MLIR file is linted against
+# the declarations before aiecc sees it, so a mismatch fails the build.
 add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/tools/txn
   ${CMAKE_CURRENT_BINARY_DIR}/tools/txn)
 add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/tools/txn_package
@@ -50,10 +60,29 @@ message(STATUS "AIE build: aiecc ${NPUK_AIECC}, Peano ${NPUK_PEANO_DIR}, "
 set(NPUK_AIE_BATCH_SIZES 1 4 16 32 64 128 256)
 set(_aie_out ${PROJECT_BINARY_DIR}/aie/kernels)
 set(_aie_manifests)
-foreach(_k mel attention)
+set(_lint ${CMAKE_CURRENT_LIST_DIR}/tools/lint_sequences.py)
+foreach(_k ${NPUK_KERNELS})
+  set(_dir ${CMAKE_CURRENT_LIST_DIR}/${_k})
+  set(_design ${_dir}/${_k}_design.py)
+  if(DEFINED NPUK_KERNEL_${_k}_DESIGN)
+    set(_design ${_dir}/${NPUK_KERNEL_${_k}_DESIGN})
+  endif()
+  set(_src ${_dir}/${_k}_kernel.cc)
+  if(DEFINED NPUK_KERNEL_${_k}_SOURCE)
+    set(_src ${_dir}/${NPUK_KERNEL_${_k}_SOURCE})
+  endif()
+  foreach(_f ${_design} ${_src})
+    if(NOT EXISTS ${_f})
+      message(FATAL_ERROR "AIE build of kernel '${_k}': ${_f} does not exist; "
+        "name the files as KernelSpec::design does, or set "
+        "NPUK_KERNEL_${_k}_DESIGN / NPUK_KERNEL_${_k}_SOURCE in "
+        "kernels/${_k}/CMakeLists.txt (see kernels/aie_build.cmake)")
+    endif()
+  endforeach()
   set(_work ${PROJECT_BINARY_DIR}/aie/work/${_k})
-  set(_src ${CMAKE_CURRENT_LIST_DIR}/${_k}/${_k}_kernel.cc)
-  set(_obj ${_work}/${_k}_kernel.o)
+  # The object the design's link_with names: <source stem>.o.
+  get_filename_component(_stem ${_src} NAME_WE)
+  set(_obj ${_work}/${_stem}.o)
   file(MAKE_DIRECTORY ${_work})
   # The same kernel source the host build uses, compiled for the AIE2 core.
   add_custom_command(OUTPUT ${_obj}
@@ -64,9 +93,10 @@ foreach(_k mel attention)
       # as in the host build (kernels/CMakeLists.txt).
       -fconstexpr-steps=100000000
       -I${PROJECT_SOURCE_DIR} -I${NPUK_MLIR_AIE_DIR}/include
-      -c ${_src} -o ${_obj}
+      -MD -MF ${_obj}.d -c ${_src} -o ${_obj}
     DEPENDS ${_src}
-    COMMENT "Peano: ${_k}_kernel.o for AIE2")
+    DEPFILE ${_obj}.d
+    COMMENT "Peano: ${_stem}.o for AIE2")
   set(_insts_args)
   set(_insts_files)
   set(_first TRUE)
@@ -82,13 +112,14 @@ foreach(_k mel attention)
       set(_first FALSE)
     endif()
     add_custom_command(OUTPUT ${_outputs}
-      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/${_k}/${_k}_design.py
-        --n ${_n} -o ${_mlir}
+      COMMAND /usr/bin/python3 ${_design} --n ${_n} -o ${_mlir}
+      COMMAND /usr/bin/python3 ${_lint} --txn-tool $<TARGET_FILE:npuk_txn_tool>
+        ${_mlir}
       COMMAND ${NPUK_AIECC} --no-aiesim ${_gen_flags} --aie-generate-npu-insts
         --no-compile-host --no-xchesscc --no-xbridge --peano=${NPUK_PEANO_DIR}
         --npu-insts-name=insts_${_n}.bin ${_mlir}
       WORKING_DIRECTORY ${_work}
-      DEPENDS ${_obj} ${CMAKE_CURRENT_LIST_DIR}/${_k}/${_k}_design.py
+      DEPENDS ${_obj} ${_design} ${_lint} npuk_txn_tool
         ${CMAKE_CURRENT_LIST_DIR}/tools/txn_design/aie_design.py
       COMMENT "aiecc: ${_k} N=${_n}")
     list(APPEND _insts_args ${_n}=${_insts})

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "server/rpc/model_spec.h"
+#include "kernels/registry/registry.h"
 
 namespace npuk {
 namespace {
@@ -31,16 +31,11 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
   std::string first_;
 };
 
-struct ModelDefaults {
-  uint32_t max_batch_frames;
-  uint32_t instances;
-};
-
-// Mel allows a whole 30 s Whisper window (3000 frames) in one request.
-ModelDefaults DefaultsFor(std::string_view model, std::string_view backend) {
-  const uint32_t instances = backend == "cpu" ? 1 : 2;
-  if (model == "mel") return {3072, instances};
-  return {256, instances};
+// Executors per model when the config does not say: the CPU backend's runs
+// already use every core; on the NPU backends one executor fills while the
+// other runs.
+uint32_t DefaultInstances(std::string_view backend) {
+  return backend == "cpu" ? 1 : 2;
 }
 
 constexpr uint32_t kMaxBatchLimit = 65536;
@@ -114,13 +109,14 @@ absl::Status FinalizeConfig(config::Config& c) {
 
   // Every known model gets settings; unknown names are errors.
   for (const auto& m : c.models()) {
-    if (FindModelSpec(m.name()) == nullptr) {
+    if (FindKernel(m.name()) == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("config names unknown model '", m.name(),
-                       "'; known models: mel, attention"));
+                       "'; known models: ", KernelNames()));
     }
   }
-  for (const ModelSpec& spec : AllModelSpecs()) {
+  for (const KernelSpec* kernel : AllKernels()) {
+    const KernelSpec& spec = *kernel;
     config::ModelSettings* m = nullptr;
     for (auto& existing : *c.mutable_models()) {
       if (existing.name() == spec.name) {
@@ -135,17 +131,18 @@ absl::Status FinalizeConfig(config::Config& c) {
     }
     if (m == nullptr) {
       m = c.add_models();
-      m->set_name(std::string(spec.name));
+      m->set_name(spec.name);
     }
-    const ModelDefaults d = DefaultsFor(spec.name, c.backend());
-    if (m->max_batch_frames() == 0) m->set_max_batch_frames(d.max_batch_frames);
+    if (m->max_batch_frames() == 0) {
+      m->set_max_batch_frames(spec.default_max_batch);
+    }
     if (m->max_batch_frames() > kMaxBatchLimit) {
       return absl::InvalidArgumentError(absl::StrCat(
           "max_batch_frames for '", spec.name, "' is ", m->max_batch_frames(),
           "; allowed 1 to ", kMaxBatchLimit));
     }
     if (m->max_queue_size() == 0) m->set_max_queue_size(1024);
-    if (m->instances() == 0) m->set_instances(d.instances);
+    if (m->instances() == 0) m->set_instances(DefaultInstances(c.backend()));
     if (m->instances() > 16) {
       return absl::InvalidArgumentError(
           absl::StrCat("instances for '", spec.name, "' is ", m->instances(),

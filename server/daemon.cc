@@ -19,7 +19,9 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/server_credentials.h"
+#include "kernels/registry/registry.h"
 #include "server/batching/batcher.h"
+#include "server/common/status_macros.h"
 #include "server/config.h"
 #include "server/device/factory.h"
 #include "server/device/fault/fault_device.h"
@@ -28,7 +30,6 @@
 #include "server/health/systemd_notifier.h"
 #include "server/health/zero_guard.h"
 #include "server/rpc/inference_service.h"
-#include "server/rpc/model_spec.h"
 #include "server/rpc/socket_activation.h"
 #include "server/telemetry/metrics_http.h"
 #include "server/telemetry/model_stats.h"
@@ -56,16 +57,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     return grpc::InsecureServerCredentials();
   }
   grpc::SslServerCredentialsOptions options;
-  absl::StatusOr<std::string> cert = ReadFile(c.tls().cert_file(), "TLS cert");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(c.tls().key_file(), "TLS key");
-  if (!key.ok()) return key.status();
-  options.pem_key_cert_pairs.push_back({*key, *cert});
+  NPUK_ASSIGN_OR_RETURN(const std::string cert,
+                        ReadFile(c.tls().cert_file(), "TLS cert"));
+  NPUK_ASSIGN_OR_RETURN(const std::string key,
+                        ReadFile(c.tls().key_file(), "TLS key"));
+  options.pem_key_cert_pairs.push_back({key, cert});
   if (!c.tls().client_ca_file().empty()) {
-    absl::StatusOr<std::string> ca =
-        ReadFile(c.tls().client_ca_file(), "TLS client CA");
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *ca;
+    NPUK_ASSIGN_OR_RETURN(options.pem_root_certs,
+                          ReadFile(c.tls().client_ca_file(), "TLS client CA"));
     options.client_certificate_request =
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
@@ -171,6 +170,7 @@ class DaemonImpl final : public Daemon {
     monitor_.Stop();
   }
 
+  // Start-up, in order; each step needs the ones before it.
   absl::Status Init();
 
   std::string address() const override { return address_; }
@@ -179,10 +179,24 @@ class DaemonImpl final : public Daemon {
 
  private:
   struct Model {
-    const ModelSpec* spec;
+    const KernelSpec* spec;
     std::unique_ptr<ModelStats> stats;
     std::unique_ptr<Batcher> batcher;
   };
+
+  // The backend, wrapped in the fault decorator when drills are configured.
+  absl::Status OpenDevice();
+  // Per enabled model: executors, a batcher, its stats and its canary.
+  // Fills models_ and returns what the rpc layer serves.
+  absl::StatusOr<std::vector<ServedModel>> PrepareModels();
+  // The rpc and health services, systemd, and the start-up canaries (run
+  // before any socket opens: no client sees a model SERVING that has not
+  // proved itself on this device).
+  void StartServices(std::vector<ServedModel> served);
+  // The gRPC server on the configured (or systemd-passed) socket; sets
+  // address_.
+  absl::Status StartServer();
+  absl::Status StartMetrics();
 
   std::string RenderMetrics() const;
 
@@ -207,6 +221,16 @@ class DaemonImpl final : public Daemon {
 };
 
 absl::Status DaemonImpl::Init() {
+  NPUK_RETURN_IF_ERROR(OpenDevice());
+  NPUK_ASSIGN_OR_RETURN(std::vector<ServedModel> served, PrepareModels());
+  StartServices(std::move(served));
+  NPUK_RETURN_IF_ERROR(StartServer());
+  NPUK_RETURN_IF_ERROR(StartMetrics());
+  systemd_->ReadyWhenServing(address_);
+  return absl::OkStatus();
+}
+
+absl::Status DaemonImpl::OpenDevice() {
   absl::StatusOr<std::unique_ptr<Device>> device = CreateDevice(config_);
   if (!device.ok()) {
     return absl::Status(
@@ -218,9 +242,8 @@ absl::Status DaemonImpl::Init() {
 
   std::vector<FaultSpec> faults;
   for (const std::string& text : config_.faults()) {
-    absl::StatusOr<std::vector<FaultSpec>> specs = ParseFaultSpecs(text);
-    if (!specs.ok()) return specs.status();
-    faults.insert(faults.end(), specs->begin(), specs->end());
+    NPUK_ASSIGN_OR_RETURN(std::vector<FaultSpec> specs, ParseFaultSpecs(text));
+    faults.insert(faults.end(), specs.begin(), specs.end());
   }
   if (!faults.empty()) {
     FaultOptions options;
@@ -229,43 +252,50 @@ absl::Status DaemonImpl::Init() {
     }
     device_ = WithFaults(std::move(device_), faults, &faults_, options);
   }
+  return absl::OkStatus();
+}
 
+absl::StatusOr<std::vector<ServedModel>> DaemonImpl::PrepareModels() {
   std::vector<ServedModel> served;
-  for (const ModelSpec& spec : AllModelSpecs()) {
+  for (const KernelSpec* spec : AllKernels()) {
     const config::ModelSettings* settings =
-        FindModelSettings(config_, spec.name);
+        FindModelSettings(config_, spec->name);
     if (settings == nullptr) continue;
     std::vector<std::unique_ptr<Executor>> executors;
     for (uint32_t i = 0; i < settings->instances(); ++i) {
       absl::StatusOr<std::unique_ptr<Executor>> e =
-          device_->CreateExecutor(spec.kernel, settings->max_batch_frames());
+          device_->CreateExecutor(*spec, settings->max_batch_frames());
       if (!e.ok()) {
         return absl::Status(
             e.status().code(),
-            absl::StrCat("cannot prepare model '", spec.name, "' on backend ",
-                         config_.backend(), ": ", e.status().message()));
+            absl::StrCat("cannot prepare model '", spec->name,
+                         "' on backend ", config_.backend(), ": ",
+                         e.status().message()));
       }
       executors.push_back(*std::move(e));
     }
-    Model m{&spec, std::make_unique<ModelStats>(std::string(spec.name)),
-            nullptr};
+    Model m{spec, std::make_unique<ModelStats>(spec->name), nullptr};
     BatcherOptions options;
     options.max_batch_items = settings->max_batch_frames();
     options.max_queue_delay =
         absl::Microseconds(settings->max_queue_delay_us());
     options.max_queue_size = settings->max_queue_size();
-    m.batcher = std::make_unique<Batcher>(
-        spec.kernel, options, std::move(executors), &guard_, m.stats.get());
-    monitor_.AddModel(m.batcher.get(), FitCanary(GoldenCanary(spec.kernel),
+    m.batcher = std::make_unique<Batcher>(*spec, options, std::move(executors),
+                                          &guard_, m.stats.get());
+    monitor_.AddModel(m.batcher.get(), FitCanary(GoldenCanary(*spec),
                                                  settings->max_batch_frames()));
-    served.push_back({&spec, m.batcher.get(), m.stats.get(), *settings});
+    served.push_back({spec, m.batcher.get(), m.stats.get(), *settings});
     models_.push_back(std::move(m));
   }
   if (models_.empty()) {
     return absl::InvalidArgumentError(
-        "every model is disabled in the config; enable mel or attention");
+        absl::StrCat("every model is disabled in the config; enable one of ",
+                     KernelNames()));
   }
+  return served;
+}
 
+void DaemonImpl::StartServices(std::vector<ServedModel> served) {
   service_ = std::make_unique<InferenceService>(std::move(served),
                                                 config_.backend(), &readiness_);
   health_service_ = std::make_unique<HealthService>(monitor_.model_names());
@@ -273,8 +303,6 @@ absl::Status DaemonImpl::Init() {
   systemd_ = std::make_unique<SystemdNotifier>(&monitor_);
   systemd_->Start();
 
-  // Canaries before the socket opens: no client sees a model SERVING that
-  // has not proved itself on this device.
   if (absl::Status first = monitor_.RunInitialCanaries(); !first.ok()) {
     spdlog::error(
         "start-up canary failed: {}; the model stays NOT_SERVING "
@@ -282,13 +310,15 @@ absl::Status DaemonImpl::Init() {
         std::string(first.message()));
   }
   monitor_.Start();
+}
 
-  absl::StatusOr<std::optional<int>> activated = TakeActivatedUnixSocket();
-  if (!activated.ok()) return activated.status();
+absl::Status DaemonImpl::StartServer() {
+  NPUK_ASSIGN_OR_RETURN(const std::optional<int> activated,
+                        TakeActivatedUnixSocket());
 
   std::string listen = config_.listen();
-  if (activated->has_value()) {
-    listen = absl::StrCat("unix:", UnixSocketPath(**activated));
+  if (activated.has_value()) {
+    listen = absl::StrCat("unix:", UnixSocketPath(*activated));
     spdlog::info("socket-activated: serving the socket systemd passed ({})",
                  listen);
   } else if (absl::StartsWith(listen, "unix:")) {
@@ -297,17 +327,16 @@ absl::Status DaemonImpl::Init() {
       return absl::InvalidArgumentError(absl::StrCat(
           "--listen=", listen, ": the unix socket path must be absolute"));
     }
-    if (absl::Status s = PrepareUnixSocket(unix_path_); !s.ok()) return s;
+    NPUK_RETURN_IF_ERROR(PrepareUnixSocket(unix_path_));
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
-      Credentials(config_);
-  if (!creds.ok()) return creds.status();
+  NPUK_ASSIGN_OR_RETURN(const std::shared_ptr<grpc::ServerCredentials> creds,
+                        Credentials(config_));
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  if (!activated->has_value()) {
-    builder.AddListeningPort(listen, *creds,
+  if (!activated.has_value()) {
+    builder.AddListeningPort(listen, creds,
                              unix_path_.empty() ? &bound_port : nullptr);
   }
   builder.SetMaxReceiveMessageSize(
@@ -322,30 +351,27 @@ absl::Status DaemonImpl::Init() {
         "; check that the address is free and well-formed (unix:/abs/path "
         "or HOST:PORT) and that you may bind it"));
   }
-  if (activated->has_value()) {
-    acceptor_ = std::make_unique<ActivatedSocketAcceptor>(**activated);
-    if (absl::Status s = acceptor_->Start(server_.get()); !s.ok()) return s;
+  if (activated.has_value()) {
+    acceptor_ = std::make_unique<ActivatedSocketAcceptor>(*activated);
+    NPUK_RETURN_IF_ERROR(acceptor_->Start(server_.get()));
     address_ = listen;
   } else if (!unix_path_.empty()) {
-    if (absl::Status s = SecureUnixSocket(unix_path_, config_); !s.ok()) {
-      return s;
-    }
+    NPUK_RETURN_IF_ERROR(SecureUnixSocket(unix_path_, config_));
     address_ = listen;
   } else {
     const std::string host = listen.substr(0, listen.rfind(':'));
     address_ = absl::StrCat(host, ":", bound_port);
   }
+  return absl::OkStatus();
+}
 
-  if (!config_.metrics_listen().empty()) {
-    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics =
-        MetricsHttpServer::Start(config_.metrics_listen(),
-                                 [this] { return RenderMetrics(); });
-    if (!metrics.ok()) return metrics.status();
-    metrics_ = *std::move(metrics);
-    spdlog::info("metrics on http://{}/metrics (port {})",
-                 config_.metrics_listen(), metrics_->port());
-  }
-  systemd_->ReadyWhenServing(address_);
+absl::Status DaemonImpl::StartMetrics() {
+  if (config_.metrics_listen().empty()) return absl::OkStatus();
+  NPUK_ASSIGN_OR_RETURN(
+      metrics_, MetricsHttpServer::Start(config_.metrics_listen(),
+                                         [this] { return RenderMetrics(); }));
+  spdlog::info("metrics on http://{}/metrics (port {})",
+               config_.metrics_listen(), metrics_->port());
   return absl::OkStatus();
 }
 
@@ -402,7 +428,7 @@ bool DaemonImpl::Drain(absl::Duration timeout) {
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
     const config::Config& config) {
   auto daemon = std::make_unique<DaemonImpl>(config);
-  if (absl::Status s = daemon->Init(); !s.ok()) return s;
+  NPUK_RETURN_IF_ERROR(daemon->Init());
   return daemon;
 }
 

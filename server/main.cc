@@ -1,4 +1,5 @@
-// npukd: serves the mel and attention kernels over gRPC (KServe v2).
+// npukd: serves every registered kernel (kernels/registry) over gRPC
+// (KServe v2). Process concerns only: flags, the config, signals.
 #include <signal.h>
 
 #include <algorithm>
@@ -13,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "kernels/registry/registry.h"
+#include "server/common/status_macros.h"
 #include "server/config.h"
 #include "server/daemon.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -54,7 +57,18 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 namespace npuk {
 namespace {
 
+// The settings entry for `name`, added when the config has none.
+config::ModelSettings& SettingsFor(config::Config& c, std::string_view name) {
+  for (auto& m : *c.mutable_models()) {
+    if (m.name() == name) return m;
+  }
+  config::ModelSettings* m = c.add_models();
+  m->set_name(std::string(name));
+  return *m;
+}
+
 // Applies "N" (every model) or "MODEL:N" entries to one numeric field.
+// Unknown model names are left for FinalizeConfig to refuse.
 absl::Status ApplyPerModel(const std::vector<std::string>& entries,
                            const char* flag, config::Config& c,
                            void (*set)(config::ModelSettings&, uint64_t)) {
@@ -63,32 +77,18 @@ absl::Status ApplyPerModel(const std::vector<std::string>& entries,
     uint64_t value = 0;
     const std::string& number = parts.back();
     if (parts.size() > 2 || !absl::SimpleAtoi(number, &value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--", flag, "=", e, ": expected N or MODEL:N, e.g. mel:64"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, "=", e, ": expected N or MODEL:N, e.g. ",
+                       AllKernels().front()->name, ":64 (models: ",
+                       KernelNames(), ")"));
     }
     if (parts.size() == 1) {
-      for (const char* name : {"mel", "attention"}) {
-        config::ModelSettings* m = nullptr;
-        for (auto& x : *c.mutable_models()) {
-          if (x.name() == name) m = &x;
-        }
-        if (m == nullptr) {
-          m = c.add_models();
-          m->set_name(name);
-        }
-        set(*m, value);
+      for (const KernelSpec* kernel : AllKernels()) {
+        set(SettingsFor(c, kernel->name), value);
       }
-      continue;
+    } else {
+      set(SettingsFor(c, parts[0]), value);
     }
-    config::ModelSettings* m = nullptr;
-    for (auto& x : *c.mutable_models()) {
-      if (x.name() == parts[0]) m = &x;
-    }
-    if (m == nullptr) {
-      m = c.add_models();
-      m->set_name(parts[0]);
-    }
-    set(*m, value);
   }
   return absl::OkStatus();
 }
@@ -96,9 +96,7 @@ absl::Status ApplyPerModel(const std::vector<std::string>& entries,
 absl::StatusOr<config::Config> BuildConfig() {
   config::Config c;
   if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
-    absl::StatusOr<config::Config> loaded = LoadConfigFile(path);
-    if (!loaded.ok()) return loaded.status();
-    c = *std::move(loaded);
+    NPUK_ASSIGN_OR_RETURN(c, LoadConfigFile(path));
   }
   if (auto v = absl::GetFlag(FLAGS_listen); !v.empty()) c.set_listen(v);
   if (auto v = absl::GetFlag(FLAGS_backend); !v.empty()) c.set_backend(v);
@@ -137,26 +135,22 @@ absl::StatusOr<config::Config> BuildConfig() {
   if (int t = absl::GetFlag(FLAGS_cpu_threads); t > 0) {
     c.set_cpu_threads(static_cast<uint32_t>(t));
   }
-  absl::Status s =
+  NPUK_RETURN_IF_ERROR(
       ApplyPerModel(absl::GetFlag(FLAGS_max_batch_frames), "max_batch_frames",
                     c, [](config::ModelSettings& m, uint64_t v) {
                       m.set_max_batch_frames(static_cast<uint32_t>(v));
-                    });
-  if (s.ok()) {
-    s = ApplyPerModel(absl::GetFlag(FLAGS_max_queue_delay_us),
-                      "max_queue_delay_us", c,
-                      [](config::ModelSettings& m, uint64_t v) {
-                        m.set_max_queue_delay_us(v);
-                      });
-  }
-  if (s.ok()) {
-    s = ApplyPerModel(absl::GetFlag(FLAGS_max_queue_size), "max_queue_size", c,
-                      [](config::ModelSettings& m, uint64_t v) {
-                        m.set_max_queue_size(static_cast<uint32_t>(v));
-                      });
-  }
-  if (!s.ok()) return s;
-  if (absl::Status f = FinalizeConfig(c); !f.ok()) return f;
+                    }));
+  NPUK_RETURN_IF_ERROR(ApplyPerModel(
+      absl::GetFlag(FLAGS_max_queue_delay_us), "max_queue_delay_us", c,
+      [](config::ModelSettings& m, uint64_t v) {
+        m.set_max_queue_delay_us(v);
+      }));
+  NPUK_RETURN_IF_ERROR(ApplyPerModel(
+      absl::GetFlag(FLAGS_max_queue_size), "max_queue_size", c,
+      [](config::ModelSettings& m, uint64_t v) {
+        m.set_max_queue_size(static_cast<uint32_t>(v));
+      }));
+  NPUK_RETURN_IF_ERROR(FinalizeConfig(c));
   return c;
 }
 
@@ -210,10 +204,10 @@ int Run() {
 }  // namespace npuk
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "npukd serves the mel-spectrogram and attention kernels over gRPC "
-      "(KServe v2 / Triton protocol).\nExample: npukd --backend=cpu "
-      "--listen=unix:/tmp/npukd.sock");
+  absl::SetProgramUsageMessage(absl::StrCat(
+      "npukd serves its kernels (", npuk::KernelNames(),
+      ") over gRPC (KServe v2 / Triton protocol).\nExample: npukd "
+      "--backend=cpu --listen=unix:/tmp/npukd.sock"));
   // Accept --drain-timeout as well as --drain_timeout (absl spells flags
   // with underscores; the docs and systemd units often use hyphens).
   std::vector<std::string> normalized(argv, argv + argc);

@@ -6,7 +6,9 @@
 //   npuk_kernels_bench [--mel FILE] [--attention FILE] [--seconds S]
 //
 // FILE holds raw device-layout items (800-byte frames, 12288-byte tiles);
-// without one, seeded random items are used.
+// without one, seeded random items are used. "registry" in the output has
+// the reference and CPU path of every registered kernel (KernelSpec) on
+// seeded random tensors with the default parameters.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -15,13 +17,19 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/attention/attention_cpu.h"
 #include "kernels/attention/attention_kernel.h"
+#include "kernels/common/cpu_features.h"
 #include "kernels/common/score_scale.h"
+#include "kernels/mel/mel_cpu.h"
 #include "kernels/mel/mel_kernel.h"
-#include "server/device/cpu/cpu_kernels.h"
+#include "kernels/registry/registry.h"
 
 namespace {
 
@@ -64,6 +72,53 @@ double Throughput(size_t items, double seconds, Fn fn) {
     elapsed = ThreadSeconds() - start;
   } while (elapsed < seconds);
   return static_cast<double>(done) / elapsed;
+}
+
+// "name": {"reference_per_s": R, "cpu_per_s": C} for every registered
+// kernel, over `items` random items per call.
+std::string RegistryThroughput(size_t items, double seconds) {
+  std::vector<std::string> rows;
+  uint32_t seed = 10;
+  for (const npuk::KernelSpec* spec : npuk::AllKernels()) {
+    std::vector<uint8_t> record(spec->param_bytes);
+    if (spec->param_bytes > 0 &&
+        !spec->encode_params(npuk::DefaultParams(*spec), record).ok()) {
+      std::fprintf(stderr, "%s refuses its default parameters\n",
+                   spec->name.c_str());
+      std::exit(1);
+    }
+    std::vector<std::vector<uint8_t>> planes;
+    for (size_t p = 0; p < spec->plane_count(); ++p) {
+      if (p < spec->inputs.size()) {
+        planes.push_back(RandomBytes(items * spec->plane_bytes(p), seed++));
+      } else {
+        planes.emplace_back();
+        for (size_t i = 0; i < items; ++i) {
+          planes.back().insert(planes.back().end(), record.begin(),
+                               record.end());
+        }
+      }
+    }
+    const std::vector<std::span<const uint8_t>> views(planes.begin(),
+                                                      planes.end());
+    std::vector<std::vector<uint8_t>> args(spec->device_args.size());
+    std::vector<const uint8_t*> in;
+    for (size_t a = 0; a < args.size(); ++a) {
+      args[a].resize(items * spec->arg_bytes(a));
+      npuk::GatherArg(*spec, a, views, 0, items, args[a].data());
+      in.push_back(args[a].data());
+    }
+    std::vector<uint8_t> out(items * spec->output_bytes());
+    const double ref = Throughput(items, seconds, [&](size_t n) {
+      spec->reference(in.data(), out.data(), n);
+    });
+    const double cpu = Throughput(
+        items, seconds, [&](size_t n) { spec->cpu(in.data(), out.data(), n); });
+    rows.push_back(absl::StrCat("\"", spec->name, "\": {\"", spec->units,
+                                "\": ", items, ", \"reference_per_s\": ", ref,
+                                ", \"cpu_per_s\": ", cpu, "}"));
+  }
+  return absl::StrCat("{", absl::StrJoin(rows, ", "), "}");
 }
 
 }  // namespace
@@ -117,11 +172,13 @@ int main(int argc, char** argv) {
   const double att_cpu = Throughput(tiles, seconds, [&](size_t n) {
     npuk::cpu::AttentionTiles(qkv, att_out.data(), n, scales.data());
   });
+  const std::string registry = RegistryThroughput(64, seconds);
   std::printf(
       "{\"simd\": \"%s\", \"mel_frames\": %zu, \"attention_tiles\": %zu, "
       "\"mel_entry_per_s\": %.1f, \"mel_cpu_per_s\": %.1f, "
-      "\"attention_entry_per_s\": %.1f, \"attention_cpu_per_s\": %.1f}\n",
+      "\"attention_entry_per_s\": %.1f, \"attention_cpu_per_s\": %.1f, "
+      "\"registry\": %s}\n",
       npuk::cpu::SimdLevel(), frames, tiles, mel_entry, mel_cpu, att_entry,
-      att_cpu);
+      att_cpu, registry.c_str());
   return 0;
 }

@@ -23,6 +23,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "kernels/registry/registry.h"
 #include "npusim/machine.h"
 #include "server/device/npu_sim/npu_sim_device.h"
 
@@ -46,31 +47,30 @@ double Flag(int argc, char** argv, const char* name, double def) {
   return def;
 }
 
-Result Measure(npuk::Executor& ex, size_t batch, size_t frames,
-               size_t wall_frames, double core_us) {
-  npusim::Machine* m = npusim::Machine::Get(0);
-  npusim::Settings s = m->settings();
+Result Measure(npusim::Machine& m, npuk::Executor& ex, size_t batch,
+               size_t frames, size_t wall_frames, double core_us) {
+  npusim::Settings s = m.settings();
   Result r{};
   // Modelled pass: account, do not sleep.
   s.realtime = false;
-  m->Configure(s);
-  m->ResetStats();
+  m.Configure(s);
+  m.ResetStats();
   const size_t runs = std::max<size_t>(1, frames / batch);
   for (size_t i = 0; i < runs; ++i) {
-    if (!ex.Run(batch, {}).ok()) std::abort();
+    if (!ex.Run(batch).ok()) std::abort();
   }
-  const npusim::Stats st = m->stats();
+  const npusim::Stats st = m.stats();
   const double total_us =
       absl::ToDoubleMicroseconds(st.modelled_device + st.modelled_sync) +
       core_us * static_cast<double>(runs * batch);
   r.modelled_us_per_frame = total_us / static_cast<double>(runs * batch);
   // Wall pass: the simulator sleeps for its model.
   s.realtime = true;
-  m->Configure(s);
+  m.Configure(s);
   const size_t wall_runs = std::max<size_t>(1, wall_frames / batch);
   const absl::Time start = absl::Now();
   for (size_t i = 0; i < wall_runs; ++i) {
-    if (!ex.Run(batch, {}).ok()) std::abort();
+    if (!ex.Run(batch).ok()) std::abort();
   }
   r.wall_us_per_frame = absl::ToDoubleMicroseconds(absl::Now() - start) /
                         static_cast<double>(wall_runs * batch);
@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   const size_t wall_frames =
       static_cast<size_t>(Flag(argc, argv, "wall_frames", 256));
   const std::vector<size_t> batches = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  const npuk::KernelSpec& mel = *npuk::FindKernel("mel");
 
   std::printf(
       "SIMULATED (npu-sim, Phoenix model: 110 us/run, 28 us/run in a "
@@ -101,20 +102,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
       return 1;
     }
-    auto ex = (*device)->CreateExecutor(npuk::KernelId::kMel, 256);
+    auto ex = (*device)->CreateExecutor(mel, 256);
     if (!ex.ok()) {
       std::fprintf(stderr, "%s\n", ex.status().ToString().c_str());
       return 1;
     }
     // Speech-like input so the kernel does real work; values do not matter
     // for timing.
-    auto in = (*ex)->input();
+    auto in = (*ex)->input(0);
     for (size_t i = 0; i + 1 < in.size(); i += 2) {
       const int16_t v = static_cast<int16_t>((i * 7919) % 20000 - 10000);
       std::memcpy(in.data() + i, &v, 2);
     }
     for (size_t batch : batches) {
-      const Result r = Measure(**ex, batch, frames, wall_frames, core_us);
+      const Result r = Measure((*device)->machine(), **ex, batch, frames,
+                               wall_frames, core_us);
       if (!runlist && batch == 1) baseline = r.modelled_us_per_frame;
       const double rt = 1e6 / kFramesPerAudioSecond / r.modelled_us_per_frame;
       std::printf(

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/cpp/log_mel.h"
 #include "client/cpp/target.h"
+#include "server/common/status_macros.h"
 
 namespace npuk {
 namespace {
@@ -184,6 +185,61 @@ absl::StatusOr<inference::ModelInferRequest> Client::AttentionRequest(
   AddInput(req, "v", "INT8", {n, kTileDim, kTileDim}, v.data(), v.size());
   (*req.mutable_parameters())["score_scale"].set_double_param(score_scale);
   return req;
+}
+
+absl::StatusOr<inference::RepositoryIndexResponse> Client::Repository(
+    const CallOptions& call) {
+  grpc::ClientContext ctx;
+  if (!Prepare(&ctx, call)) return absl::CancelledError("call cancelled");
+  inference::RepositoryIndexResponse resp;
+  grpc::Status s = inference_->RepositoryIndex(
+      &ctx, inference::RepositoryIndexRequest(), &resp);
+  if (call.cancellation != nullptr) call.cancellation->Detach(&ctx);
+  NPUK_RETURN_IF_ERROR(FromGrpc(s));
+  return resp;
+}
+
+absl::StatusOr<ModelInfo> Client::Describe(absl::string_view model,
+                                           const CallOptions& call) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = described_.find(model); it != described_.end()) {
+      return it->second;
+    }
+  }
+  inference::ModelMetadataResponse meta;
+  inference::ModelConfigResponse config;
+  for (int rpc = 0; rpc < 2; ++rpc) {
+    grpc::ClientContext ctx;
+    if (!Prepare(&ctx, call)) return absl::CancelledError("call cancelled");
+    grpc::Status s;
+    if (rpc == 0) {
+      inference::ModelMetadataRequest req;
+      req.set_name(std::string(model));
+      s = inference_->ModelMetadata(&ctx, req, &meta);
+    } else {
+      inference::ModelConfigRequest req;
+      req.set_name(std::string(model));
+      s = inference_->ModelConfig(&ctx, req, &config);
+    }
+    if (call.cancellation != nullptr) call.cancellation->Detach(&ctx);
+    NPUK_RETURN_IF_ERROR(FromGrpc(s));
+  }
+  NPUK_ASSIGN_OR_RETURN(ModelInfo info, ModelInfo::From(meta, config));
+  absl::MutexLock lock(&mu_);
+  return described_.emplace(std::string(model), std::move(info)).first->second;
+}
+
+absl::StatusOr<TensorsResult> Client::Infer(absl::string_view model,
+                                            const Tensors& inputs,
+                                            const Parameters& params,
+                                            const CallOptions& call) {
+  NPUK_ASSIGN_OR_RETURN(ModelInfo info, Describe(model, call));
+  NPUK_ASSIGN_OR_RETURN(inference::ModelInferRequest req,
+                        BuildRequest(info, inputs, params));
+  NPUK_ASSIGN_OR_RETURN(InferResult r, Infer(req, call));
+  NPUK_ASSIGN_OR_RETURN(Tensors outputs, OutputsOf(r.response));
+  return TensorsResult{std::move(outputs), std::move(r.timing)};
 }
 
 absl::StatusOr<InferResult> Client::Infer(

@@ -6,6 +6,14 @@
 //   if (!mel.ok()) LOG(ERROR) << mel.status();        // server's message
 //   use(mel->log_mel, mel->timing.compute);     // int8 [N, 80]
 //
+// Any model, from what the daemon says about it (model_info.h):
+//
+//   auto r = (*client)->Infer("passthrough", {{"in", {.data = bytes}}});
+//   use(r->outputs.at("out").data, r->outputs.at("out").shape);
+//
+// Mel, Attention and LogMelSpectrogram are typed conveniences over one
+// kernel each; everything else works for every model the daemon serves.
+//
 // Errors are absl::Status with the gRPC code and the server's message
 // (INVALID_ARGUMENT bad input, NOT_FOUND unknown model, RESOURCE_EXHAUSTED
 // queue full, UNAVAILABLE daemon down or draining, DEADLINE_EXCEEDED,
@@ -14,6 +22,8 @@
 #define NPUK_CLIENT_CPP_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -27,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "client/cpp/model_info.h"
 #include "grpc_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "health.grpc.pb.h"
@@ -95,6 +106,11 @@ struct InferResult {
   Timing timing;
 };
 
+struct TensorsResult {
+  Tensors outputs;  // by output name, sizes checked
+  Timing timing;
+};
+
 using HealthStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
 
 class Client {
@@ -129,6 +145,21 @@ class Client {
                                                  const CallOptions& call = {});
   absl::StatusOr<InferResult> Infer(const inference::ModelInferRequest& request,
                                     const CallOptions& call = {});
+  // Any model: `inputs` by name (datatype and shape default from the
+  // model's metadata, see Tensor), `params` as the model declares them.
+  // Local checks (BuildRequest) fail with INVALID_ARGUMENT before any call.
+  absl::StatusOr<TensorsResult> Infer(absl::string_view model,
+                                      const Tensors& inputs,
+                                      const Parameters& params = {},
+                                      const CallOptions& call = {});
+
+  // The models the daemon serves, with their state (RepositoryIndex).
+  absl::StatusOr<inference::RepositoryIndexResponse> Repository(
+      const CallOptions& call = {});
+  // ModelMetadata and ModelConfig of `model`, read once per Client and
+  // cached: a running daemon's models keep their tensors and parameters.
+  absl::StatusOr<ModelInfo> Describe(absl::string_view model,
+                                     const CallOptions& call = {});
 
   // grpc.health.v1 Check; "" is the whole server, else a model name.
   absl::StatusOr<HealthStatus> Health(absl::string_view service = "",
@@ -171,6 +202,9 @@ class Client {
   absl::Duration timeout_;
   std::unique_ptr<inference::GRPCInferenceService::Stub> inference_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+
+  absl::Mutex mu_;
+  std::map<std::string, ModelInfo, std::less<>> described_ ABSL_GUARDED_BY(mu_);
 };
 
 // Maps a gRPC status to absl::Status, keeping code and message.

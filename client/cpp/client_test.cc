@@ -217,6 +217,83 @@ TEST_F(ClientTest, HealthAndStatistics) {
   EXPECT_GE(st->model_stats(0).execution_count(), 1u);
 }
 
+// The generic path, on a model this client has no typed method for: the
+// request is built from the daemon's metadata alone.
+TEST_F(ClientTest, AnyModelFromItsMetadata) {
+  auto info = client_->Describe("passthrough");
+  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_EQ(info->inputs.size(), 1u);
+  ASSERT_EQ(info->outputs.size(), 1u);
+  const std::string in = info->inputs[0].name, out = info->outputs[0].name;
+  EXPECT_GT(info->max_items, 0);
+
+  auto x = RandomInputs(*info, 3);
+  ASSERT_TRUE(x.ok()) << x.status();
+  auto r = client_->Infer("passthrough", *x);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const Tensor& y = r->outputs.at(out);
+  EXPECT_EQ(y.datatype, info->outputs[0].datatype);
+  ASSERT_EQ(y.shape.size(), info->outputs[0].item_dims.size() + 1);
+  EXPECT_EQ(y.shape[0], 3);
+  EXPECT_EQ(y.data, x->at(in).data);  // the same bytes back
+  EXPECT_EQ(r->timing.backend, "cpu");
+  EXPECT_GE(r->timing.batch_frames, 3);
+
+  // Local checks name the problem before any call; the daemon's limit is
+  // its own.
+  auto partial = client_->Infer("passthrough", {{in, {.data = "abc"}}});
+  EXPECT_EQ(partial.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(partial.status().message(), HasSubstr("whole items"));
+  auto big = RandomInputs(*info, info->max_items + 1);
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(client_->Infer("passthrough", *big).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->Describe("nosuchmodel").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClientTest, EveryServedModelTakesRandomInputs) {
+  auto idx = client_->Repository();
+  ASSERT_TRUE(idx.ok()) << idx.status();
+  std::vector<std::string> names;
+  for (const auto& m : idx->models()) names.push_back(m.name());
+  EXPECT_THAT(names,
+              ::testing::IsSupersetOf({"mel", "attention", "passthrough"}));
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    auto info = client_->Describe(name);
+    ASSERT_TRUE(info.ok()) << info.status();
+    auto x = RandomInputs(*info, 2);
+    ASSERT_TRUE(x.ok()) << x.status();
+    auto r = client_->Infer(name, *x);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->outputs.size(), info->outputs.size());
+    for (const TensorInfo& o : info->outputs) {
+      EXPECT_EQ(r->outputs.at(o.name).shape[0], 2);
+      EXPECT_EQ(r->outputs.at(o.name).data.size(), 2 * o.item_bytes());
+    }
+  }
+}
+
+TEST_F(ClientTest, GenericAttentionMatchesTheTypedCall) {
+  const auto q = Ramp(2, 1), k = Ramp(2, 2), v = Ramp(2, 3);
+  auto typed = client_->Attention(q, k, v, 0.01);
+  ASSERT_TRUE(typed.ok()) << typed.status();
+  auto info = client_->Describe("attention");
+  ASSERT_TRUE(info.ok()) << info.status();
+  auto scale = ParseParameter(*info, "score_scale=0.01");
+  ASSERT_TRUE(scale.ok()) << scale.status();
+  auto bytes = [](const std::vector<int8_t>& x) {
+    return Tensor{.data = std::string(x.begin(), x.end())};
+  };
+  auto generic = client_->Infer(
+      "attention", {{"q", bytes(q)}, {"k", bytes(k)}, {"v", bytes(v)}},
+      {{scale->first, scale->second}});
+  ASSERT_TRUE(generic.ok()) << generic.status();
+  EXPECT_EQ(generic->outputs.at("out").data,
+            std::string(typed->out.begin(), typed->out.end()));
+}
+
 TEST(ClientUnreachable, ReportsUnavailable) {
   auto c = Client::Connect(
       {.target = "unix:/nonexistent/npukd.sock", .timeout = absl::Seconds(2)});

@@ -221,8 +221,8 @@ absl::StatusOr<Report> Run(const Spec& spec,
 
 std::string FormatText(const Spec& spec, const Report& r) {
   std::string out = absl::StrFormat(
-      "model %s, %d frame(s)/request, concurrency %d, %.1f s measured\n"
-      "throughput  %.0f requests/s, %.0f frames/s (%d ok, %d failed)\n"
+      "model %s, %d item(s)/request, concurrency %d, %.1f s measured\n"
+      "throughput  %.0f requests/s, %.0f items/s (%d ok, %d failed)\n"
       "latency     p50 %.0f us, p90 %.0f us, p99 %.0f us, mean %.0f us, "
       "max %.0f us\n",
       spec.request.model_name(), spec.frames_per_request, spec.concurrency,
@@ -232,7 +232,7 @@ std::string FormatText(const Spec& spec, const Report& r) {
   if (r.mean_batch_frames > 0) {
     absl::StrAppendFormat(
         &out,
-        "batching    mean %.1f frames per device run\n"
+        "batching    mean %.1f items per device run\n"
         "server      queue %.0f us + compute %.0f us of %.0f us server time "
         "(mean per request)\n",
         r.mean_batch_frames, Us(r.mean_queue), Us(r.mean_compute),

@@ -1,6 +1,12 @@
 // Closed-loop load generator over gRPC's callback API, shared by
 // `npukctl bench` and bench/serving so both report the same numbers.
 // `concurrency` calls are kept in flight; each completion starts the next.
+// It sends any model's request unchanged; BuildRequest(RandomInputs(...))
+// (model_info.h) makes one for a model from its metadata alone.
+//
+// "frames" in the field and JSON names below mean items, whatever the
+// model's unit is (frames, tiles, blocks); the names are kept because
+// scripts read them.
 #ifndef NPUK_CLIENT_CPP_LOADGEN_H_
 #define NPUK_CLIENT_CPP_LOADGEN_H_
 
@@ -17,7 +23,7 @@ namespace npuk::loadgen {
 struct Spec {
   std::string target;  // unix:PATH or HOST:PORT; "" = default socket
   inference::ModelInferRequest request;  // sent unchanged by every call
-  int64_t frames_per_request = 1;        // for frames/s only
+  int64_t frames_per_request = 1;        // items; for items/s only
   int concurrency = 1;
   // Separate connections the calls are spread over.
   int channels = 1;

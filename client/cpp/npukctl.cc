@@ -3,13 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -24,27 +21,30 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "client/cpp/client.h"
+#include "client/cpp/golden_request.h"
 #include "client/cpp/loadgen.h"
 #include "client/cpp/log_mel.h"
+#include "client/cpp/model_info.h"
 #include "client/cpp/target.h"
 #include "client/cpp/wav.h"
-#if NPUK_HAVE_GOLDEN
-#include "kernels/golden/golden.h"
-#endif
+#include "kernels/registry/registry.h"
+#include "server/common/status_macros.h"
 
 ABSL_FLAG(std::string, target, "",
           "daemon address, unix:PATH or HOST:PORT (default: $NPUK_TARGET, "
           "else the daemon's default unix socket)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "deadline of each call");
 ABSL_FLAG(std::string, model, "",
-          "model: mel or attention (health: comma-separated list; default "
-          "all models)");
+          "model to use, one of those `npukctl models` lists (health: a "
+          "comma-separated list; default all models)");
 ABSL_FLAG(bool, deep, false,
           "health: also send each model's golden input and compare the "
           "answer byte for byte");
 ABSL_FLAG(bool, json, false, "print JSON instead of text");
-ABSL_FLAG(int64_t, frames, 1,
-          "frames (mel) or tiles (attention) per request for infer and bench");
+ABSL_FLAG(int64_t, items, 1,
+          "infer, bench: items per request (the model's unit: frames, tiles, "
+          "blocks) when the input is random");
+ABSL_FLAG(int64_t, frames, 0, "the same as --items (kept for scripts)");
 ABSL_FLAG(int32_t, concurrency, 1, "bench: calls kept in flight");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bench: how long to measure (ignored when --count is set)");
@@ -52,15 +52,19 @@ ABSL_FLAG(int64_t, count, 0, "bench: stop after this many requests");
 ABSL_FLAG(absl::Duration, warmup, absl::Milliseconds(500),
           "bench: unmeasured warm-up before measuring");
 ABSL_FLAG(int32_t, channels, 1, "bench: connections to spread calls over");
-ABSL_FLAG(std::string, input, "",
-          "infer: raw little-endian input file (mel: int16 [N,400]; "
-          "attention: q then k then v, int8 [N,64,64] each); default is a "
-          "synthetic signal of --frames frames");
+ABSL_FLAG(std::vector<std::string>, input, {},
+          "infer, bench: NAME=FILE, the raw little-endian bytes of input NAME "
+          "(comma-separated, one per input); or one FILE holding every input "
+          "one after the other, in the order `npukctl models` lists them. "
+          "Default: random data of --items items");
+ABSL_FLAG(std::vector<std::string>, param, {},
+          "infer, bench: NAME=VALUE request parameters (comma-separated), "
+          "typed as the model declares them (see `npukctl models`)");
 ABSL_FLAG(std::string, wav, "",
-          "infer --model=mel: compute Whisper log-mel features of this 16 kHz "
-          "WAV file instead");
-ABSL_FLAG(std::string, output, "", "infer: write the raw output bytes here");
-ABSL_FLAG(double, score_scale, 0.125, "attention score scale");
+          "infer: Whisper log-mel features of this 16 kHz WAV file, through "
+          "the mel model (ignores --model)");
+ABSL_FLAG(std::string, output, "",
+          "infer: write the raw output bytes here (every output, in order)");
 ABSL_FLAG(std::string, tls_ca, "", "PEM roots to verify a TLS daemon");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM client key (mutual TLS)");
@@ -74,20 +78,27 @@ constexpr char kUsage[] =
 usage: npukctl [--target=unix:PATH|HOST:PORT] COMMAND [flags]
 
 commands:
-  models   list models, their state, tensors and per-request maximum
-  infer    run one request: --model=mel|attention [--frames=N]
-           [--input=FILE | --wav=FILE.wav] [--output=FILE]
-  health   grpc.health.v1 status: [--model=mel,attention] [--deep]
+  models   list models, their state, tensors, parameters and per-request
+           maximum
+  infer    run one request on any model: --model=NAME [--items=N]
+           [--input=NAME=FILE,... | --input=FILE] [--param=NAME=VALUE,...]
+           [--output=FILE]; inputs default to random data shaped from the
+           model's metadata. Whisper features: --wav=FILE.wav
+  health   grpc.health.v1 status: [--model=NAME,...] [--deep]
            exit 0 all SERVING, 1 one is not, 2 daemon unreachable
   stats    per-model statistics (inference/execution counts, mean batch,
            queue and compute time)
-  bench    load test: --model=mel --frames=1 --concurrency=32
-           [--duration=10s | --count=N] [--json]; progress on stderr
+  bench    load test: --model=NAME --items=1 --concurrency=32
+           [--input=...] [--param=...] [--duration=10s | --count=N] [--json];
+           progress on stderr
 
 examples:
   npukctl health --deep
-  npukctl infer --model=mel --wav=speech.wav
-  npukctl bench --model=mel --frames=100 --concurrency=4 --duration=5s
+  npukctl infer --model=passthrough --items=2 --output=out.bin
+  npukctl infer --model=attention --input=q=q.bin,k=k.bin,v=v.bin \
+      --param=score_scale=0.01
+  npukctl infer --wav=speech.wav
+  npukctl bench --model=mel --items=100 --concurrency=4 --duration=5s
 )";
 
 // Exit codes shared by every command; health gives them their documented
@@ -134,86 +145,91 @@ absl::StatusOr<std::unique_ptr<Client>> Connect() {
   const std::string ca = absl::GetFlag(FLAGS_tls_ca);
   if (!ca.empty()) {
     grpc::SslCredentialsOptions ssl;
-    auto roots = ReadFile(ca);
-    if (!roots.ok()) return roots.status();
-    ssl.pem_root_certs = *roots;
+    NPUK_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(ca));
     if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
-      auto cert = ReadFile(absl::GetFlag(FLAGS_tls_cert));
-      if (!cert.ok()) return cert.status();
-      auto key = ReadFile(absl::GetFlag(FLAGS_tls_key));
-      if (!key.ok()) return key.status();
-      ssl.pem_cert_chain = *cert;
-      ssl.pem_private_key = *key;
+      NPUK_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                            ReadFile(absl::GetFlag(FLAGS_tls_cert)));
+      NPUK_ASSIGN_OR_RETURN(ssl.pem_private_key,
+                            ReadFile(absl::GetFlag(FLAGS_tls_key)));
     }
     o.credentials = grpc::SslCredentials(ssl);
   }
   return Client::Connect(o);
 }
 
-std::string Shape(const google::protobuf::RepeatedField<int64_t>& s) {
+template <typename Dims>
+std::string Shape(const Dims& s) {
   return absl::StrCat("[", absl::StrJoin(s, ","), "]");
+}
+
+// A JSON string literal of `s`.
+std::string JsonQuote(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", c);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "\"";
 }
 
 // Model names from RepositoryIndex, so new models need no change here.
 absl::StatusOr<std::vector<std::string>> ModelNames(Client& c) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(
-      absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
-  inference::RepositoryIndexResponse idx;
-  auto s = FromGrpc(c.inference().RepositoryIndex(
-      &ctx, inference::RepositoryIndexRequest(), &idx));
-  if (!s.ok()) return s;
+  NPUK_ASSIGN_OR_RETURN(inference::RepositoryIndexResponse idx, c.Repository());
   std::vector<std::string> names;
   for (const auto& m : idx.models()) names.push_back(m.name());
   return names;
 }
 
 int Models(Client& c) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(
-      absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
-  inference::RepositoryIndexResponse idx;
-  auto s = FromGrpc(c.inference().RepositoryIndex(
-      &ctx, inference::RepositoryIndexRequest(), &idx));
-  if (!s.ok()) return Report(s, "listing models");
+  auto idx = c.Repository();
+  if (!idx.ok()) return Report(idx.status(), "listing models");
   std::vector<std::string> json;
-  for (const auto& m : idx.models()) {
-    grpc::ClientContext mctx, cctx;
-    mctx.set_deadline(
-        absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
-    cctx.set_deadline(
-        absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
-    inference::ModelMetadataRequest mreq;
-    mreq.set_name(m.name());
-    inference::ModelMetadataResponse meta;
-    s = FromGrpc(c.inference().ModelMetadata(&mctx, mreq, &meta));
-    if (!s.ok()) return Report(s, "reading metadata of " + m.name());
-    inference::ModelConfigRequest creq;
-    creq.set_name(m.name());
-    inference::ModelConfigResponse cfg;
-    s = FromGrpc(c.inference().ModelConfig(&cctx, creq, &cfg));
-    if (!s.ok()) return Report(s, "reading config of " + m.name());
-    std::vector<std::string> ins, outs;
-    for (const auto& t : meta.inputs()) {
-      ins.push_back(
-          absl::StrCat(t.name(), " ", t.datatype(), Shape(t.shape())));
-    }
-    for (const auto& t : meta.outputs()) {
-      outs.push_back(
-          absl::StrCat(t.name(), " ", t.datatype(), Shape(t.shape())));
-    }
+  for (const auto& m : idx->models()) {
+    auto info = c.Describe(m.name());
+    if (!info.ok()) return Report(info.status(), "describing " + m.name());
+    auto tensors = [](const std::vector<TensorInfo>& list) {
+      std::vector<std::string> out;
+      for (const TensorInfo& t : list) {
+        out.push_back(absl::StrCat(t.name, " ", t.datatype, "[-1",
+                                   t.item_dims.empty() ? "" : ",",
+                                   absl::StrJoin(t.item_dims, ","), "]"));
+      }
+      return out;
+    };
+    const std::vector<std::string> ins = tensors(info->inputs);
+    const std::vector<std::string> outs = tensors(info->outputs);
     if (absl::GetFlag(FLAGS_json)) {
+      std::vector<std::string> quoted_ins, quoted_outs, params;
+      for (const auto& t : ins) quoted_ins.push_back(JsonQuote(t));
+      for (const auto& t : outs) quoted_outs.push_back(JsonQuote(t));
+      for (const ParamInfo& p : info->params) {
+        params.push_back(
+            absl::StrCat(JsonQuote(p.name), ": ", JsonQuote(p.doc)));
+      }
       json.push_back(absl::StrFormat(
-          "{\"name\": \"%s\", \"state\": \"%s\", \"reason\": \"%s\", "
-          "\"max_frames\": %d, \"inputs\": [\"%s\"], \"outputs\": [\"%s\"]}",
-          m.name(), m.state(), m.reason(), cfg.config().max_batch_size(),
-          absl::StrJoin(ins, "\", \""), absl::StrJoin(outs, "\", \"")));
+          "{\"name\": %s, \"state\": %s, \"reason\": %s, \"max_frames\": %d, "
+          "\"max_items\": %d, \"inputs\": [%s], \"outputs\": [%s], "
+          "\"parameters\": {%s}}",
+          JsonQuote(m.name()), JsonQuote(m.state()), JsonQuote(m.reason()),
+          info->max_items, info->max_items, absl::StrJoin(quoted_ins, ", "),
+          absl::StrJoin(quoted_outs, ", "), absl::StrJoin(params, ", ")));
     } else {
+      std::string params;
+      for (const ParamInfo& p : info->params) {
+        absl::StrAppend(&params, "\n             param ", p.name,
+                        p.doc.empty() ? "" : ": " + p.doc);
+      }
       std::cout << absl::StrFormat(
-          "%-10s %-10s max %d per request  in: %s  out: %s%s\n", m.name(),
-          m.state(), cfg.config().max_batch_size(), absl::StrJoin(ins, ", "),
+          "%-12s %-10s max %d per request  in: %s  out: %s%s%s\n", m.name(),
+          m.state(), info->max_items, absl::StrJoin(ins, ", "),
           absl::StrJoin(outs, ", "),
-          m.reason().empty() ? "" : "  (" + m.reason() + ")");
+          m.reason().empty() ? "" : "  (" + m.reason() + ")", params);
     }
   }
   if (absl::GetFlag(FLAGS_json)) {
@@ -222,57 +238,69 @@ int Models(Client& c) {
   return kOk;
 }
 
-// A deterministic input of `n` items: a 440 Hz tone for mel, uniform int8
-// tiles for attention.
-inference::ModelInferRequest Synthetic(const std::string& model, int64_t n) {
-  if (model == "mel") {
-    std::vector<int16_t> frames(n * kMelFrameSamples);
-    for (size_t i = 0; i < frames.size(); ++i) {
-      frames[i] = static_cast<int16_t>(
-          8000 * std::sin(2 * M_PI * 440.0 * i / kSampleRate));
-    }
-    return *Client::MelRequest(frames);
-  }
-  std::mt19937 rng(7);
-  std::uniform_int_distribution<int> d(-64, 64);
-  std::vector<int8_t> q(n * kTileDim * kTileDim), k(q.size()), v(q.size());
-  for (auto* t : {&q, &k, &v}) {
-    for (auto& x : *t) x = static_cast<int8_t>(d(rng));
-  }
-  return *Client::AttentionRequest(q, k, v, absl::GetFlag(FLAGS_score_scale));
+int64_t ItemsFlag() {
+  const int64_t frames = absl::GetFlag(FLAGS_frames);
+  return frames != 0 ? frames : absl::GetFlag(FLAGS_items);
 }
 
-absl::StatusOr<inference::ModelInferRequest> RequestFromFlags() {
+// The inputs --input names, or random ones of --items items.
+absl::StatusOr<Tensors> InputsFromFlags(const ModelInfo& info) {
+  const std::vector<std::string> specs = absl::GetFlag(FLAGS_input);
+  if (specs.empty()) {
+    if (ItemsFlag() < 1) {
+      return absl::InvalidArgumentError("--items must be at least 1");
+    }
+    return RandomInputs(info, ItemsFlag());
+  }
+  if (specs.size() == 1 &&
+      info.FindInput(specs[0].substr(0, specs[0].find('='))) == nullptr) {
+    // One file, not NAME=FILE: every input, one after the other.
+    NPUK_ASSIGN_OR_RETURN(std::string bytes, ReadFile(specs[0]));
+    return SplitConcatenatedInputs(info, bytes);
+  }
+  Tensors out;
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos ||
+        info.FindInput(spec.substr(0, eq)) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--input=%s: give NAME=FILE for each input of model '%s' (%s), or "
+          "one FILE holding them all in that order",
+          spec, info.name, info.InputNames()));
+    }
+    NPUK_ASSIGN_OR_RETURN(out[spec.substr(0, eq)].data,
+                          ReadFile(spec.substr(eq + 1)));
+  }
+  return out;
+}
+
+absl::StatusOr<Parameters> ParamsFromFlags(const ModelInfo& info) {
+  Parameters out;
+  for (const std::string& assignment : absl::GetFlag(FLAGS_param)) {
+    NPUK_ASSIGN_OR_RETURN(auto p, ParseParameter(info, assignment));
+    out[p.first] = std::move(p.second);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ModelFlag(Client& c) {
   const std::string model = absl::GetFlag(FLAGS_model);
-  if (model != "mel" && model != "attention") {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--model=%s: choose --model=mel or --model=attention", model));
-  }
-  if (absl::GetFlag(FLAGS_frames) < 1) {
-    return absl::InvalidArgumentError("--frames must be at least 1");
-  }
-  const std::string path = absl::GetFlag(FLAGS_input);
-  if (path.empty()) return Synthetic(model, absl::GetFlag(FLAGS_frames));
-  auto data = ReadFile(path);
-  if (!data.ok()) return data.status();
-  if (model == "mel") {
-    std::vector<int16_t> frames(data->size() / 2);
-    std::memcpy(frames.data(), data->data(), frames.size() * 2);
-    if (data->size() % 2 != 0) frames.clear();  // rejected with sizes below
-    return Client::MelRequest(frames);
-  }
-  const size_t third = data->size() / 3;
-  if (third * 3 != data->size()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "'%s' has %d bytes; attention input is q, k, v of equal size", path,
-        data->size()));
-  }
-  auto span = [&](size_t i) {
-    return absl::Span<const int8_t>(
-        reinterpret_cast<const int8_t*>(data->data()) + i * third, third);
-  };
-  return Client::AttentionRequest(span(0), span(1), span(2),
-                                  absl::GetFlag(FLAGS_score_scale));
+  if (!model.empty()) return model;
+  auto names = ModelNames(c);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--model is required; the daemon serves ",
+      names.ok() ? absl::StrJoin(*names, ", ") : "(cannot list models)",
+      " (see `npukctl models`)"));
+}
+
+// The request --model, --input/--items and --param describe, built from the
+// model's metadata.
+absl::StatusOr<inference::ModelInferRequest> RequestFromFlags(Client& c) {
+  NPUK_ASSIGN_OR_RETURN(const std::string model, ModelFlag(c));
+  NPUK_ASSIGN_OR_RETURN(const ModelInfo info, c.Describe(model));
+  NPUK_ASSIGN_OR_RETURN(const Tensors inputs, InputsFromFlags(info));
+  NPUK_ASSIGN_OR_RETURN(const Parameters params, ParamsFromFlags(info));
+  return BuildRequest(info, inputs, params);
 }
 
 void PrintTiming(const Timing& t) {
@@ -284,41 +312,44 @@ void PrintTiming(const Timing& t) {
       absl::ToDoubleMicroseconds(t.compute), t.batch_frames, t.backend);
 }
 
-int Infer(Client& c) {
-  if (!absl::GetFlag(FLAGS_wav).empty()) {
-    auto audio = ReadWav16kMono(absl::GetFlag(FLAGS_wav));
-    if (!audio.ok()) return Report(audio.status(), "reading WAV");
-    auto mel = c.LogMelSpectrogram(*audio);
-    if (!mel.ok()) return Report(mel.status(), "log-mel spectrogram");
-    const auto [lo, hi] =
-        std::minmax_element(mel->features.begin(), mel->features.end());
-    std::cout << absl::StrFormat(
-        "log-mel features [80, %d] (Whisper units), min %.3f max %.3f\n",
-        mel->frames, *lo, *hi);
-    PrintTiming(mel->timing);
-    const std::string out = absl::GetFlag(FLAGS_output);
-    if (!out.empty()) {
-      std::ofstream f(out, std::ios::binary);
-      f.write(reinterpret_cast<const char*>(mel->features.data()),
-              mel->features.size() * sizeof(float));
-      if (!f) return Report(absl::InternalError("write failed"), out);
-      std::cout << "wrote float32 [80, " << mel->frames << "] to " << out
-                << "\n";
-    }
-    return kOk;
+// The typed Whisper convenience: log-mel features of a WAV file.
+int InferWav(Client& c) {
+  auto audio = ReadWav16kMono(absl::GetFlag(FLAGS_wav));
+  if (!audio.ok()) return Report(audio.status(), "reading WAV");
+  auto mel = c.LogMelSpectrogram(*audio);
+  if (!mel.ok()) return Report(mel.status(), "log-mel spectrogram");
+  const auto [lo, hi] =
+      std::minmax_element(mel->features.begin(), mel->features.end());
+  std::cout << absl::StrFormat(
+      "log-mel features [%d, %d] (Whisper units), min %.3f max %.3f\n",
+      kMelBins, mel->frames, *lo, *hi);
+  PrintTiming(mel->timing);
+  const std::string out = absl::GetFlag(FLAGS_output);
+  if (!out.empty()) {
+    std::ofstream f(out, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(mel->features.data()),
+            mel->features.size() * sizeof(float));
+    if (!f) return Report(absl::InternalError("write failed"), out);
+    std::cout << "wrote float32 [" << kMelBins << ", " << mel->frames << "] to "
+              << out << "\n";
   }
-  auto req = RequestFromFlags();
+  return kOk;
+}
+
+int Infer(Client& c) {
+  if (!absl::GetFlag(FLAGS_wav).empty()) return InferWav(c);
+  auto req = RequestFromFlags(c);
   if (!req.ok()) return Report(req.status(), "building the request");
   auto r = c.Infer(*req);
   if (!r.ok()) return Report(r.status(), "infer " + req->model_name());
-  for (int i = 0; i < r->response.outputs_size(); ++i) {
-    const auto& o = r->response.outputs(i);
-    const std::string& raw = r->response.raw_output_contents(i);
-    std::cout << o.name() << " " << o.datatype() << Shape(o.shape()) << ":";
-    for (size_t b = 0; b < std::min<size_t>(raw.size(), 16); ++b) {
-      std::cout << " " << static_cast<int>(static_cast<int8_t>(raw[b]));
-    }
-    std::cout << (raw.size() > 16 ? " ...\n" : "\n");
+  auto outputs = OutputsOf(r->response);
+  if (!outputs.ok())
+    return Report(outputs.status(), "infer " + req->model_name());
+  // In the daemon's order, which is the model's.
+  for (const auto& o : r->response.outputs()) {
+    const Tensor& t = outputs->at(o.name());
+    std::cout << o.name() << " " << t.datatype << Shape(t.shape) << ": "
+              << PreviewValues(t) << "\n";
   }
   PrintTiming(r->timing);
   const std::string out = absl::GetFlag(FLAGS_output);
@@ -330,63 +361,17 @@ int Infer(Client& c) {
   return kOk;
 }
 
-// Sends the golden input of `model` and compares the answer byte for byte.
-absl::Status DeepCheck(Client& c, const std::string& model) {
-#if NPUK_HAVE_GOLDEN
-  absl::StatusOr<inference::ModelInferRequest> req;
-  absl::Span<const uint8_t> expect;
-  if (model == "mel") {
-    const auto g = golden::Mel();
-    expect = absl::MakeConstSpan(g.output.data(), g.output.size());
-    req = Client::MelRequest(
-        absl::MakeConstSpan(reinterpret_cast<const int16_t*>(g.input.data()),
-                            g.input.size() / sizeof(int16_t)));
-  } else if (model == "attention") {
-    const auto g = golden::Attention();
-    expect = absl::MakeConstSpan(g.output.data(), g.output.size());
-    // The golden input is in device layout, q|k|v per tile; the wire wants
-    // each tensor whole.
-    constexpr size_t kTile = kTileDim * kTileDim;
-    std::vector<int8_t> q(g.items * kTile), k(q.size()), v(q.size());
-    for (size_t t = 0; t < g.items; ++t) {
-      const uint8_t* src = g.input.data() + t * 3 * kTile;
-      std::memcpy(q.data() + t * kTile, src, kTile);
-      std::memcpy(k.data() + t * kTile, src + kTile, kTile);
-      std::memcpy(v.data() + t * kTile, src + 2 * kTile, kTile);
-    }
-    // multiplier * 2^(shift - 31) is exact in a double and quantises back to
-    // the same pair, so the daemon runs the golden scale bit for bit.
-    req = Client::AttentionRequest(
-        q, k, v, std::ldexp(g.scale.multiplier, g.scale.shift - 31));
-  } else {
-    return absl::OkStatus();  // no golden vector for this service
-  }
-  if (!req.ok()) return req.status();
-  auto r = c.Infer(*req);
-  if (!r.ok()) return r.status();
-  if (r->response.raw_output_contents_size() != 1) {
-    return absl::DataLossError("golden answer has no raw output");
-  }
-  const std::string& got = r->response.raw_output_contents(0);
-  if (got.size() != expect.size()) {
-    return absl::DataLossError(absl::StrFormat(
-        "golden answer is %d bytes, expected %d", got.size(), expect.size()));
-  }
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (static_cast<uint8_t>(got[i]) != expect[i]) {
-      return absl::DataLossError(absl::StrFormat(
-          "golden answer differs at byte %d: got %d, expected %d", i,
-          static_cast<int8_t>(got[i]), static_cast<int8_t>(expect[i])));
-    }
-  }
-  return absl::OkStatus();
-#else
-  (void)c;
-  (void)model;
-  return absl::UnimplementedError(
-      "this npukctl was built without the golden vectors (target "
-      "npuk_golden); rebuild it from the full source tree");
-#endif
+// Sends the golden input the kernel registry holds for `model` (the one the
+// daemon's canaries replay) over the wire and compares the answer byte for
+// byte. False when no kernel of that name has a golden vector.
+absl::StatusOr<bool> DeepCheck(Client& c, const std::string& model) {
+  const KernelSpec* kernel = FindKernel(model);
+  if (kernel == nullptr || kernel->golden.items == 0) return false;
+  NPUK_ASSIGN_OR_RETURN(const GoldenRequest g, GoldenRequestFor(*kernel));
+  NPUK_ASSIGN_OR_RETURN(const TensorsResult r,
+                        c.Infer(model, g.inputs, g.params));
+  NPUK_RETURN_IF_ERROR(CompareGolden(g, r.outputs));
+  return true;
 }
 
 int Health(Client& c) {
@@ -406,6 +391,7 @@ int Health(Client& c) {
     const std::string label = svc.empty() ? "(server)" : svc;
     auto st = c.Health(svc);
     std::string state, detail;
+    bool serving = false;
     if (!st.ok()) {
       if (Unreachable(st.status())) return Report(st.status(), "health");
       state = st.status().code() == absl::StatusCode::kNotFound
@@ -415,25 +401,29 @@ int Health(Client& c) {
       rc = kFail;
     } else {
       state = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*st);
-      if (*st != grpc::health::v1::HealthCheckResponse::SERVING) rc = kFail;
+      serving = *st == grpc::health::v1::HealthCheckResponse::SERVING;
+      if (!serving) rc = kFail;
     }
-    if (absl::GetFlag(FLAGS_deep) && !svc.empty() && rc == kOk) {
-      absl::Status deep = DeepCheck(c, svc);
-      if (Unreachable(deep)) return Report(deep, "golden check of " + svc);
+    if (absl::GetFlag(FLAGS_deep) && !svc.empty() && serving) {
+      absl::StatusOr<bool> deep = DeepCheck(c, svc);
+      if (!deep.ok() && Unreachable(deep.status())) {
+        return Report(deep.status(), "golden check of " + svc);
+      }
       if (!deep.ok()) {
         rc = kFail;
         state = "GOLDEN_MISMATCH";
-        detail = std::string(deep.message());
+        detail = std::string(deep.status().message());
       } else {
-        detail = "golden output matches";
+        detail =
+            *deep ? "golden output matches" : "no golden vector to compare";
       }
     }
     if (absl::GetFlag(FLAGS_json)) {
-      json.push_back(absl::StrFormat(
-          "{\"service\": \"%s\", \"status\": \"%s\", \"detail\": \"%s\"}", svc,
-          state, absl::StrReplaceAll(detail, {{"\"", "'"}})));
+      json.push_back(
+          absl::StrFormat("{\"service\": %s, \"status\": %s, \"detail\": %s}",
+                          JsonQuote(svc), JsonQuote(state), JsonQuote(detail)));
     } else {
-      std::cout << absl::StrFormat("%-10s %s%s\n", label, state,
+      std::cout << absl::StrFormat("%-12s %s%s\n", label, state,
                                    detail.empty() ? "" : "  " + detail);
     }
   }
@@ -448,8 +438,8 @@ int Stats(Client& c) {
   if (!st.ok()) return Report(st.status(), "statistics");
   std::vector<std::string> json;
   if (!absl::GetFlag(FLAGS_json)) {
-    std::cout << absl::StrFormat("%-10s %10s %10s %8s %7s %11s %11s\n", "model",
-                                 "frames", "runs", "requests", "failed",
+    std::cout << absl::StrFormat("%-12s %10s %10s %8s %7s %11s %11s\n", "model",
+                                 "items", "runs", "requests", "failed",
                                  "queue us", "compute us");
   }
   for (const auto& m : st->model_stats()) {
@@ -468,15 +458,15 @@ int Stats(Client& c) {
              : 0.0;
     if (absl::GetFlag(FLAGS_json)) {
       json.push_back(absl::StrFormat(
-          "{\"model\": \"%s\", \"inference_count\": %d, \"execution_count\": "
+          "{\"model\": %s, \"inference_count\": %d, \"execution_count\": "
           "%d, \"success\": %d, \"fail\": %d, \"mean_batch\": %.2f, "
           "\"mean_queue_us\": %.1f, \"mean_compute_us\": %.1f}",
-          m.name(), m.inference_count(), m.execution_count(),
+          JsonQuote(m.name()), m.inference_count(), m.execution_count(),
           is.success().count(), is.fail().count(), mean_batch, queue_us,
           compute_us));
     } else {
       std::cout << absl::StrFormat(
-          "%-10s %10d %10d %8d %7d %11.1f %11.1f   mean batch %.1f\n", m.name(),
+          "%-12s %10d %10d %8d %7d %11.1f %11.1f   mean batch %.1f\n", m.name(),
           m.inference_count(), m.execution_count(), is.success().count(),
           is.fail().count(), queue_us, compute_us, mean_batch);
     }
@@ -487,8 +477,8 @@ int Stats(Client& c) {
   return kOk;
 }
 
-int Bench() {
-  auto req = RequestFromFlags();
+int Bench(Client& c) {
+  auto req = RequestFromFlags(c);
   if (!req.ok()) return Report(req.status(), "building the request");
   loadgen::Spec spec;
   spec.target = absl::GetFlag(FLAGS_target);
@@ -523,13 +513,13 @@ int Main(int argc, char** argv) {
     return kFail;
   }
   const std::string cmd = args[1];
-  if (cmd == "bench") return Bench();
   auto client = Connect();
   if (!client.ok()) return Report(client.status(), "connecting");
   if (cmd == "models") return Models(**client);
   if (cmd == "infer") return Infer(**client);
   if (cmd == "health") return Health(**client);
   if (cmd == "stats") return Stats(**client);
+  if (cmd == "bench") return Bench(**client);
   std::cerr << "npukctl: unknown command '" << cmd
             << "'; commands are models, infer, health, stats, bench (see "
                "npukctl --help)\n";

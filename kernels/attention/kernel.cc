@@ -96,7 +96,10 @@ const KernelSpec& Spec() {
                  .output = {"out.bin",
                             "51548c07959415de3e84280a9d844eeca551d67a426b28d835"
                             "957b57cfab8318",
-                            NPUK_EMBEDDED(attention, out)}},
+                            NPUK_EMBEDDED(attention, out)},
+                 // The score scale in1.bin encodes (multiplier 2119611008,
+                 // shift -10), exact in a double: what a client sends.
+                 .params = {0x1.f95acap-11}},
   };
   return *kSpec;
 }

@@ -1,4 +1,5 @@
-// The mel kernel's arithmetic, one stage per function:
+// The mel kernels' arithmetic (mel and mel128 differ only in the filterbank
+// of the mel stage: 80 or 128 bands), one stage per function:
 //   window   xw[n] = round(x[n] w[n] / 2^22), w Q30       (Q8, |xw| < 2^23)
 //   DFT      S[k] = sum_n xw[n] e^{-2 pi i k n / 400}, Q30 cos/sin, exact
 //            in int64 (|S| < 2^61); 2X[k] = round(S[k] / 2^33)  (Q4 of 2X)
@@ -99,13 +100,16 @@ inline void Spectrum(const int32_t* xw, Bin* x2) {
   }
 }
 
-// Mel energy in Q14 of int16^2. The Q10 power reaches 2^56.3, the Q30
-// product would not fit in 64 bits, so the high and low 32-bit halves of
-// the power are accumulated separately and recombined at Q14.
+// Mel energy of band m of the Bands-band filterbank in Q14 of int16^2. The
+// Q10 power reaches 2^56.3, the Q30 product would not fit in 64 bits, so
+// the high and low 32-bit halves of the power are accumulated separately
+// and recombined at Q14.
+template <int Bands = kMelBands>
 inline uint64_t MelEnergy(const uint64_t* power, int m) {
-  const int first = kFilterbank.first[m];
-  const int count = kFilterbank.count[m];
-  const int32_t* w = kFilterbank.weight + kFilterbank.offset[m];
+  const FilterbankTableOf<Bands>& fb = kFilterbankOf<Bands>;
+  const int first = fb.first[m];
+  const int count = fb.count[m];
+  const int32_t* w = fb.weight + fb.offset[m];
   uint64_t hi = 0, lo = 0;
   for (int i = 0; i < count; ++i) {
     const uint64_t p = power[first + i];
@@ -150,7 +154,9 @@ inline int8_t QuantizeLogMel(uint64_t energy) {
   return static_cast<int8_t>(q);
 }
 
-// From 2X[k] (Q4) to the 80 output bytes.
+// From 2X[k] (Q4) to the Bands output bytes (80 for mel, 128 for mel128).
+// Everything before this stage is independent of the band count.
+template <int Bands = kMelBands>
 inline void LogMelFromSpectrum(const Bin* x2, int8_t* out) {
   uint64_t power[kFftBins];
   for (int k = 0; k < kFftBins; ++k) {
@@ -158,18 +164,19 @@ inline void LogMelFromSpectrum(const Bin* x2, int8_t* out) {
     const int64_t im = x2[k].im;
     power[k] = static_cast<uint64_t>(re * re) + static_cast<uint64_t>(im * im);
   }
-  for (int m = 0; m < kMelBands; ++m) {
-    out[m] = QuantizeLogMel(MelEnergy(power, m));
+  for (int m = 0; m < Bands; ++m) {
+    out[m] = QuantizeLogMel(MelEnergy<Bands>(power, m));
   }
 }
 
-// The whole frame: 400 int16 samples to 80 int8 log-mel values.
+// The whole frame: 400 int16 samples to Bands int8 log-mel values.
+template <int Bands = kMelBands>
 inline void LogMelFrame(const int16_t* in, int8_t* out) {
   int32_t xw[kFrameSamples];
   for (int n = 0; n < kFrameSamples; ++n) xw[n] = WindowSample(in[n], n);
   Bin x2[kFftBins];
   Spectrum(xw, x2);
-  LogMelFromSpectrum(x2, out);
+  LogMelFromSpectrum<Bands>(x2, out);
 }
 
 }  // namespace npuk::mel

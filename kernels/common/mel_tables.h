@@ -1,8 +1,10 @@
-// Constant tables of the mel kernel, built at compile time from
+// Constant tables of the mel kernels, built at compile time from
 // const_math.h: the periodic Hann window, the DFT cosine table, the Slaney mel
-// filterbank Whisper uses (librosa.filters.mel(sr=16000, n_fft=400,
-// n_mels=80), htk=False, norm="slaney") and the log2 table. All Q30 unless
-// said otherwise. About 7 KB in total, small enough for an AIE2 core.
+// filterbanks Whisper uses (librosa.filters.mel(sr=16000, n_fft=400,
+// n_mels=80 or 128), htk=False, norm="slaney") and the log2 table. All Q30
+// unless said otherwise. About 6 KB per kernel (the filterbank of a band
+// count exists only in the objects that use it), small enough for an AIE2
+// core.
 #ifndef NPUK_KERNELS_COMMON_MEL_TABLES_H_
 #define NPUK_KERNELS_COMMON_MEL_TABLES_H_
 
@@ -14,7 +16,8 @@ namespace npuk::mel {
 
 inline constexpr int kFrameSamples = 400;               // 25 ms at 16 kHz
 inline constexpr int kFftBins = kFrameSamples / 2 + 1;  // 201
-inline constexpr int kMelBands = 80;
+inline constexpr int kMelBands = 80;      // the mel kernel (Whisper v1-v3)
+inline constexpr int kMel128Bands = 128;  // mel128 (large-v3, large-v3-turbo)
 inline constexpr double kSampleRate = 16000.0;
 
 inline constexpr int32_t kOneQ30 = int32_t{1} << 30;
@@ -74,19 +77,24 @@ constexpr double MelToHz(double mel) {
          cmath::Exp((cmath::Log(6.4) / 27.0) * (mel - kMelMinLogMel));
 }
 
-// Weights in Q20 (the largest Slaney weight is below 0.03, so they fit in
-// 15 bits), stored sparsely: filter m covers bins [first[m], first[m] +
-// count[m]) with weights at weight[offset[m] ...].
+// Weights in Q20 (the largest Slaney weight is below 0.03 for 80 bands and
+// below 0.05 for 128, so they fit in 16 bits), stored sparsely: filter m
+// covers bins [first[m], first[m] + count[m]) with weights at
+// weight[offset[m] ...]. Adjacent triangles overlap by half, so a bin is in
+// at most two filters whatever the band count.
 inline constexpr int kFilterWeightBits = 20;
-inline constexpr int kMaxFilterWeights = 2 * kFftBins;  // a bin is in <= 2
+inline constexpr int kMaxFilterWeights = 2 * kFftBins;
 
-struct FilterbankTable {
-  int16_t first[kMelBands];
-  int16_t count[kMelBands];
-  int16_t offset[kMelBands];
+template <int Bands>
+struct FilterbankTableOf {
+  static constexpr int kBands = Bands;
+  int16_t first[Bands];
+  int16_t count[Bands];
+  int16_t offset[Bands];
   int32_t weight[kMaxFilterWeights];
   int total;
 };
+using FilterbankTable = FilterbankTableOf<kMelBands>;
 
 // Weight of FFT bin k in the triangle over band edges f[0] < f[1] < f[2].
 constexpr double SlaneyWeight(const double* f, int k) {
@@ -100,17 +108,19 @@ constexpr double SlaneyWeight(const double* f, int k) {
 
 // Evaluated once per band edge so that clang's default constexpr step
 // budget suffices (Peano builds need no extra flag).
-constexpr FilterbankTable MakeFilterbank() {
-  // librosa.filters.mel: mel_f = mel_to_hz(linspace(mel(0), mel(8000), 82)).
-  double edges[kMelBands + 2] = {};
+template <int Bands>
+constexpr FilterbankTableOf<Bands> MakeFilterbank() {
+  // librosa.filters.mel: mel_f = mel_to_hz(linspace(mel(0), mel(8000),
+  // Bands + 2)).
+  double edges[Bands + 2] = {};
   const double mel_max = HzToMel(kSampleRate / 2);
-  for (int i = 0; i < kMelBands + 2; ++i) {
+  for (int i = 0; i < Bands + 2; ++i) {
     edges[i] = MelToHz(mel_max * static_cast<double>(i) /
-                       static_cast<double>(kMelBands + 1));
+                       static_cast<double>(Bands + 1));
   }
-  FilterbankTable t{};
+  FilterbankTableOf<Bands> t{};
   int total = 0;
-  for (int m = 0; m < kMelBands; ++m) {
+  for (int m = 0; m < Bands; ++m) {
     int first = -1, last = -1;
     int32_t q[kFftBins] = {};
     for (int k = 0; k < kFftBins; ++k) {
@@ -150,7 +160,12 @@ constexpr Log2Table MakeLog2Table() {
 
 inline constexpr WindowTable kWindow = MakeWindow();
 inline constexpr CosTable kCos = MakeCosTable();
-inline constexpr FilterbankTable kFilterbank = MakeFilterbank();
+// A variable template: a band count's table is evaluated and emitted only
+// where it is used, so the 80-band AIE object carries no 128-band table.
+template <int Bands>
+inline constexpr FilterbankTableOf<Bands> kFilterbankOf =
+    MakeFilterbank<Bands>();
+inline constexpr const FilterbankTable& kFilterbank = kFilterbankOf<kMelBands>;
 inline constexpr Log2Table kLog2 = MakeLog2Table();
 
 }  // namespace npuk::mel

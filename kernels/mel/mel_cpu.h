@@ -20,6 +20,15 @@ void MelFrames(const int16_t* in, int8_t* out, size_t n);
 void MelFramesPortable(const int16_t* in, int8_t* out, size_t n);
 void MelFramesAvx2(const int16_t* in, int8_t* out, size_t n);
 
+// The AVX2 path for a band count: n * 400 int16 in, n * Bands int8 out,
+// byte-identical to mel::LogMelFrame<Bands> per frame. Instantiated in
+// mel_cpu_avx2.cc for 80 (MelFramesAvx2) and 128 (kernels/mel128) only.
+// REQUIRES HasAvx2().
+template <int Bands>
+void LogMelFramesAvx2(const int16_t* in, int8_t* out, size_t n);
+extern template void LogMelFramesAvx2<80>(const int16_t*, int8_t*, size_t);
+extern template void LogMelFramesAvx2<128>(const int16_t*, int8_t*, size_t);
+
 }  // namespace npuk::cpu
 
 #endif  // NPUK_KERNELS_MEL_MEL_CPU_H_

@@ -213,9 +213,11 @@ struct BinSums<4> {
 };
 
 // Power, filterbank and log of 4 frames, one frame per 64-bit lane; the
-// same integer formulas as mel::LogMelFromSpectrum (the power split into
-// 32-bit halves, each times the Q20 weight, recombined at Q14).
+// same integer formulas as mel::LogMelFromSpectrum<Bands> (the power split
+// into 32-bit halves, each times the Q20 weight, recombined at Q14).
+template <int Bands>
 void LogMel4(const int32_t (*re)[4], const int32_t (*im)[4], int8_t* out) {
+  const mel::FilterbankTableOf<Bands>& fb = mel::kFilterbankOf<Bands>;
   alignas(32) uint64_t power[kBins][4];
   for (int k = 0; k < kBins; ++k) {
     const __m256i r = _mm256_cvtepi32_epi64(
@@ -226,10 +228,10 @@ void LogMel4(const int32_t (*re)[4], const int32_t (*im)[4], int8_t* out) {
         reinterpret_cast<__m256i*>(power[k]),
         _mm256_add_epi64(_mm256_mul_epi32(r, r), _mm256_mul_epi32(i, i)));
   }
-  for (int m = 0; m < mel::kMelBands; ++m) {
-    const int first = mel::kFilterbank.first[m];
-    const int count = mel::kFilterbank.count[m];
-    const int32_t* w = mel::kFilterbank.weight + mel::kFilterbank.offset[m];
+  for (int m = 0; m < Bands; ++m) {
+    const int first = fb.first[m];
+    const int count = fb.count[m];
+    const int32_t* w = fb.weight + fb.offset[m];
     __m256i hi = _mm256_setzero_si256(), lo = _mm256_setzero_si256();
     for (int i = 0; i < count; ++i) {
       const __m256i p =
@@ -244,12 +246,12 @@ void LogMel4(const int32_t (*re)[4], const int32_t (*im)[4], int8_t* out) {
         reinterpret_cast<__m256i*>(energy),
         _mm256_add_epi64(_mm256_slli_epi64(hi, 16), _mm256_srli_epi64(lo, 16)));
     for (int g = 0; g < 4; ++g) {
-      out[g * mel::kMelBands + m] = mel::QuantizeLogMel(energy[g]);
+      out[g * Bands + m] = mel::QuantizeLogMel(energy[g]);
     }
   }
 }
 
-template <int G>
+template <int Bands, int G>
 void MelGroup(const int16_t* in, int8_t* out) {
   const FoldedTables& t = Tables();
   FoldedFrame frames[G];
@@ -277,26 +279,35 @@ void MelGroup(const int16_t* in, int8_t* out) {
     }
   }
   if constexpr (G == 4) {
-    LogMel4(re2, im2, out);
+    LogMel4<Bands>(re2, im2, out);
   } else {
     for (int g = 0; g < G; ++g) {
       mel::Bin spectrum[kBins];
       for (int k = 0; k < kBins; ++k) spectrum[k] = {re2[k][g], im2[k][g]};
-      mel::LogMelFromSpectrum(spectrum, out + g * mel::kMelBands);
+      mel::LogMelFromSpectrum<Bands>(spectrum, out + g * Bands);
     }
   }
 }
 
 }  // namespace
 
-void MelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
+template <int Bands>
+void LogMelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
   size_t i = 0;
   for (; i + kGroup <= n; i += kGroup) {
-    MelGroup<kGroup>(in + i * kSamples, out + i * mel::kMelBands);
+    MelGroup<Bands, kGroup>(in + i * kSamples, out + i * Bands);
   }
   for (; i < n; ++i) {
-    MelGroup<1>(in + i * kSamples, out + i * mel::kMelBands);
+    MelGroup<Bands, 1>(in + i * kSamples, out + i * Bands);
   }
+}
+
+template void LogMelFramesAvx2<mel::kMelBands>(const int16_t*, int8_t*, size_t);
+template void LogMelFramesAvx2<mel::kMel128Bands>(const int16_t*, int8_t*,
+                                                  size_t);
+
+void MelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
+  LogMelFramesAvx2<mel::kMelBands>(in, out, n);
 }
 
 }  // namespace npuk::cpu
@@ -304,6 +315,18 @@ void MelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
 #else  // not x86 with AVX2: HasAvx2() is false and these are never chosen.
 
 namespace npuk::cpu {
+
+// The scalar formulas the kernel entries run.
+template <int Bands>
+void LogMelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    mel::LogMelFrame<Bands>(in + i * mel::kFrameSamples, out + i * Bands);
+  }
+}
+
+template void LogMelFramesAvx2<mel::kMelBands>(const int16_t*, int8_t*, size_t);
+template void LogMelFramesAvx2<mel::kMel128Bands>(const int16_t*, int8_t*,
+                                                  size_t);
 
 void MelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
   MelFramesPortable(in, out, n);

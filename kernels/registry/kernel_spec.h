@@ -109,6 +109,10 @@ struct Golden {
   // device argument order.
   std::vector<GoldenFile> inputs;
   GoldenFile output;  // items * output bytes
+  // The request parameter values (KernelSpec::params order) whose encoding
+  // the parameter plane of `inputs` holds, so that a client can send the
+  // golden over the wire (npukctl health --deep). Empty means the defaults.
+  std::vector<ParamValue> params;
 };
 
 struct KernelSpec {

@@ -1,28 +1,55 @@
-// Writes kernels/golden/golden_data.cc: golden inputs for both kernels and
-// the outputs the reference kernel entries give for them.
+// Writes the golden files of every registered kernel,
+// <KERNELS_DIR>/<name>/golden/in<a>.bin (one per device input argument) and
+// out.bin, and prints the `.golden = {...}` block to paste into each
+// kernels/<name>/kernel.cc (items, file names, SHA-256).
 //
-//   npuk_make_golden kernels/golden/golden_data.cc
+//   npuk_make_golden kernels [KERNEL...]
 //
-// Inputs come from a fixed xorshift generator and fixed signal recipes, so
-// a rerun on the same platform rewrites the same file. The committed file
-// is the contract: tests/kernels/golden_test.cc checks that the reference
-// kernels still reproduce its outputs.
+// Inputs come from a fixed xorshift generator: a kernel with a recipe
+// below gets signals chosen to exercise its math (mel: speech-like frames,
+// tones, noise, clipping; attention: Gaussian q, k, v at realistic scales);
+// any other kernel gets 4 items of seeded uniform bytes in every input
+// tensor and its default parameters. Outputs are what the kernel's
+// reference gives, checked against its CPU path and for all-zero items
+// (which the zero guard would reject). A rerun on the same platform writes
+// the same bytes. The committed files are the contract: the registry checks
+// their SHA-256 at start-up and tests/kernels/golden_test.cc checks that
+// the reference still reproduces them.
+//
+// This tool reads the declarations without the registry's validation
+// (which refuses goldens that no longer match), so it also runs when the
+// goldens are being regenerated.
+#include <openssl/sha.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <numbers>
+#include <span>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
-#include "kernels/attention/attention_kernel.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "kernels/common/score_scale.h"
-#include "kernels/mel/mel_kernel.h"
+#include "kernels/registry/kernel_spec.h"
+#include "kernels/registry/registered_kernels.h"
 
 namespace {
 
-constexpr int kMelFrames = 8;
-constexpr int kAttentionTiles = 4;
+namespace fs = std::filesystem;
+using npuk::KernelSpec;
+using Bytes = std::vector<uint8_t>;
+
 constexpr double kSampleRate = 16000.0;
+constexpr size_t kDefaultItems = 4;
 
 class Rng {
  public:
@@ -44,6 +71,21 @@ class Rng {
   uint64_t state_;
 };
 
+// A kernel's golden inputs: one plane per input tensor (declaration
+// order), items after items, and the parameter values every item carries
+// (empty = the declared defaults).
+struct Inputs {
+  size_t items = 0;
+  std::vector<Bytes> planes;
+  std::vector<npuk::ParamValue> params;
+};
+
+void AppendLe16(Bytes& out, int16_t v) {
+  const auto u = static_cast<uint16_t>(v);
+  out.push_back(static_cast<uint8_t>(u & 0xFF));
+  out.push_back(static_cast<uint8_t>(u >> 8));
+}
+
 int16_t ToInt16(double x) {  // x in full-scale units
   const double s = std::nearbyint(x * 32768.0);
   return static_cast<int16_t>(s > 32767 ? 32767 : (s < -32768 ? -32768 : s));
@@ -53,11 +95,16 @@ double Tone(double hz, int n) {
   return std::sin(2.0 * std::numbers::pi * hz * n / kSampleRate);
 }
 
-std::vector<int16_t> MelInput() {
+// mel: 8 frames of 400 samples: a voiced speech-like frame, a
+// fricative-like frame, two tones, a chirp, a clipped square wave, loud
+// white noise, a quiet frame and impulses over DC.
+Inputs MelRecipe() {
+  constexpr int kFrames = 8;
+  constexpr int kSamples = 400;
   Rng rng(0x6d656c31);
   std::vector<int16_t> in;
-  for (int frame = 0; frame < kMelFrames; ++frame) {
-    for (int n = 0; n < 400; ++n) {
+  for (int frame = 0; frame < kFrames; ++frame) {
+    for (int n = 0; n < kSamples; ++n) {
       double x = 0;
       switch (frame) {
         case 0:  // voiced: 120 Hz harmonics shaped by formants 700/1200/2600
@@ -101,113 +148,246 @@ std::vector<int16_t> MelInput() {
       in.push_back(ToInt16(x));
     }
   }
-  return in;
+  Inputs p{kFrames, {Bytes()}, {}};
+  for (int16_t s : in) AppendLe16(p.planes[0], s);
+  return p;
 }
 
-struct AttentionData {
-  std::vector<int8_t> qkv;
-  npuk::ScoreScale scale;
-};
-
-AttentionData AttentionInput() {
+// attention: 4 tiles of Gaussian q, k, v (sigma 1, 1.5, 2, 3) quantised with
+// one scale s for every tensor of every tile, and score_scale = s^2 / 8
+// (s_q s_k / 8 of realistic data, about 0.0125) for every tile.
+Inputs AttentionRecipe() {
+  constexpr int kTiles = 4;
+  constexpr int kMatrix = 64 * 64;
   Rng rng(0x6174746e);
-  const double sigma[kAttentionTiles] = {1.0, 1.5, 2.0, 3.0};
-  std::vector<double> x;
-  for (int t = 0; t < kAttentionTiles; ++t) {
-    for (int i = 0; i < 3 * 4096; ++i) x.push_back(sigma[t] * rng.Gaussian());
+  const double sigma[kTiles] = {1.0, 1.5, 2.0, 3.0};
+  std::vector<double> x;  // per tile q, then k, then v
+  for (int t = 0; t < kTiles; ++t) {
+    for (int i = 0; i < 3 * kMatrix; ++i)
+      x.push_back(sigma[t] * rng.Gaussian());
   }
-  // One scale for all tensors of all tiles, so one score scale serves them.
   double max_abs = 0;
   for (double v : x) max_abs = std::fmax(max_abs, std::fabs(v));
   const double s = max_abs / 127.0;
-  AttentionData data;
-  for (double v : x) {
-    data.qkv.push_back(static_cast<int8_t>(std::nearbyint(v / s)));
+  // The exact value of the quantised scale, so a client sending it (the
+  // declaration's golden.params) encodes the same record.
+  const double score_scale =
+      npuk::ScoreScaleValue(npuk::QuantizeScoreScale(s * s / 8.0));
+  Inputs p{kTiles, std::vector<Bytes>(3), {npuk::ParamValue(score_scale)}};
+  for (size_t i = 0; i < x.size(); ++i) {
+    const size_t tensor = (i % (3 * kMatrix)) / kMatrix;
+    p.planes[tensor].push_back(
+        static_cast<uint8_t>(static_cast<int8_t>(std::nearbyint(x[i] / s))));
   }
-  data.scale = npuk::QuantizeScoreScale(s * s / 8.0);
-  return data;
+  return p;
 }
 
-void WriteBytes(std::FILE* f, const char* name, const uint8_t* bytes,
-                size_t size) {
-  std::fprintf(f, "alignas(64) const uint8_t %s[%zu] = {", name, size);
-  for (size_t i = 0; i < size; ++i) {
-    std::fprintf(f, "%s%u,", i % 20 == 0 ? "\n    " : "", bytes[i]);
+// Any other kernel: seeded uniform bytes (integer tensors) or uniform
+// values in [-1, 1) (FP32 tensors), seeded by the kernel's name.
+Inputs GenericRecipe(const KernelSpec& spec) {
+  uint64_t seed = 0xcbf29ce484222325;  // FNV-1a of the name
+  for (const char c : spec.name) {
+    seed = (seed ^ static_cast<uint8_t>(c)) * 0x100000001b3;
   }
-  std::fprintf(f, "\n};\n\n");
+  Rng rng(seed | 1);
+  Inputs p{kDefaultItems, {}, {}};
+  for (const npuk::TensorDecl& t : spec.inputs) {
+    Bytes plane;
+    for (size_t i = 0; i < kDefaultItems * t.item_elements(); ++i) {
+      if (t.dtype == npuk::DType::kFp32) {
+        const float f = static_cast<float>(2.0 * rng.Uniform() - 1.0);
+        uint8_t b[4];
+        std::memcpy(b, &f, 4);
+        plane.insert(plane.end(), b, b + 4);
+      } else {
+        for (size_t b = 0; b < npuk::DTypeBytes(t.dtype); ++b) {
+          plane.push_back(static_cast<uint8_t>(rng.Next() >> 56));
+        }
+      }
+    }
+    p.planes.push_back(std::move(plane));
+  }
+  return p;
 }
 
-bool AllZero(const int8_t* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (p[i] != 0) return false;
+// The planes of the golden request: the recipe's tensors, then (when the
+// kernel has parameters) the parameter plane, one encoded record per item.
+// *params gets the recipe's parameter values (empty = the defaults).
+// Empty on an error, which is printed.
+std::vector<Bytes> PlanesFor(const KernelSpec& spec, size_t* items,
+                             std::vector<npuk::ParamValue>* params) {
+  // mel128 runs the same frames through Whisper large-v3's filterbank.
+  Inputs p = spec.name == "mel" || spec.name == "mel128" ? MelRecipe()
+             : spec.name == "attention"                  ? AttentionRecipe()
+                                                         : GenericRecipe(spec);
+  *params = p.params;
+  *items = p.items;
+  if (spec.param_bytes > 0) {
+    const std::vector<npuk::ParamValue> values =
+        p.params.empty() ? npuk::DefaultParams(spec) : p.params;
+    Bytes record(spec.param_bytes);
+    if (absl::Status s = spec.encode_params(values, record); !s.ok()) {
+      std::fprintf(stderr, "%s: the golden parameters are refused: %s\n",
+                   spec.name.c_str(), std::string(s.message()).c_str());
+      return {};
+    }
+    Bytes plane;
+    for (size_t i = 0; i < p.items; ++i) {
+      plane.insert(plane.end(), record.begin(), record.end());
+    }
+    p.planes.push_back(std::move(plane));
   }
+  return std::move(p.planes);
+}
+
+std::string Sha256Hex(std::span<const uint8_t> bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(bytes.data(), bytes.size(), digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+bool WriteFile(const fs::path& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  return static_cast<bool>(out.flush());
+}
+
+// The SHA-256 split in two string literals, as clang-format leaves it.
+std::string Literal(const std::string& sha) {
+  return absl::StrCat("\"", sha.substr(0, 32), "\"\n              \"",
+                      sha.substr(32), "\"");
+}
+
+// Generates, checks and writes one kernel's goldens; prints its block.
+bool Generate(const KernelSpec& spec, const fs::path& kernels_dir) {
+  size_t items = 0;
+  std::vector<npuk::ParamValue> params;
+  const std::vector<Bytes> owned = PlanesFor(spec, &items, &params);
+  if (owned.size() != spec.plane_count()) {
+    std::fprintf(stderr,
+                 "%s: the recipe makes %zu planes, the kernel has %zu\n",
+                 spec.name.c_str(), owned.size(), spec.plane_count());
+    return false;
+  }
+  for (size_t i = 0; i < owned.size(); ++i) {
+    if (owned[i].size() != items * spec.plane_bytes(i)) {
+      std::fprintf(stderr, "%s: plane %zu has %zu bytes, want %zu\n",
+                   spec.name.c_str(), i, owned[i].size(),
+                   items * spec.plane_bytes(i));
+      return false;
+    }
+  }
+  const std::vector<std::span<const uint8_t>> planes(owned.begin(),
+                                                     owned.end());
+  std::vector<Bytes> args(spec.device_args.size());
+  std::vector<const uint8_t*> in;
+  for (size_t a = 0; a < args.size(); ++a) {
+    args[a].resize(items * spec.arg_bytes(a));
+    npuk::GatherArg(spec, a, planes, 0, items, args[a].data());
+    in.push_back(args[a].data());
+  }
+  Bytes out(items * spec.output_bytes());
+  spec.reference(in.data(), out.data(), items);
+  Bytes cpu(out.size());
+  spec.cpu(in.data(), cpu.data(), items);
+  if (cpu != out) {
+    std::fprintf(stderr,
+                 "%s: the CPU path differs from the reference on the golden "
+                 "inputs; fix the CPU path before regenerating\n",
+                 spec.name.c_str());
+    return false;
+  }
+  for (size_t i = 0; i < items; ++i) {
+    const uint8_t* item = out.data() + i * spec.output_bytes();
+    bool zero = true;
+    for (size_t b = 0; b < spec.output_bytes() && zero; ++b) zero = !item[b];
+    if (zero) {
+      std::fprintf(stderr,
+                   "%s: golden %s %zu gives an all-zero output, which the "
+                   "zero guard would reject; change its recipe\n",
+                   spec.name.c_str(), spec.unit.c_str(), i);
+      return false;
+    }
+  }
+
+  const fs::path dir = kernels_dir / spec.name / "golden";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  std::string inputs;
+  for (size_t a = 0; a < args.size(); ++a) {
+    const std::string file = absl::StrCat("in", a, ".bin");
+    if (!WriteFile(dir / file, args[a])) {
+      std::fprintf(stderr, "cannot write %s\n", (dir / file).c_str());
+      return false;
+    }
+    absl::StrAppend(&inputs, a ? ",\n             " : "", "{\"", file, "\",\n",
+                    "              ", Literal(Sha256Hex(args[a])),
+                    ",\n              NPUK_EMBEDDED(", spec.name, ", in", a,
+                    ")}");
+  }
+  if (!WriteFile(dir / "out.bin", out)) {
+    std::fprintf(stderr, "cannot write %s\n", (dir / "out.bin").c_str());
+    return false;
+  }
+  // The recipe's parameter values, as C++ literals (a double in hex, so the
+  // pasted value is bit-exact).
+  std::string param_line;
+  if (!params.empty()) {
+    std::vector<std::string> literals;
+    for (const npuk::ParamValue& v : params) {
+      if (const double* d = std::get_if<double>(&v)) {
+        literals.push_back(absl::StrFormat("%a", *d));
+      } else if (const int64_t* i = std::get_if<int64_t>(&v)) {
+        literals.push_back(absl::StrFormat("int64_t{%d}", *i));
+      } else {
+        literals.push_back(std::get<bool>(v) ? "true" : "false");
+      }
+    }
+    param_line = absl::StrCat(",\n           .params = {",
+                              absl::StrJoin(literals, ", "), "}");
+  }
+  std::printf(
+      "// %s: %zu %s -> %s\n.golden = {.items = %zu,\n"
+      "           .inputs = {%s},\n"
+      "           .output = {\"out.bin\",\n              %s,\n"
+      "              NPUK_EMBEDDED(%s, out)}%s},\n\n",
+      spec.name.c_str(), items,
+      items == 1 ? spec.unit.c_str() : spec.units.c_str(), dir.c_str(), items,
+      inputs.c_str(), Literal(Sha256Hex(out)).c_str(), spec.name.c_str(),
+      param_line.c_str());
   return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
+  if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s OUT.cc\n  writes the golden vectors, e.g. to "
-                 "kernels/golden/golden_data.cc\n",
+                 "usage: %s KERNELS_DIR [KERNEL...]\n"
+                 "  writes KERNELS_DIR/<kernel>/golden/{in<a>,out}.bin of "
+                 "every registered kernel (or those named) and prints the\n"
+                 "  .golden block for each kernels/<kernel>/kernel.cc; run "
+                 "from the source tree as: npuk_make_golden kernels\n",
                  argv[0]);
     return 2;
   }
-  const std::vector<int16_t> mel_in = MelInput();
-  std::vector<int8_t> mel_out(kMelFrames * npuk::kMelBands);
-  for (int i = 0; i < kMelFrames; ++i) {
-    mel_kernel_simple(mel_in.data() + i * npuk::kMelFrameSamples,
-                      mel_out.data() + i * npuk::kMelBands);
-    if (AllZero(mel_out.data() + i * npuk::kMelBands, npuk::kMelBands)) {
-      std::fprintf(stderr,
-                   "mel frame %d gives an all-zero output; change "
-                   "its recipe\n",
-                   i);
-      return 1;
+  const fs::path kernels_dir = argv[1];
+  const std::vector<std::string> only(argv + 2, argv + argc);
+  const std::vector<const KernelSpec*> all = npuk::RegisteredKernels();
+  for (const std::string& name : only) {
+    bool found = false;
+    for (const KernelSpec* spec : all) found = found || spec->name == name;
+    if (!found) {
+      std::fprintf(stderr, "no registered kernel \"%s\"\n", name.c_str());
+      return 2;
     }
   }
-  const AttentionData att = AttentionInput();
-  std::vector<int8_t> att_out(kAttentionTiles * npuk::kAttentionOutBytes);
-  for (int t = 0; t < kAttentionTiles; ++t) {
-    attention_64x64(att.qkv.data() + t * npuk::kAttentionInBytes,
-                    att_out.data() + t * npuk::kAttentionOutBytes,
-                    att.scale.multiplier, att.scale.shift);
-    if (AllZero(att_out.data() + t * npuk::kAttentionOutBytes,
-                npuk::kAttentionOutBytes)) {
-      std::fprintf(stderr, "attention tile %d gives an all-zero output\n", t);
-      return 1;
-    }
-  }
-
-  std::FILE* f = std::fopen(argv[1], "w");
-  if (f == nullptr) {
-    std::fprintf(stderr, "cannot open %s for writing\n", argv[1]);
-    return 1;
-  }
-  std::fprintf(f,
-               "// Generated by kernels/tools/make_golden.cc; do not edit.\n"
-               "// Regenerate: npuk_make_golden kernels/golden/"
-               "golden_data.cc\n"
-               "#include \"kernels/golden/golden_data.h\"\n\n"
-               "namespace npuk::golden::data {\n\n");
-  std::fprintf(f, "const size_t kMelItems = %d;\n", kMelFrames);
-  WriteBytes(f, "kMelInput", reinterpret_cast<const uint8_t*>(mel_in.data()),
-             mel_in.size() * 2);
-  WriteBytes(f, "kMelOutput", reinterpret_cast<const uint8_t*>(mel_out.data()),
-             mel_out.size());
-  std::fprintf(f, "const size_t kAttentionItems = %d;\n", kAttentionTiles);
-  std::fprintf(f, "const int32_t kAttentionMultiplier = %d;\n",
-               att.scale.multiplier);
-  std::fprintf(f, "const int32_t kAttentionShift = %d;\n", att.scale.shift);
-  WriteBytes(f, "kAttentionInput",
-             reinterpret_cast<const uint8_t*>(att.qkv.data()), att.qkv.size());
-  WriteBytes(f, "kAttentionOutput",
-             reinterpret_cast<const uint8_t*>(att_out.data()), att_out.size());
-  std::fprintf(f, "}  // namespace npuk::golden::data\n");
-  if (std::fclose(f) != 0) {
-    std::fprintf(stderr, "writing %s failed\n", argv[1]);
-    return 1;
+  for (const KernelSpec* spec : all) {
+    bool wanted = only.empty();
+    for (const std::string& name : only) wanted = wanted || spec->name == name;
+    if (wanted && !Generate(*spec, kernels_dir)) return 1;
   }
   return 0;
 }

@@ -1,9 +1,11 @@
 #include "server/batching/batcher.h"
 
 #include <cstring>
+#include <span>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace npuk {
@@ -43,7 +45,27 @@ void RefuseAll(std::vector<std::unique_ptr<InferTask>>& dead) {
 
 }  // namespace
 
-Batcher::Batcher(KernelId kernel, BatcherOptions options,
+absl::Status Batcher::CheckPlanes(const InferTask& task) const {
+  if (task.inputs.size() != kernel_.plane_count()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request gives ", task.inputs.size(), " input planes; model ",
+        kernel_.name, " takes ", kernel_.plane_count(), " (",
+        kernel_.inputs.size(), " tensors",
+        kernel_.param_bytes > 0 ? " and the parameter record" : "", ")"));
+  }
+  for (size_t p = 0; p < task.inputs.size(); ++p) {
+    const size_t want = task.items * kernel_.plane_bytes(p);
+    if (task.inputs[p].size() != want) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input plane ", p, " of model ", kernel_.name, " is ",
+          task.inputs[p].size(), " bytes; ", task.items, " ", kernel_.units,
+          " need ", want));
+    }
+  }
+  return absl::OkStatus();
+}
+
+Batcher::Batcher(const KernelSpec& kernel, BatcherOptions options,
                  std::vector<std::unique_ptr<Executor>> executors,
                  RunVerifier* verifier, BatchObserver* observer)
     : kernel_(kernel),
@@ -63,24 +85,11 @@ Batcher::~Batcher() { Drain(); }
 absl::Status Batcher::Submit(std::unique_ptr<InferTask> task) {
   if (task->items == 0 || task->items > options_.max_batch_items) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "request carries ", task->items, " ", KernelName(kernel_),
-        " items; this server accepts 1 to ", options_.max_batch_items,
+        "request carries ", task->items, " ", kernel_.name, " ",
+        kernel_.units, "; this server accepts 1 to ", options_.max_batch_items,
         " per request (max_batch_frames); split the request"));
   }
-  size_t plane_bytes = 0;
-  for (const auto& plane : task->inputs) {
-    if (plane.size() % task->items != 0) {
-      return absl::InvalidArgumentError(
-          "input plane is not a whole number "
-          "of items");
-    }
-    plane_bytes += plane.size() / task->items;
-  }
-  if (plane_bytes != LayoutOf(kernel_).in_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "inputs give ", plane_bytes, " bytes per item, ", KernelName(kernel_),
-        " needs ", LayoutOf(kernel_).in_bytes));
-  }
+  NPUK_RETURN_IF_ERROR(CheckPlanes(*task));
   std::vector<std::unique_ptr<InferTask>> dead;
   absl::Status status;
   {
@@ -97,7 +106,7 @@ absl::Status Batcher::Submit(std::unique_ptr<InferTask> task) {
       if (full) PurgeDeadLocked(dead);
       if (!task->canary && user_queued_ >= options_.max_queue_size) {
         status = absl::ResourceExhaustedError(absl::StrCat(
-            KernelName(kernel_), " queue is full (", options_.max_queue_size,
+            kernel_.name, " queue is full (", options_.max_queue_size,
             " requests waiting, max_queue_size); retry with backoff"));
       } else {
         task->enqueued = absl::Now();
@@ -204,39 +213,28 @@ void Batcher::DispatchLoop(Executor* executor) {
 
 void Batcher::RunBatch(Executor* executor,
                        std::vector<std::unique_ptr<InferTask>> batch) {
-  const KernelLayout layout = LayoutOf(kernel_);
   const absl::Time start = absl::Now();
 
-  // Gather the planar inputs into the device layout, item by item.
-  absl::Span<uint8_t> staging = executor->input();
-  std::vector<ScoreScale> scales;
-  if (kernel_ == KernelId::kAttention) scales.reserve(options_.max_batch_items);
+  // Gather each task's planes into the device arguments, item after item;
+  // the tasks sit back to back in the order they are answered.
+  std::vector<std::span<const uint8_t>> planes;
   size_t items = 0;
   size_t user_items = 0;
   for (const auto& task : batch) {
-    uint8_t* dst = staging.data() + items * layout.in_bytes;
-    if (task->inputs.size() == 1) {
-      std::memcpy(dst, task->inputs[0].data(), task->inputs[0].size());
-    } else {
-      for (size_t i = 0; i < task->items; ++i) {
-        for (const auto& plane : task->inputs) {
-          const size_t plane_bytes = plane.size() / task->items;
-          std::memcpy(dst, plane.data() + i * plane_bytes, plane_bytes);
-          dst += plane_bytes;
-        }
-      }
-    }
-    if (kernel_ == KernelId::kAttention) {
-      scales.insert(scales.end(), task->items, task->scale);
+    planes.assign(task->inputs.begin(), task->inputs.end());
+    for (size_t arg = 0; arg < kernel_.device_args.size(); ++arg) {
+      uint8_t* dest =
+          executor->input(arg).data() + items * kernel_.arg_bytes(arg);
+      GatherArg(kernel_, arg, planes, 0, task->items, dest);
     }
     items += task->items;
     if (!task->canary) user_items += task->items;
   }
 
-  absl::Status status = executor->Run(items, scales);
+  absl::Status status = executor->Run(items);
   if (!status.ok()) {
-    spdlog::error("{} device run of {} items failed: {}", KernelName(kernel_),
-                  items, status.ToString());
+    spdlog::error("{} device run of {} {} failed: {}", kernel_.name, items,
+                  kernel_.units, status.ToString());
   }
 
   // Split the results back per request, in order.
@@ -245,7 +243,7 @@ void Batcher::RunBatch(Executor* executor,
   std::vector<absl::Status> task_status(batch.size(), status);
   for (size_t t = 0; t < batch.size(); ++t) {
     InferTask& task = *batch[t];
-    const size_t bytes = task.items * layout.out_bytes;
+    const size_t bytes = task.items * kernel_.output_bytes();
     if (status.ok()) {
       const uint8_t* out = results.data() + offset;
       std::memcpy(task.output, out, bytes);

@@ -1,5 +1,5 @@
 // Dynamic batching: one bounded queue per model, one dispatcher thread per
-// executor. A batch closes when it holds max_batch_frames items or when the
+// executor. A batch closes when it holds max_batch_items items or when the
 // oldest queued request has waited max_queue_delay. Requests whose deadline
 // passed or that were cancelled are answered without reaching the device.
 #ifndef NPUK_SERVER_BATCHING_BATCHER_H_
@@ -115,6 +115,9 @@ class Batcher {
   size_t pending() const;
 
  private:
+  // INVALID_ARGUMENT unless the task has plane_count() planes of
+  // items * plane_bytes(p) bytes each.
+  absl::Status CheckPlanes(const InferTask& task) const;
   void DispatchLoop(Executor* executor);
   // Takes the next batch off the queue; empty when draining and empty.
   std::vector<std::unique_ptr<InferTask>> NextBatch();

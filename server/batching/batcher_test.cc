@@ -7,85 +7,19 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/registry/registry.h"
+#include "server/device/fake/fake_device.h"
 
 namespace npuk {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::FakeExecutor;
+using testing::FakeMode;
 
-// An executor whose "kernel" copies the first out_bytes of every input item
-// to the output, records each run's size, and can be held inside Run.
-class FakeExecutor : public Executor {
- public:
-  FakeExecutor(KernelId kernel, size_t max_items)
-      : kernel_(kernel),
-        max_items_(max_items),
-        in_(max_items * LayoutOf(kernel).in_bytes),
-        out_(max_items * LayoutOf(kernel).out_bytes) {}
-
-  KernelId kernel() const override { return kernel_; }
-  size_t max_items() const override { return max_items_; }
-  absl::Span<uint8_t> input() override { return absl::MakeSpan(in_); }
-  absl::Span<const uint8_t> output() const override { return out_; }
-
-  absl::Status Run(size_t n, absl::Span<const ScoreScale> scales) override {
-    {
-      absl::MutexLock lock(&mu_);
-      runs_.push_back(n);
-      for (size_t i = 0; i < n; ++i)
-        first_bytes_.push_back(in_[i * LayoutOf(kernel_).in_bytes]);
-      scales_seen_ = scales.size();
-      entered_ = true;
-      mu_.Await(absl::Condition(
-          +[](bool* released) { return *released; }, &released_));
-    }
-    if (!fail_.ok()) return fail_;
-    const KernelLayout l = LayoutOf(kernel_);
-    for (size_t i = 0; i < n; ++i) {
-      std::memcpy(&out_[i * l.out_bytes], &in_[i * l.in_bytes], l.out_bytes);
-    }
-    return absl::OkStatus();
-  }
-
-  void Hold() {
-    absl::MutexLock lock(&mu_);
-    released_ = false;
-  }
-  void Release() {
-    absl::MutexLock lock(&mu_);
-    released_ = true;
-  }
-  void WaitEntered() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&entered_));
-  }
-  std::vector<size_t> runs() {
-    absl::MutexLock lock(&mu_);
-    return runs_;
-  }
-  std::vector<uint8_t> first_bytes() {
-    absl::MutexLock lock(&mu_);
-    return first_bytes_;
-  }
-  size_t scales_seen() {
-    absl::MutexLock lock(&mu_);
-    return scales_seen_;
-  }
-  void set_fail(absl::Status s) { fail_ = std::move(s); }
-
- private:
-  const KernelId kernel_;
-  const size_t max_items_;
-  std::vector<uint8_t> in_;
-  std::vector<uint8_t> out_;
-  absl::Status fail_;
-  absl::Mutex mu_;
-  bool released_ ABSL_GUARDED_BY(mu_) = true;
-  bool entered_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<size_t> runs_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint8_t> first_bytes_ ABSL_GUARDED_BY(mu_);
-  size_t scales_seen_ ABSL_GUARDED_BY(mu_) = 0;
-};
+const KernelSpec& Mel() { return *FindKernel("mel"); }
+const KernelSpec& Attention() { return *FindKernel("attention"); }
 
 // A mel request of `items` frames whose every input byte is `fill`.
 struct Request {
@@ -115,12 +49,13 @@ std::unique_ptr<InferTask> MelTask(Request& r, size_t items, uint8_t fill) {
 
 struct Fixture {
   explicit Fixture(BatcherOptions options, RunVerifier* verifier = nullptr) {
-    auto e = std::make_unique<FakeExecutor>(KernelId::kMel, 64);
+    // kCopy: each output frame is the first 80 bytes of its input frame.
+    auto e = std::make_unique<FakeExecutor>(Mel(), 64, FakeMode::kCopy);
     executor = e.get();
     std::vector<std::unique_ptr<Executor>> v;
     v.push_back(std::move(e));
-    batcher = std::make_unique<Batcher>(KernelId::kMel, options, std::move(v),
-                                        verifier, nullptr);
+    batcher = std::make_unique<Batcher>(Mel(), options, std::move(v), verifier,
+                                        nullptr);
   }
   FakeExecutor* executor;
   std::unique_ptr<Batcher> batcher;
@@ -315,19 +250,41 @@ TEST(BatcherTest, QueueDelayLetsABatchFill) {
   EXPECT_THAT(f.executor->runs(), ElementsAre(4));
 }
 
-TEST(BatcherTest, AttentionPlanesAreInterleavedPerTile) {
-  auto e = std::make_unique<FakeExecutor>(KernelId::kAttention, 4);
+TEST(BatcherTest, RefusesPlanesThatDoNotMatchTheKernel) {
+  Fixture f({.max_batch_items = 4});
+  Request r;
+  auto t = MelTask(r, 2, 1);
+  t->inputs[0] = t->inputs[0].subspan(0, 1599);
+  absl::Status s = f.batcher->Submit(std::move(t));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("2 frames need 1600"));
+  Request extra;
+  auto t2 = MelTask(extra, 1, 1);
+  t2->inputs.push_back(t2->inputs[0]);
+  s = f.batcher->Submit(std::move(t2));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("takes 1"));
+  EXPECT_EQ(r.calls + extra.calls, 0);
+}
+
+TEST(BatcherTest, AttentionPlanesAreGatheredPerTileWithTheParameterPlane) {
+  auto e = std::make_unique<FakeExecutor>(Attention(), 4, FakeMode::kCopy);
   FakeExecutor* executor = e.get();
   std::vector<std::unique_ptr<Executor>> v;
   v.push_back(std::move(e));
-  Batcher batcher(KernelId::kAttention, {.max_batch_items = 4}, std::move(v),
-                  nullptr, nullptr);
-  // Two tiles; plane p of tile i is filled with 10*p + i.
-  std::vector<std::vector<uint8_t>> planes(3, std::vector<uint8_t>(2 * 4096));
-  for (int p = 0; p < 3; ++p) {
-    for (int i = 0; i < 2; ++i) {
-      std::fill_n(planes[p].begin() + i * 4096, 4096,
-                  static_cast<uint8_t>(10 * p + i));
+  Batcher batcher(Attention(), {.max_batch_items = 4}, std::move(v), nullptr,
+                  nullptr);
+  ASSERT_EQ(Attention().plane_count(), 4u);
+  const size_t record = Attention().param_bytes;
+  // Two tiles; tensor plane p of tile i is filled with 10*p + i, the
+  // parameter plane of tile i with 100 + i.
+  std::vector<std::vector<uint8_t>> planes;
+  for (size_t p = 0; p < 4; ++p) {
+    const size_t bytes = p < 3 ? 4096 : record;
+    planes.emplace_back(2 * bytes);
+    for (size_t i = 0; i < 2; ++i) {
+      std::fill_n(planes[p].begin() + i * bytes, bytes,
+                  static_cast<uint8_t>(p < 3 ? 10 * p + i : 100 + i));
     }
   }
   std::vector<uint8_t> out(2 * 4096);
@@ -336,24 +293,32 @@ TEST(BatcherTest, AttentionPlanesAreInterleavedPerTile) {
   t->items = 2;
   for (auto& p : planes) t->inputs.push_back(absl::MakeConstSpan(p));
   t->output = out.data();
-  t->scale = {1 << 30, 0};
   t->done = [&](absl::Status s, const TaskTiming&) {
     EXPECT_TRUE(s.ok());
     done.Notify();
   };
   ASSERT_TRUE(batcher.Submit(std::move(t)).ok());
   done.WaitForNotification();
-  // The fake copies the first 4096 bytes of each 12288-byte tile: q_i.
+  // The fake echoes the first 4096 bytes of each 12288-byte q|k|v tile: q_i.
   EXPECT_EQ(out[0], 0);
   EXPECT_EQ(out[4096], 1);
-  EXPECT_EQ(executor->scales_seen(), 2u);
-  // Device layout is q|k|v per tile.
   EXPECT_THAT(executor->first_bytes(), ElementsAre(0, 1));
+  const std::vector<std::vector<uint8_t>> args = executor->last_inputs();
+  ASSERT_EQ(args.size(), 2u);
+  // Device argument 0 is q|k|v per tile.
+  ASSERT_EQ(args[0].size(), 2 * 12288u);
+  EXPECT_EQ(args[0][4096], 10);
+  EXPECT_EQ(args[0][8192], 20);
+  EXPECT_EQ(args[0][12288 + 8192], 21);
+  // Device argument 1 is the parameter record of each tile.
+  std::vector<uint8_t> want(record, 100);
+  want.insert(want.end(), record, 101);
+  EXPECT_EQ(args[1], want);
 }
 
 class RejectSecond : public RunVerifier {
  public:
-  absl::Status Verify(KernelId, const InferTask& task,
+  absl::Status Verify(const KernelSpec&, const InferTask& task,
                       const uint8_t*) override {
     return task.items == 2 ? absl::InternalError("all-zero output")
                            : absl::OkStatus();

@@ -5,9 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/device/cpu/cpu_device.h"
-#ifdef NPUK_HAVE_NPU_SIM
 #include "server/device/npu_sim/npu_sim_device.h"
-#endif
 #ifdef NPUK_HAVE_XRT
 #include "server/device/xrt/xrt_backend.h"
 #endif
@@ -15,10 +13,7 @@
 namespace npuk {
 
 std::vector<std::string> AvailableBackends() {
-  std::vector<std::string> names = {"cpu"};
-#ifdef NPUK_HAVE_NPU_SIM
-  names.push_back("npu-sim");
-#endif
+  std::vector<std::string> names = {"cpu", "npu-sim"};
 #ifdef NPUK_HAVE_XRT
   names.push_back("xrt");
 #endif
@@ -35,9 +30,7 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(
     }
     return NewCpuDevice(threads > 0 ? threads : 1);
   }
-#ifdef NPUK_HAVE_NPU_SIM
   if (name == "npu-sim") return NewNpuSimDevice(config);
-#endif
 #ifdef NPUK_HAVE_XRT
   if (name == "xrt") return NewXrtDevice(config);
 #else

@@ -1,30 +1,27 @@
-#include <algorithm>
+#include <span>
+#include <vector>
 
-#include "kernels/golden/golden.h"
 #include "server/health/health_monitor.h"
 
 namespace npuk {
 
-Canary GoldenCanary(KernelId kernel) {
-  const golden::Golden& g =
-      kernel == KernelId::kMel ? golden::Mel() : golden::Attention();
-  const KernelLayout layout = LayoutOf(kernel);
-  // The golden input is in device layout; the batcher takes planes (one for
-  // mel, q/k/v for attention) and interleaves them back per item.
-  const size_t planes = kernel == KernelId::kMel ? 1 : 3;
-  const size_t plane_bytes = layout.in_bytes / planes;
+Canary GoldenCanary(const KernelSpec& kernel) {
+  const Golden& g = kernel.golden;
   Canary c;
-  c.kernel = kernel;
+  c.kernel = &kernel;
   c.items = g.items;
-  c.scale = g.scale;
-  c.planes.assign(planes, std::vector<uint8_t>(g.items * plane_bytes));
-  for (size_t i = 0; i < g.items; ++i) {
-    for (size_t p = 0; p < planes; ++p) {
-      std::copy_n(g.input.begin() + i * layout.in_bytes + p * plane_bytes,
-                  plane_bytes, c.planes[p].begin() + i * plane_bytes);
-    }
+  // The golden inputs are device arguments; the batcher takes planes and
+  // gathers them back into arguments, so the canary checks that path too.
+  c.planes.resize(kernel.plane_count());
+  std::vector<std::span<uint8_t>> planes;
+  for (size_t p = 0; p < c.planes.size(); ++p) {
+    c.planes[p].resize(g.items * kernel.plane_bytes(p));
+    planes.emplace_back(c.planes[p]);
   }
-  c.expected.assign(g.output.begin(), g.output.end());
+  for (size_t arg = 0; arg < g.inputs.size(); ++arg) {
+    ScatterArg(kernel, arg, g.inputs[arg].bytes.data(), g.items, planes);
+  }
+  c.expected.assign(g.output.bytes.begin(), g.output.bytes.end());
   return c;
 }
 

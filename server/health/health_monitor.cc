@@ -24,7 +24,7 @@ namespace {
 
 // Describes how `got` differs from `want`; empty when equal.
 std::string Compare(const Canary& canary, absl::Span<const uint8_t> got) {
-  const size_t item_bytes = LayoutOf(canary.kernel).out_bytes;
+  const size_t item_bytes = canary.kernel->output_bytes();
   bool all_zero = true;
   for (uint8_t b : got) all_zero &= b == 0;
   for (size_t i = 0; i < got.size(); ++i) {
@@ -32,7 +32,7 @@ std::string Compare(const Canary& canary, absl::Span<const uint8_t> got) {
     return fmt::format(
         "canary output differs from the golden output at {} {} of {}, byte "
         "{} (got {}, want {}){}",
-        canary.kernel == KernelId::kMel ? "frame" : "tile", i / item_bytes,
+        canary.kernel->unit, i / item_bytes,
         canary.items, i % item_bytes, static_cast<int>(got[i]),
         static_cast<int>(canary.expected[i]),
         all_zero ? "; the device returned all zeros" : "");
@@ -62,13 +62,13 @@ HealthMonitor::~HealthMonitor() { Stop(); }
 
 void HealthMonitor::AddModel(Batcher* batcher, Canary canary) {
   absl::MutexLock lock(&mu_);
-  const KernelId kernel = canary.kernel;
-  Model& m = models_[kernel];
+  const std::string name = canary.kernel->name;
+  Model& m = models_[name];
   m.batcher = batcher;
-  m.name = std::string(KernelName(kernel));
+  m.name = name;
   m.reason = "start-up canary has not run yet";
   m.canary = std::make_shared<const Canary>(std::move(canary));
-  order_.push_back(kernel);
+  order_.push_back(name);
 }
 
 void HealthMonitor::AddObserver(Observer observer) {
@@ -79,7 +79,7 @@ void HealthMonitor::AddObserver(Observer observer) {
 }
 
 absl::Status HealthMonitor::RunInitialCanaries() {
-  std::vector<KernelId> all;
+  std::vector<std::string> all;
   {
     absl::MutexLock lock(&mu_);
     all = order_;
@@ -88,7 +88,7 @@ absl::Status HealthMonitor::RunInitialCanaries() {
   std::vector<std::string> failing;
   {
     absl::MutexLock lock(&mu_);
-    for (KernelId k : order_) {
+    for (const std::string& k : order_) {
       const Model& m = models_.at(k);
       if (!m.serving)
         failing.push_back(fmt::format("{}: {}", m.name, m.reason));
@@ -116,7 +116,8 @@ void HealthMonitor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void HealthMonitor::ReportFault(KernelId kernel, const absl::Status& why) {
+void HealthMonitor::ReportFault(std::string_view model,
+                                const absl::Status& why) {
   // Publish the very snapshot that records the transition, under the
   // publish lock: a canary that recovers the model at once publishes after
   // us, so observers always see NOT_SERVING before SERVING again.
@@ -124,7 +125,7 @@ void HealthMonitor::ReportFault(KernelId kernel, const absl::Status& why) {
   HealthSnapshot snapshot;
   {
     absl::MutexLock lock(&mu_);
-    auto it = models_.find(kernel);
+    auto it = models_.find(model);
     if (it == models_.end()) return;
     Model& m = it->second;
     m.last_answer = absl::Now();
@@ -141,18 +142,16 @@ void HealthMonitor::ReportFault(KernelId kernel, const absl::Status& why) {
   for (const Observer& observer : observers_) observer(snapshot);
 }
 
-void HealthMonitor::NoteDeviceAnswered(KernelId kernel) {
+void HealthMonitor::NoteDeviceAnswered(std::string_view model) {
   absl::MutexLock lock(&mu_);
-  auto it = models_.find(kernel);
+  auto it = models_.find(model);
   if (it != models_.end()) it->second.last_answer = absl::Now();
 }
 
 bool HealthMonitor::IsServing(std::string_view model) const {
   absl::MutexLock lock(&mu_);
-  for (const auto& [kernel, m] : models_) {
-    if (m.name == model) return m.serving;
-  }
-  return false;
+  auto it = models_.find(model);
+  return it != models_.end() && it->second.serving;
 }
 
 bool HealthMonitor::AllServing() const {
@@ -172,15 +171,13 @@ HealthSnapshot HealthMonitor::Snapshot() const {
 
 std::vector<std::string> HealthMonitor::model_names() const {
   absl::MutexLock lock(&mu_);
-  std::vector<std::string> names;
-  for (KernelId k : order_) names.push_back(models_.at(k).name);
-  return names;
+  return order_;
 }
 
 HealthSnapshot HealthMonitor::SnapshotLocked() const {
   HealthSnapshot s;
   s.all_serving = !order_.empty();
-  for (KernelId k : order_) {
+  for (const std::string& k : order_) {
     const Model& m = models_.at(k);
     s.models.push_back({m.name, m.serving, m.serving ? "" : m.reason,
                         m.last_canary, m.last_canary_ok});
@@ -192,26 +189,26 @@ HealthSnapshot HealthMonitor::SnapshotLocked() const {
 
 bool HealthMonitor::DeviceAnswersLocked(absl::Time now) const {
   if (order_.empty()) return false;
-  for (KernelId k : order_) {
+  for (const std::string& k : order_) {
     if (now - models_.at(k).last_answer > options_.answer_window) return false;
   }
   return true;
 }
 
-void HealthMonitor::RunCanaries(const std::vector<KernelId>& kernels) {
+void HealthMonitor::RunCanaries(const std::vector<std::string>& models) {
   struct Pending {
-    KernelId kernel;
+    std::string model;
     std::shared_ptr<Call> call;
     std::string failure;  // set when the canary could not be submitted
   };
   std::vector<Pending> pending;
-  for (KernelId kernel : kernels) {
+  for (const std::string& model : models) {
     Batcher* batcher;
     std::shared_ptr<const Canary> canary;
     std::shared_ptr<Call> stuck;
     {
       absl::MutexLock lock(&mu_);
-      Model& m = models_.at(kernel);
+      Model& m = models_.at(model);
       batcher = m.batcher;
       canary = m.canary;
       stuck = m.in_flight;
@@ -220,7 +217,7 @@ void HealthMonitor::RunCanaries(const std::vector<KernelId>& kernels) {
       absl::MutexLock lock(&stuck->mu);
       if (!stuck->done) {
         pending.push_back(
-            {kernel, nullptr,
+            {model, nullptr,
              fmt::format("a canary has not completed for more than {}: the "
                          "device is not answering",
                          absl::FormatDuration(options_.canary_timeout))});
@@ -239,7 +236,6 @@ void HealthMonitor::RunCanaries(const std::vector<KernelId>& kernels) {
         task->inputs.emplace_back(plane);
       }
       task->output = call->output.data();
-      task->scale = canary->scale;
       task->deadline = deadline;
       task->canary = true;
       task->done = [call](absl::Status status, const TaskTiming&) {
@@ -258,16 +254,16 @@ void HealthMonitor::RunCanaries(const std::vector<KernelId>& kernels) {
       submitted = batcher->Submit(make_task());
     }
     if (!submitted.ok()) {
-      pending.push_back({kernel, nullptr,
+      pending.push_back({model, nullptr,
                          fmt::format("the canary could not be queued: {}",
                                      submitted.ToString())});
       continue;
     }
     {
       absl::MutexLock lock(&mu_);
-      models_.at(kernel).in_flight = call;
+      models_.at(model).in_flight = call;
     }
-    pending.push_back({kernel, call, ""});
+    pending.push_back({model, call, ""});
   }
 
   bool changed = false;
@@ -295,7 +291,7 @@ void HealthMonitor::RunCanaries(const std::vector<KernelId>& kernels) {
       }
     }
     absl::MutexLock lock(&mu_);
-    Model& m = models_.at(p.kernel);
+    Model& m = models_.at(p.model);
     const absl::Time now = absl::Now();
     m.last_canary = now;
     m.last_canary_ok = failure.empty();
@@ -326,7 +322,7 @@ void HealthMonitor::RunCanaries(const std::vector<KernelId>& kernels) {
 void HealthMonitor::Loop() {
   absl::Time next = absl::Now() + options_.interval;
   while (true) {
-    std::vector<KernelId> due;
+    std::vector<std::string> due;
     {
       absl::MutexLock lock(&mu_);
       const auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -339,7 +335,7 @@ void HealthMonitor::Loop() {
       mu_.AwaitWithDeadline(absl::Condition(&wake), next);
       if (stopping_) return;
       const bool interval_due = absl::Now() >= next;
-      for (KernelId k : order_) {
+      for (const std::string& k : order_) {
         Model& m = models_.at(k);
         if (interval_due || m.triggered) due.push_back(k);
         m.triggered = false;

@@ -5,8 +5,10 @@
 // Usage (main.cc); construction order matters:
 //   HealthMonitor monitor({.interval = config_interval});
 //   ZeroGuard guard(&monitor);              // the batchers' RunVerifier
-//   auto mel = std::make_unique<Batcher>(KernelId::kMel, ..., &guard, obs);
-//   monitor.AddModel(mel.get(), GoldenCanary(KernelId::kMel));  // per model
+//   for (const KernelSpec* spec : AllKernels()) {
+//     auto b = std::make_unique<Batcher>(*spec, ..., &guard, obs);
+//     monitor.AddModel(b.get(), GoldenCanary(*spec));
+//   }
 //   monitor.AddObserver(...);               // health service, systemd, ...
 //   absl::Status first = monitor.RunInitialCanaries();  // blocks; log it
 //   monitor.Start();                        // interval thread
@@ -24,31 +26,32 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "kernels/common/score_scale.h"
+#include "kernels/registry/kernel_spec.h"
 #include "server/batching/batcher.h"
 #include "server/device/device.h"
 
 namespace npuk {
 
 // A known input and its exact expected output, in the batcher's planar task
-// layout (batcher.h: one plane for mel, q/k/v for attention).
+// layout (batcher.h: kernel->plane_count() planes, the parameter plane
+// last). The model it checks is kernel->name.
 struct Canary {
-  KernelId kernel = KernelId::kMel;
+  const KernelSpec* kernel = nullptr;
   size_t items = 0;
   std::vector<std::vector<uint8_t>> planes;
-  std::vector<uint8_t> expected;  // items * LayoutOf(kernel).out_bytes
-  ScoreScale scale{};
+  std::vector<uint8_t> expected;  // items * kernel->output_bytes()
 };
 
-// The golden vectors (kernels/golden) as a canary.
-// Defined in target npuk_health (it links the golden vectors).
-Canary GoldenCanary(KernelId kernel);
+// The kernel's golden vectors (KernelSpec::golden, device argument bytes)
+// as a canary. Defined in target npuk_health.
+Canary GoldenCanary(const KernelSpec& kernel);
 
 struct HealthMonitorOptions {
   // Every model's canary runs this often.
@@ -65,7 +68,7 @@ struct HealthMonitorOptions {
 };
 
 struct ModelHealth {
-  std::string model;       // "mel", "attention"
+  std::string model;       // the model (kernel) name
   bool serving = false;    // false until the first canary passed
   std::string reason;      // why not serving; empty while serving
   absl::Time last_canary;  // when the last canary finished (InfinitePast)
@@ -88,8 +91,9 @@ class HealthMonitor {
   HealthMonitor(const HealthMonitor&) = delete;
   HealthMonitor& operator=(const HealthMonitor&) = delete;
 
-  // Registers a model checked with `canary` through `batcher` (not owned;
-  // must outlive Stop()). REQUIRES: before RunInitialCanaries().
+  // Registers model canary.kernel->name, checked with `canary` through
+  // `batcher` (not owned; must outlive Stop()).
+  // REQUIRES: before RunInitialCanaries(); canary.kernel set.
   void AddModel(Batcher* batcher, Canary canary);
   // Called on every change of any model's state or of device_answers, and
   // once with the current state when added.
@@ -107,9 +111,11 @@ class HealthMonitor {
   // A device run was seen to produce a wrong result outside a canary (the
   // zero guard): the model goes NOT_SERVING at once and a canary runs at
   // once to confirm or to recover.
-  void ReportFault(KernelId kernel, const absl::Status& why);
-  // A device run completed (any result): evidence the device answers.
-  void NoteDeviceAnswered(KernelId kernel);
+  // Unknown model names are ignored.
+  void ReportFault(std::string_view model, const absl::Status& why);
+  // A device run of `model` completed (any result): evidence the device
+  // answers.
+  void NoteDeviceAnswered(std::string_view model);
 
   bool IsServing(std::string_view model) const;  // false for unknown names
   bool AllServing() const;
@@ -122,7 +128,7 @@ class HealthMonitor {
   struct Model {
     Batcher* batcher = nullptr;
     std::shared_ptr<const Canary> canary;
-    std::string name;
+    std::string name;  // its key in models_
     bool serving = false;
     std::string reason;
     absl::Time last_canary = absl::InfinitePast();
@@ -133,8 +139,8 @@ class HealthMonitor {
     std::shared_ptr<Call> in_flight;
   };
 
-  // Submits canaries for `kernels` and waits for them; updates states.
-  void RunCanaries(const std::vector<KernelId>& kernels);
+  // Submits canaries for `models` and waits for them; updates states.
+  void RunCanaries(const std::vector<std::string>& models);
   void Loop();
   void Publish();
   HealthSnapshot SnapshotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -144,8 +150,8 @@ class HealthMonitor {
   const HealthMonitorOptions options_;
 
   mutable absl::Mutex mu_;
-  std::map<KernelId, Model> models_ ABSL_GUARDED_BY(mu_);
-  std::vector<KernelId> order_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Model, std::less<>> models_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);  // AddModel order
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool last_answers_ ABSL_GUARDED_BY(mu_) = false;

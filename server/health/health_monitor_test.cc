@@ -8,15 +8,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/device/fault/fault_device.h"
-#include "server/health/test_device.h"
+#include "server/health/health_testing.h"
 
 namespace npuk {
 namespace {
 
 using ::testing::HasSubstr;
 using testing::MakeBatcher;
-using testing::TestCanary;
-using testing::TestDevice;
+using testing::FakeCanary;
+using testing::Kernel;
+using testing::FakeDevice;
 
 // Generous bound for state changes driven by a 50 ms interval.
 constexpr absl::Duration kPatience = absl::Seconds(10);
@@ -33,11 +34,11 @@ bool Eventually(Pred pred) {
 
 struct Fixture {
   explicit Fixture(HealthMonitorOptions options) : monitor(options) {
-    device = WithFaults(std::make_unique<TestDevice>(), {}, &faults);
-    mel = MakeBatcher(*device, KernelId::kMel, nullptr);
-    att = MakeBatcher(*device, KernelId::kAttention, nullptr);
-    monitor.AddModel(mel.get(), TestCanary(KernelId::kMel, 3));
-    monitor.AddModel(att.get(), TestCanary(KernelId::kAttention, 2));
+    device = WithFaults(std::make_unique<FakeDevice>(), {}, &faults);
+    mel = MakeBatcher(*device, testing::Kernel("mel"), nullptr);
+    att = MakeBatcher(*device, testing::Kernel("attention"), nullptr);
+    monitor.AddModel(mel.get(), FakeCanary(Kernel("mel"), 3));
+    monitor.AddModel(att.get(), FakeCanary(Kernel("attention"), 2));
   }
   ~Fixture() {
     monitor.Stop();
@@ -129,7 +130,7 @@ TEST(HealthMonitor, ReportedFaultFlipsAtOnceAndTriggersACanary) {
     mel_states.push_back(s.models[0].serving);
   });
   f.monitor.Start();
-  f.monitor.ReportFault(KernelId::kMel, absl::InternalError("zero frame"));
+  f.monitor.ReportFault("mel", absl::InternalError("zero frame"));
   EXPECT_TRUE(Eventually([&] { return f.monitor.IsServing("mel"); }));
   f.monitor.Stop();  // the observer uses mu/mel_states, destroyed before f
   absl::MutexLock lock(&mu);
@@ -144,7 +145,7 @@ TEST(HealthMonitor, ReportWhileNotServingDoesNotTrigger) {
   ASSERT_FALSE(f.monitor.RunInitialCanaries().ok());
   f.faults.Clear();
   f.monitor.Start();
-  f.monitor.ReportFault(KernelId::kMel, absl::InternalError("again"));
+  f.monitor.ReportFault("mel", absl::InternalError("again"));
   absl::SleepFor(absl::Milliseconds(200));
   // No canary ran, so the stale NOT_SERVING stays until the interval.
   EXPECT_FALSE(f.monitor.IsServing("mel"));
@@ -172,15 +173,15 @@ TEST(HealthMonitor, HungDeviceStopsAnsweringAndRecovers) {
 
 TEST(HealthMonitorQueue, AFullQueueDelaysTheCanaryButDoesNotFailIt) {
   FaultController faults;
-  auto device = WithFaults(std::make_unique<TestDevice>(),
+  auto device = WithFaults(std::make_unique<FakeDevice>(),
                            {*ParseFaultSpec("mel:hang")}, &faults);
-  auto mel = MakeBatcher(*device, KernelId::kMel, nullptr, 8,
+  auto mel = MakeBatcher(*device, testing::Kernel("mel"), nullptr, 8,
                          /*max_queue_size=*/1);
   HealthMonitor monitor(Fast());
-  monitor.AddModel(mel.get(), TestCanary(KernelId::kMel, 1));
+  monitor.AddModel(mel.get(), FakeCanary(Kernel("mel"), 1));
 
   // One user request hangs in the device, a second fills the queue.
-  const Canary input = TestCanary(KernelId::kMel, 1);
+  const Canary input = FakeCanary(Kernel("mel"), 1);
   std::vector<uint8_t> out_a(80), out_b(80);
   std::atomic<int> finished{0};
   const auto submit = [&](std::vector<uint8_t>& out) {

@@ -13,7 +13,7 @@
 #include "gtest/gtest.h"
 #include "health.grpc.pb.h"
 #include "server/device/fault/fault_device.h"
-#include "server/health/test_device.h"
+#include "server/health/health_testing.h"
 
 namespace npuk {
 namespace {
@@ -199,19 +199,19 @@ TEST_F(HealthServiceTest, ManyWatchersConvergeOnTheLastState) {
 TEST(HealthServiceAttach, FollowsTheMonitor) {
   FaultController faults;
   auto device =
-      WithFaults(std::make_unique<testing::TestDevice>(), {}, &faults);
+      WithFaults(std::make_unique<testing::FakeDevice>(), {}, &faults);
   HealthMonitor monitor;
-  auto mel = testing::MakeBatcher(*device, KernelId::kMel, nullptr);
-  auto att = testing::MakeBatcher(*device, KernelId::kAttention, nullptr);
-  monitor.AddModel(mel.get(), testing::TestCanary(KernelId::kMel, 2));
-  monitor.AddModel(att.get(), testing::TestCanary(KernelId::kAttention, 1));
+  auto mel = testing::MakeBatcher(*device, testing::Kernel("mel"), nullptr);
+  auto att = testing::MakeBatcher(*device, testing::Kernel("attention"), nullptr);
+  monitor.AddModel(mel.get(), testing::FakeCanary(testing::Kernel("mel"), 2));
+  monitor.AddModel(att.get(), testing::FakeCanary(testing::Kernel("attention"), 1));
   HealthService service(monitor.model_names());
   service.Attach(&monitor);
   EXPECT_EQ(service.StatusOf(""), HealthCheckResponse::NOT_SERVING);
   ASSERT_TRUE(monitor.RunInitialCanaries().ok());
   EXPECT_EQ(service.StatusOf(""), HealthCheckResponse::SERVING);
   faults.Set({*ParseFaultSpec("mel:zeros")});
-  monitor.ReportFault(KernelId::kMel, absl::InternalError("zero frame"));
+  monitor.ReportFault("mel", absl::InternalError("zero frame"));
   EXPECT_EQ(service.StatusOf("mel"), HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(service.StatusOf("attention"), HealthCheckResponse::SERVING);
   EXPECT_EQ(service.StatusOf(""), HealthCheckResponse::NOT_SERVING);

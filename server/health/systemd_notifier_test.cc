@@ -13,7 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/device/fault/fault_device.h"
-#include "server/health/test_device.h"
+#include "server/health/health_testing.h"
 
 namespace npuk {
 namespace {
@@ -74,11 +74,11 @@ bool AnyContains(const std::vector<std::string>& messages,
 
 struct Daemonish {
   explicit Daemonish(HealthMonitorOptions options) : monitor(options) {
-    device = WithFaults(std::make_unique<testing::TestDevice>(), {}, &faults);
-    mel = testing::MakeBatcher(*device, KernelId::kMel, nullptr);
-    att = testing::MakeBatcher(*device, KernelId::kAttention, nullptr);
-    monitor.AddModel(mel.get(), testing::TestCanary(KernelId::kMel, 2));
-    monitor.AddModel(att.get(), testing::TestCanary(KernelId::kAttention, 1));
+    device = WithFaults(std::make_unique<testing::FakeDevice>(), {}, &faults);
+    mel = testing::MakeBatcher(*device, testing::Kernel("mel"), nullptr);
+    att = testing::MakeBatcher(*device, testing::Kernel("attention"), nullptr);
+    monitor.AddModel(mel.get(), testing::FakeCanary(testing::Kernel("mel"), 2));
+    monitor.AddModel(att.get(), testing::FakeCanary(testing::Kernel("attention"), 1));
   }
   ~Daemonish() {
     monitor.Stop();

@@ -2,10 +2,10 @@
 // the prior attempt, a device run that "completes" but leaves its output all
 // zeros, before a client can see it.
 //
-// Every output frame (mel, 80 bytes) or tile (attention, 4096 bytes) that is
-// all zero is recomputed with the CPU reference. An all-zero result can be
-// true (an attention tile whose v is all zero), so only a disagreement
-// counts: the task fails with INTERNAL and the health monitor marks the model
+// Every output item (a frame, a tile: KernelSpec::unit) that is all zero is
+// recomputed with the kernel's reference (ReferenceItem). An all-zero result
+// can be true (an attention tile whose v is all zero), so only a
+// disagreement counts: the task fails with INTERNAL and the health monitor marks the model
 // NOT_SERVING and runs a canary at once. Non-zero outputs cost one scan.
 //
 // Usage: construct before the batchers and pass it to each of them
@@ -33,7 +33,7 @@ class ZeroGuard : public RunVerifier {
   // OK unless an all-zero item disagrees with the reference. Also tells the
   // monitor the device answered (for the systemd watchdog). Canary tasks
   // are checked but not reported: the canary's own verdict decides.
-  absl::Status Verify(KernelId kernel, const InferTask& task,
+  absl::Status Verify(const KernelSpec& kernel, const InferTask& task,
                       const uint8_t* output) override;
 
   // Tasks failed so far (for tests and metrics).

@@ -6,22 +6,21 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/golden/golden.h"
 #include "server/device/cpu/cpu_device.h"
 #include "server/device/fault/fault_device.h"
-#include "server/health/test_device.h"
+#include "server/health/health_testing.h"
 
 namespace npuk {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::Kernel;
 
 // A task over the golden input of `kernel`, planar as the batcher wants it.
 struct GoldenTask {
-  explicit GoldenTask(KernelId kernel) : canary(GoldenCanary(kernel)) {
+  explicit GoldenTask(const KernelSpec& kernel) : canary(GoldenCanary(kernel)) {
     task.items = canary.items;
     for (const auto& p : canary.planes) task.inputs.emplace_back(p);
-    task.scale = canary.scale;
   }
   Canary canary;
   InferTask task;
@@ -31,23 +30,23 @@ struct GoldenTask {
 // observe what the guard reports.
 struct ServingMonitor {
   ServingMonitor() {
-    batcher = testing::MakeBatcher(device, KernelId::kMel, nullptr);
-    monitor.AddModel(batcher.get(), testing::TestCanary(KernelId::kMel, 1));
+    batcher = testing::MakeBatcher(device, Kernel("mel"), nullptr);
+    monitor.AddModel(batcher.get(), testing::FakeCanary(testing::Kernel("mel"), 1));
     EXPECT_TRUE(monitor.RunInitialCanaries().ok());
   }
-  testing::TestDevice device;
+  testing::FakeDevice device;
   HealthMonitor monitor;
   std::unique_ptr<Batcher> batcher;
 };
 
 TEST(ZeroGuard, PassesTheReferenceOutput) {
   ZeroGuard guard(nullptr);
-  GoldenTask mel(KernelId::kMel);
+  GoldenTask mel(Kernel("mel"));
   EXPECT_TRUE(
-      guard.Verify(KernelId::kMel, mel.task, mel.canary.expected.data()).ok());
-  GoldenTask att(KernelId::kAttention);
+      guard.Verify(Kernel("mel"), mel.task, mel.canary.expected.data()).ok());
+  GoldenTask att(Kernel("attention"));
   EXPECT_TRUE(
-      guard.Verify(KernelId::kAttention, att.task, att.canary.expected.data())
+      guard.Verify(Kernel("attention"), att.task, att.canary.expected.data())
           .ok());
   EXPECT_EQ(guard.caught(), 0u);
 }
@@ -55,10 +54,10 @@ TEST(ZeroGuard, PassesTheReferenceOutput) {
 TEST(ZeroGuard, FailsAZeroMelFrameAndMarksTheModel) {
   ServingMonitor m;
   ZeroGuard guard(&m.monitor);
-  GoldenTask mel(KernelId::kMel);
+  GoldenTask mel(Kernel("mel"));
   std::vector<uint8_t> out = mel.canary.expected;
   std::fill_n(out.begin() + 3 * 80, 80, 0);  // frame 3 of 8 left zero
-  absl::Status status = guard.Verify(KernelId::kMel, mel.task, out.data());
+  absl::Status status = guard.Verify(Kernel("mel"), mel.task, out.data());
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(status.message(),
               HasSubstr("all-zero mel output frame 3 of 8 where the CPU "
@@ -72,28 +71,65 @@ TEST(ZeroGuard, FailsAZeroMelFrameAndMarksTheModel) {
 TEST(ZeroGuard, CanaryTasksFailButAreNotReported) {
   ServingMonitor m;
   ZeroGuard guard(&m.monitor);
-  GoldenTask mel(KernelId::kMel);
+  GoldenTask mel(Kernel("mel"));
   mel.task.canary = true;
   std::vector<uint8_t> zeros(mel.canary.expected.size(), 0);
-  EXPECT_EQ(guard.Verify(KernelId::kMel, mel.task, zeros.data()).code(),
+  EXPECT_EQ(guard.Verify(Kernel("mel"), mel.task, zeros.data()).code(),
             absl::StatusCode::kInternal);
   EXPECT_TRUE(m.monitor.IsServing("mel"));
 }
 
 TEST(ZeroGuard, AcceptsATrueZeroAttentionTile) {
   // v all zero: softmax(q k^T) . 0 = 0, so zero is the right answer.
-  GoldenTask att(KernelId::kAttention);
+  GoldenTask att(Kernel("attention"));
   std::fill(att.canary.planes[2].begin(), att.canary.planes[2].end(), 0);
   att.task.inputs[2] = att.canary.planes[2];
   std::vector<uint8_t> zeros(att.canary.expected.size(), 0);
   ZeroGuard guard(nullptr);
-  EXPECT_TRUE(guard.Verify(KernelId::kAttention, att.task, zeros.data()).ok());
+  EXPECT_TRUE(guard.Verify(Kernel("attention"), att.task, zeros.data()).ok());
   // With the golden v, the same zeros are a device failure.
-  GoldenTask real(KernelId::kAttention);
+  GoldenTask real(Kernel("attention"));
   absl::Status status =
-      guard.Verify(KernelId::kAttention, real.task, zeros.data());
+      guard.Verify(Kernel("attention"), real.task, zeros.data());
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(status.message(), HasSubstr("tile 0 of 4"));
+}
+
+TEST(ZeroGuard, PassthroughZeroBlocksAreCaughtUnlessTheInputIsZero) {
+  ZeroGuard guard(nullptr);
+  GoldenTask pass(Kernel("passthrough"));
+  EXPECT_TRUE(guard
+                  .Verify(Kernel("passthrough"), pass.task,
+                          pass.canary.expected.data())
+                  .ok());
+  std::vector<uint8_t> out = pass.canary.expected;
+  std::fill_n(out.begin() + 4096, 4096, 0);  // block 1 left zero
+  absl::Status status = guard.Verify(Kernel("passthrough"), pass.task, out.data());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(status.message(),
+              HasSubstr("all-zero passthrough output block 1 of"));
+  // A zero input block passes through as zeros: the right answer.
+  std::fill_n(pass.canary.planes[0].begin() + 4096, 4096, 0);
+  pass.task.inputs[0] = pass.canary.planes[0];
+  EXPECT_TRUE(
+      guard.Verify(Kernel("passthrough"), pass.task, out.data()).ok());
+  EXPECT_EQ(guard.caught(), 1u);
+}
+
+TEST(GoldenCanary, EveryKernelsCanaryPassesOnItsReference) {
+  // The golden device arguments, scattered into planes and gathered back by
+  // the batcher, must give the golden output on the kernel's reference.
+  testing::FakeDevice device(testing::FakeMode::kReference);
+  for (const KernelSpec* spec : AllKernels()) {
+    HealthMonitor monitor;
+    auto batcher =
+        testing::MakeBatcher(device, *spec, nullptr, spec->golden.items);
+    const Canary canary = GoldenCanary(*spec);
+    EXPECT_EQ(canary.planes.size(), spec->plane_count()) << spec->name;
+    monitor.AddModel(batcher.get(), canary);
+    EXPECT_TRUE(monitor.RunInitialCanaries().ok()) << spec->name;
+    EXPECT_TRUE(monitor.IsServing(spec->name)) << spec->name;
+  }
 }
 
 TEST(ZeroGuard, NoClientSeesZerosThroughTheRealPath) {
@@ -103,8 +139,8 @@ TEST(ZeroGuard, NoClientSeesZerosThroughTheRealPath) {
   std::unique_ptr<Device> device =
       WithFaults(NewCpuDevice(1), {*ParseFaultSpec("mel:zeros")}, &faults);
   ZeroGuard guard(nullptr);
-  auto batcher = testing::MakeBatcher(*device, KernelId::kMel, &guard, 16);
-  GoldenTask mel(KernelId::kMel);
+  auto batcher = testing::MakeBatcher(*device, testing::Kernel("mel"), &guard, 16);
+  GoldenTask mel(Kernel("mel"));
   for (int round = 0; round < 2; ++round) {
     std::vector<uint8_t> out(mel.canary.expected.size(), 0xEE);
     absl::Notification done;

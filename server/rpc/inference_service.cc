@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <deque>
+#include <string>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,6 +20,39 @@ using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
 
 constexpr const char* kServerVersion = "0.1.0";
+
+// Triton's ModelConfig data type for a wire dtype.
+inference::DataType ConfigDataType(DType t) {
+  switch (t) {
+    case DType::kInt8:
+      return inference::TYPE_INT8;
+    case DType::kInt16:
+      return inference::TYPE_INT16;
+    case DType::kInt32:
+      return inference::TYPE_INT32;
+    case DType::kFp32:
+      return inference::TYPE_FP32;
+  }
+  return inference::TYPE_INVALID;
+}
+
+// "request parameter (double), default 0.125; <doc>" for ModelConfig.
+std::string DescribeParameter(const ParamDecl& p) {
+  const char* type = p.type == ParamType::kDouble  ? "double"
+                     : p.type == ParamType::kInt64 ? "int64"
+                                                   : "bool";
+  const std::string value = std::visit(
+      [](auto v) -> std::string {
+        if constexpr (std::is_same_v<decltype(v), bool>) {
+          return v ? "true" : "false";
+        } else {
+          return absl::StrCat(v);
+        }
+      },
+      p.default_value);
+  return absl::StrCat("request parameter (", type, "), default ", value, "; ",
+                      p.doc);
+}
 
 FailureReason ReasonOf(const absl::Status& s) {
   switch (s.code()) {
@@ -194,7 +230,7 @@ const ServedModel* InferenceService::Find(const std::string& name,
   for (const ServedModel& m : models_) {
     if (name == m.spec->name) return &m;
   }
-  std::vector<const char*> names;
+  std::vector<std::string> names;
   for (const ServedModel& m : models_) names.push_back(m.spec->name);
   *error = absl::NotFoundError(
       absl::StrCat("unknown model '", name,
@@ -251,21 +287,19 @@ void InferenceService::StartInfer(
   if (mapped->queue_timeout.has_value()) {
     deadline = std::min(deadline, start + *mapped->queue_timeout);
   }
+  // The planes' typed-contents and parameter buffers must live until the
+  // run copied them; moving the MappedRequest keeps its spans valid.
+  auto owned = std::make_shared<MappedRequest>(*std::move(mapped));
   auto task = std::make_unique<InferTask>();
-  task->items = mapped->items;
-  task->inputs = mapped->planes;
-  task->scale = mapped->scale;
+  task->items = owned->items;
+  task->inputs = owned->planes;
   task->deadline = deadline;
   task->cancelled = std::move(cancelled);
-  task->output =
-      PrepareResponse(*model->spec, *request, mapped->items, response);
+  task->output = PrepareResponse(*model->spec, *request, owned->items, response);
   // Shared so that a refused Submit (which destroys the task and its done
   // without calling it) can still answer through the same path.
   auto answer = std::make_shared<absl::AnyInvocable<void(absl::Status) &&>>(
       std::move(finish));
-  // The typed-contents buffers must live until the run copied them.
-  auto owned = std::make_shared<std::vector<std::vector<uint8_t>>>(
-      std::move(mapped->owned));
   task->done = [this, model, response, start, owned, answer](
                    absl::Status status, const TaskTiming& t) mutable {
     const absl::Time end = absl::Now();
@@ -359,16 +393,16 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
   const ServedModel* m =
       FindVersioned(request->name(), request->version(), &error);
   if (m == nullptr) return Reply(ctx, error);
-  response->set_name(std::string(m->spec->name));
+  response->set_name(m->spec->name);
   response->add_versions("1");
   response->set_platform(absl::StrCat("npukd_", backend_));
-  auto add = [](auto* t, const TensorSpec& spec) {
-    t->set_name(std::string(spec.name));
-    t->set_datatype(std::string(spec.datatype));
+  auto add = [](auto* t, const TensorDecl& decl) {
+    t->set_name(decl.name);
+    t->set_datatype(DTypeName(decl.dtype));
     t->add_shape(-1);
-    for (int64_t d : spec.item_dims) t->add_shape(d);
+    for (int64_t d : decl.item_dims) t->add_shape(d);
   };
-  for (const TensorSpec& in : m->spec->inputs) add(response->add_inputs(), in);
+  for (const TensorDecl& in : m->spec->inputs) add(response->add_inputs(), in);
   add(response->add_outputs(), m->spec->output);
   return Reply(ctx, absl::OkStatus());
 }
@@ -382,21 +416,21 @@ grpc::ServerUnaryReactor* InferenceService::ModelConfig(
       FindVersioned(request->name(), request->version(), &error);
   if (m == nullptr) return Reply(ctx, error);
   auto* c = response->mutable_config();
-  c->set_name(std::string(m->spec->name));
+  c->set_name(m->spec->name);
   c->set_platform(absl::StrCat("npukd_", backend_));
   c->set_backend(backend_);
   // Triton semantics: max_batch_size > 0 adds the implicit leading N, and
   // dims are the per-item dims.
   c->set_max_batch_size(static_cast<int32_t>(m->settings.max_batch_frames()));
-  for (const TensorSpec& in : m->spec->inputs) {
+  for (const TensorDecl& in : m->spec->inputs) {
     auto* i = c->add_input();
-    i->set_name(std::string(in.name));
-    i->set_data_type(in.config_type);
+    i->set_name(in.name);
+    i->set_data_type(ConfigDataType(in.dtype));
     for (int64_t d : in.item_dims) i->add_dims(d);
   }
   auto* o = c->add_output();
-  o->set_name(std::string(m->spec->output.name));
-  o->set_data_type(m->spec->output.config_type);
+  o->set_name(m->spec->output.name);
+  o->set_data_type(ConfigDataType(m->spec->output.dtype));
   for (int64_t d : m->spec->output.item_dims) o->add_dims(d);
   auto* g = c->add_instance_group();
   g->set_count(static_cast<int32_t>(m->settings.instances()));
@@ -406,9 +440,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelConfig(
   b->set_max_queue_delay_microseconds(m->settings.max_queue_delay_us());
   b->mutable_default_queue_policy()->set_max_queue_size(
       m->settings.max_queue_size());
-  if (m->spec->kernel == KernelId::kAttention) {
-    (*c->mutable_parameters())["score_scale"].set_string_value(
-        "request parameter (double), default 0.125");
+  for (const ParamDecl& p : m->spec->params) {
+    (*c->mutable_parameters())[p.name].set_string_value(DescribeParameter(p));
   }
   return Reply(ctx, absl::OkStatus());
 }
@@ -440,7 +473,7 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
         readiness_ == nullptr || readiness_->IsServing(m.spec->name);
     if (request->ready() && !serving) continue;
     auto* idx = response->add_models();
-    idx->set_name(std::string(m.spec->name));
+    idx->set_name(m.spec->name);
     idx->set_version("1");
     idx->set_state(serving ? "READY" : "UNAVAILABLE");
     if (!serving) idx->set_reason("health canary failing");

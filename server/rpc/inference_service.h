@@ -15,7 +15,7 @@
 #include "config.pb.h"
 #include "grpc_service.grpc.pb.h"
 #include "server/batching/batcher.h"
-#include "server/rpc/model_spec.h"
+#include "kernels/registry/kernel_spec.h"
 #include "server/telemetry/model_stats.h"
 
 namespace npuk {
@@ -27,10 +27,10 @@ class ModelReadiness {
   virtual bool IsServing(std::string_view model) const = 0;
 };
 
-// One model as served: its spec, its queue, its counters, its settings.
-// The service does not own any of them; they outlive the service.
+// One model as served: its kernel declaration, its queue, its counters, its
+// settings. The service does not own any of them; they outlive the service.
 struct ServedModel {
-  const ModelSpec* spec;
+  const KernelSpec* spec;
   Batcher* batcher;
   ModelStats* stats;
   config::ModelSettings settings;  // with defaults filled in

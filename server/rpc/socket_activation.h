@@ -5,7 +5,7 @@
 // TCP/TLS listeners are configured on the ServerBuilder as usual.
 //
 // Usage (daemon):
-//   ASSIGN_OR_RETURN(std::optional<int> fd, TakeActivatedUnixSocket());
+//   NPUK_ASSIGN_OR_RETURN(std::optional<int> fd, TakeActivatedUnixSocket());
 //   if (fd) { build the server WITHOUT AddListeningPort for the unix path;
 //             server = builder.BuildAndStart();
 //             acceptor = std::make_unique<ActivatedSocketAcceptor>(*fd);

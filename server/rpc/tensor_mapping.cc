@@ -1,12 +1,11 @@
 #include "server/rpc/tensor_mapping.h"
 
-#include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/common/status_macros.h"
 
 namespace npuk {
 namespace {
@@ -19,8 +18,15 @@ std::string ShapeString(absl::Span<const int64_t> dims) {
   return absl::StrCat("[", absl::StrJoin(dims, ","), "]");
 }
 
-std::string ExpectedShape(const TensorSpec& t) {
+std::string ExpectedShape(const TensorDecl& t) {
   return absl::StrCat("[N,", absl::StrJoin(t.item_dims, ","), "]");
+}
+
+std::string InputNames(const KernelSpec& spec) {
+  return absl::StrJoin(spec.inputs, ", ",
+                       [](std::string* out, const TensorDecl& t) {
+                         out->append(t.name);
+                       });
 }
 
 // Triton's reserved request parameters: accepted and, except "timeout",
@@ -39,59 +45,93 @@ size_t TypedCount(const InferTensorContents& c) {
          c.fp64_contents_size() + c.bytes_contents_size();
 }
 
-// Converts typed int_contents into little-endian bytes of the tensor type.
+// Converts typed contents into the little-endian bytes of the tensor type:
+// int_contents for the integer types (KServe v2 carries INT8/16/32 there),
+// fp32_contents for FP32.
 absl::StatusOr<std::vector<uint8_t>> TypedToBytes(
-    const TensorSpec& t, const ModelInferRequest::InferInputTensor& in,
+    const TensorDecl& t, const ModelInferRequest::InferInputTensor& in,
     size_t elements) {
   const InferTensorContents& c = in.contents();
-  if (TypedCount(c) != static_cast<size_t>(c.int_contents_size())) {
+  const bool fp32 = t.dtype == DType::kFp32;
+  const char* field = fp32 ? "fp32_contents" : "int_contents";
+  const size_t count = fp32 ? static_cast<size_t>(c.fp32_contents_size())
+                            : static_cast<size_t>(c.int_contents_size());
+  if (TypedCount(c) != count) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "input '", t.name, "' is ", t.datatype,
-        ": typed values must be in contents.int_contents (or send raw bytes "
-        "in raw_input_contents)"));
+        "input '", t.name, "' is ", DTypeName(t.dtype),
+        ": typed values must be in contents.", field,
+        " (or send raw bytes in raw_input_contents)"));
   }
-  if (static_cast<size_t>(c.int_contents_size()) != elements) {
+  if (count != elements) {
     return absl::InvalidArgumentError(
-        absl::StrCat("input '", t.name, "' has ", c.int_contents_size(),
-                     " values in contents.int_contents; shape ",
-                     ShapeString(in.shape()), " needs ", elements));
+        absl::StrCat("input '", t.name, "' has ", count, " values in contents.",
+                     field, "; shape ", ShapeString(in.shape()), " needs ",
+                     elements));
   }
-  const int64_t lo = t.element_bytes == 1 ? -128 : -32768;
-  const int64_t hi = t.element_bytes == 1 ? 127 : 32767;
-  std::vector<uint8_t> bytes(elements * t.element_bytes);
+  const size_t width = DTypeBytes(t.dtype);
+  std::vector<uint8_t> bytes(elements * width);
+  if (fp32) {
+    for (size_t i = 0; i < elements; ++i) {
+      const float v = c.fp32_contents(static_cast<int>(i));
+      std::memcpy(&bytes[i * width], &v, width);
+    }
+    return bytes;
+  }
+  // Two's complement range of a `width`-byte integer.
+  const int64_t hi = (int64_t{1} << (8 * width - 1)) - 1;
+  const int64_t lo = -hi - 1;
   for (size_t i = 0; i < elements; ++i) {
     const int64_t v = c.int_contents(static_cast<int>(i));
     if (v < lo || v > hi) {
       return absl::InvalidArgumentError(
           absl::StrCat("input '", t.name, "' value ", v, " at index ", i,
-                       " is out of range for ", t.datatype));
+                       " is out of range for ", DTypeName(t.dtype)));
     }
-    if (t.element_bytes == 1) {
-      bytes[i] = static_cast<uint8_t>(static_cast<int8_t>(v));
-    } else {
-      const int16_t s = static_cast<int16_t>(v);
-      std::memcpy(&bytes[i * 2], &s, 2);
+    // Little-endian: the low `width` bytes of the value.
+    const uint32_t u = static_cast<uint32_t>(static_cast<int32_t>(v));
+    for (size_t b = 0; b < width; ++b) {
+      bytes[i * width + b] = static_cast<uint8_t>(u >> (8 * b));
     }
   }
   return bytes;
 }
 
-absl::StatusOr<double> NumericParameter(const std::string& name,
-                                        const InferParameter& p) {
-  switch (p.parameter_choice_case()) {
-    case InferParameter::kDoubleParam:
-      return p.double_param();
-    case InferParameter::kInt64Param:
-      return static_cast<double>(p.int64_param());
-    default:
+// A request parameter as the declared type. A double parameter also takes
+// an integer (clients often send 1 for 1.0).
+absl::StatusOr<ParamValue> ReadParameter(const ParamDecl& decl,
+                                         const InferParameter& p) {
+  switch (decl.type) {
+    case ParamType::kDouble:
+      if (p.parameter_choice_case() == InferParameter::kDoubleParam) {
+        return ParamValue(p.double_param());
+      }
+      if (p.parameter_choice_case() == InferParameter::kInt64Param) {
+        return ParamValue(static_cast<double>(p.int64_param()));
+      }
       return absl::InvalidArgumentError(absl::StrCat(
-          "parameter '", name, "' must be a number (double_param)"));
+          "parameter '", decl.name, "' must be a number (double_param)"));
+    case ParamType::kInt64:
+      if (p.parameter_choice_case() == InferParameter::kInt64Param) {
+        return ParamValue(p.int64_param());
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter '", decl.name, "' must be an integer (int64_param)"));
+    case ParamType::kBool:
+      if (p.parameter_choice_case() == InferParameter::kBoolParam) {
+        return ParamValue(p.bool_param());
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter '", decl.name, "' must be a boolean (bool_param)"));
   }
+  return absl::InternalError("unknown parameter type");
 }
 
-absl::Status ReadParameters(const ModelSpec& spec,
+// Reads Triton's reserved parameters and the kernel's own into `out`
+// (params, queue_timeout) and encodes the kernel's into `record`.
+absl::Status ReadParameters(const KernelSpec& spec,
                             const ModelInferRequest& request,
-                            MappedRequest& out) {
+                            MappedRequest& out, std::vector<uint8_t>& record) {
+  out.params = DefaultParams(spec);
   for (const auto& [name, value] : request.parameters()) {
     if (name == "timeout") {
       if (value.parameter_choice_case() != InferParameter::kInt64Param ||
@@ -107,40 +147,33 @@ absl::Status ReadParameters(const ModelSpec& spec,
       continue;
     }
     if (IsReservedParameter(name)) continue;
-    bool known = false;
-    for (const char* p : spec.parameters) known |= (name == p);
-    if (!known) {
+    size_t p = 0;
+    while (p < spec.params.size() && spec.params[p].name != name) ++p;
+    if (p == spec.params.size()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "model '", spec.name, "' has no parameter '", name, "'",
-          spec.parameters.empty()
+          spec.params.empty()
               ? std::string(" (it takes none)")
               : absl::StrCat(" (it takes: ",
-                             absl::StrJoin(spec.parameters, ", "), ")")));
+                             absl::StrJoin(spec.params, ", ",
+                                           [](std::string* o,
+                                              const ParamDecl& d) {
+                                             o->append(d.name);
+                                           }),
+                             ")")));
     }
-    if (name == "score_scale") {
-      absl::StatusOr<double> s = NumericParameter(name, value);
-      if (!s.ok()) return s.status();
-      if (!ScoreScaleInRange(*s)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "parameter 'score_scale' is ", *s,
-            "; it must be a finite number "
-            "in [",
-            kMinScoreScale, ", ", kMaxScoreScale,
-            "] (for float Q, K quantised with scales s_q, s_k send "
-            "s_q*s_k/8)"));
-      }
-      out.score_scale = *s;
-    }
+    NPUK_ASSIGN_OR_RETURN(out.params[p], ReadParameter(spec.params[p], value));
   }
-  if (spec.kernel == KernelId::kAttention) {
-    out.scale = QuantizeScoreScale(out.score_scale);
+  record.assign(spec.param_bytes, 0);
+  if (spec.param_bytes > 0) {
+    NPUK_RETURN_IF_ERROR(spec.encode_params(out.params, record));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
+absl::StatusOr<MappedRequest> MapRequest(const KernelSpec& spec,
                                          const ModelInferRequest& request,
                                          size_t max_items) {
   if (!request.model_version().empty() && request.model_version() != "1") {
@@ -149,15 +182,14 @@ absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
         "'; it has only version 1 (or leave model_version empty)"));
   }
   MappedRequest out;
-  if (absl::Status s = ReadParameters(spec, request, out); !s.ok()) return s;
+  std::vector<uint8_t> record;
+  NPUK_RETURN_IF_ERROR(ReadParameters(spec, request, out, record));
 
   const int n_inputs = request.inputs_size();
   if (n_inputs != static_cast<int>(spec.inputs.size())) {
-    std::vector<const char*> names;
-    for (const auto& t : spec.inputs) names.push_back(t.name);
     return absl::InvalidArgumentError(absl::StrCat(
         "model '", spec.name, "' takes ", spec.inputs.size(), " input(s) (",
-        absl::StrJoin(names, ", "), "); the request has ", n_inputs));
+        InputNames(spec), "); the request has ", n_inputs));
   }
   const bool raw = request.raw_input_contents_size() > 0;
   if (raw && request.raw_input_contents_size() != n_inputs) {
@@ -174,11 +206,9 @@ absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
     size_t s = 0;
     while (s < spec.inputs.size() && in.name() != spec.inputs[s].name) ++s;
     if (s == spec.inputs.size()) {
-      std::vector<const char*> names;
-      for (const auto& t : spec.inputs) names.push_back(t.name);
       return absl::InvalidArgumentError(
           absl::StrCat("model '", spec.name, "' has no input '", in.name(),
-                       "'; its inputs are ", absl::StrJoin(names, ", ")));
+                       "'; its inputs are ", InputNames(spec)));
     }
     if (request_index[s] != -1) {
       return absl::InvalidArgumentError(
@@ -190,18 +220,19 @@ absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
   // Every input must have the same N.
   out.planes.resize(spec.inputs.size());
   for (size_t s = 0; s < spec.inputs.size(); ++s) {
-    const TensorSpec& t = spec.inputs[s];
+    const TensorDecl& t = spec.inputs[s];
+    const char* datatype = DTypeName(t.dtype);
     const auto& in = request.inputs(request_index[s]);
-    if (in.datatype() != t.datatype) {
+    if (in.datatype() != datatype) {
       return absl::InvalidArgumentError(
           absl::StrCat("input '", t.name, "' has datatype '", in.datatype(),
-                       "'; model '", spec.name, "' needs ", t.datatype));
+                       "'; model '", spec.name, "' needs ", datatype));
     }
     if (in.shape_size() != static_cast<int>(t.item_dims.size()) + 1) {
       return absl::InvalidArgumentError(absl::StrCat(
           "input '", t.name, "' has shape ", ShapeString(in.shape()),
           "; it must be ", ExpectedShape(t), " with N the number of ",
-          spec.kernel == KernelId::kMel ? "frames" : "tiles"));
+          spec.units));
     }
     const int64_t n = in.shape(0);
     if (n < 1 || static_cast<uint64_t>(n) > max_items) {
@@ -235,10 +266,10 @@ absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
       }
       const std::string& data = request.raw_input_contents(request_index[s]);
       if (data.size() != bytes) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("raw_input_contents for '", t.name, "' is ",
-                         data.size(), " bytes; shape ", ShapeString(in.shape()),
-                         " of ", t.datatype, " is ", bytes, " bytes"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "raw_input_contents for '", t.name, "' is ", data.size(),
+            " bytes; shape ", ShapeString(in.shape()), " of ", datatype,
+            " is ", bytes, " bytes"));
       }
       out.planes[s] = absl::MakeConstSpan(
           reinterpret_cast<const uint8_t*>(data.data()), data.size());
@@ -247,14 +278,23 @@ absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
         return absl::InvalidArgumentError(absl::StrCat(
             "input '", t.name,
             "' has no data; send it in raw_input_contents (recommended) or "
-            "contents.int_contents"));
+            "contents.",
+            t.dtype == DType::kFp32 ? "fp32_contents" : "int_contents"));
       }
-      absl::StatusOr<std::vector<uint8_t>> converted =
-          TypedToBytes(t, in, out.items * t.item_elements());
-      if (!converted.ok()) return converted.status();
-      out.owned.push_back(*std::move(converted));
+      NPUK_ASSIGN_OR_RETURN(std::vector<uint8_t> converted,
+                            TypedToBytes(t, in, out.items * t.item_elements()));
+      out.owned.push_back(std::move(converted));
       out.planes[s] = absl::MakeConstSpan(out.owned.back());
     }
+  }
+
+  if (spec.param_bytes > 0) {
+    out.params_plane.reserve(out.items * record.size());
+    for (size_t i = 0; i < out.items; ++i) {
+      out.params_plane.insert(out.params_plane.end(), record.begin(),
+                              record.end());
+    }
+    out.planes.push_back(absl::MakeConstSpan(out.params_plane));
   }
 
   for (const auto& o : request.outputs()) {
@@ -267,20 +307,20 @@ absl::StatusOr<MappedRequest> MapRequest(const ModelSpec& spec,
   return out;
 }
 
-uint8_t* PrepareResponse(const ModelSpec& spec,
+uint8_t* PrepareResponse(const KernelSpec& spec,
                          const inference::ModelInferRequest& request,
                          size_t items,
                          inference::ModelInferResponse* response) {
-  response->set_model_name(std::string(spec.name));
+  response->set_model_name(spec.name);
   response->set_model_version("1");
   response->set_id(request.id());
   auto* out = response->add_outputs();
-  out->set_name(std::string(spec.output.name));
-  out->set_datatype(std::string(spec.output.datatype));
+  out->set_name(spec.output.name);
+  out->set_datatype(DTypeName(spec.output.dtype));
   out->add_shape(static_cast<int64_t>(items));
   for (int64_t d : spec.output.item_dims) out->add_shape(d);
   std::string* bytes = response->add_raw_output_contents();
-  bytes->resize(items * spec.output.item_bytes());
+  bytes->resize(items * spec.output_bytes());
   return reinterpret_cast<uint8_t*>(bytes->data());
 }
 

@@ -1,7 +1,12 @@
 #include "server/rpc/tensor_mapping.h"
 
+#include <cstring>
+#include <functional>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/common/score_scale.h"
+#include "kernels/registry/registry.h"
 
 namespace npuk {
 namespace {
@@ -37,11 +42,20 @@ ModelInferRequest AttentionRequest(int64_t n) {
   return r;
 }
 
-const ModelSpec& Mel() { return *FindModelSpec("mel"); }
-const ModelSpec& Attention() { return *FindModelSpec("attention"); }
+const KernelSpec& Mel() { return *FindKernel("mel"); }
+const KernelSpec& Attention() { return *FindKernel("attention"); }
+const KernelSpec& Passthrough() { return *FindKernel("passthrough"); }
+
+// Attention's parameter record for `score_scale`, as its encoder writes it.
+std::vector<uint8_t> ScaleRecord(double score_scale) {
+  std::vector<uint8_t> record(Attention().param_bytes);
+  const ParamValue value = score_scale;
+  EXPECT_TRUE(Attention().encode_params({&value, 1}, record).ok());
+  return record;
+}
 
 // The error of mapping `r`, which must fail.
-absl::Status Error(const ModelSpec& spec, const ModelInferRequest& r,
+absl::Status Error(const KernelSpec& spec, const ModelInferRequest& r,
                    size_t max = 16) {
   absl::StatusOr<MappedRequest> m = MapRequest(spec, r, max);
   EXPECT_FALSE(m.ok());
@@ -66,21 +80,78 @@ TEST(TensorMappingTest, AttentionPlanesFollowSpecOrderWhateverTheRequestOrder) {
   (*r.mutable_parameters())["score_scale"].set_double_param(0.25);
   absl::StatusOr<MappedRequest> m = MapRequest(Attention(), r, 16);
   ASSERT_TRUE(m.ok()) << m.status();
-  ASSERT_EQ(m->planes.size(), 3u);
+  // q, k, v, then the parameter plane.
+  ASSERT_EQ(m->planes.size(), 4u);
   EXPECT_EQ(m->planes[0][0], 'q');
   EXPECT_EQ(m->planes[1][0], 'k');
   EXPECT_EQ(m->planes[2][0], 'v');
-  EXPECT_DOUBLE_EQ(m->score_scale, 0.25);
+  ASSERT_EQ(m->params.size(), 1u);
+  EXPECT_DOUBLE_EQ(std::get<double>(m->params[0]), 0.25);
+}
+
+TEST(TensorMappingTest, TheParameterPlaneRepeatsTheEncodedRecordPerItem) {
+  ModelInferRequest r = AttentionRequest(3);
+  (*r.mutable_parameters())["score_scale"].set_double_param(0.25);
+  absl::StatusOr<MappedRequest> m = MapRequest(Attention(), r, 16);
+  ASSERT_TRUE(m.ok()) << m.status();
+  // The record is QuantizeScoreScale's {int32 multiplier, int32 shift}.
   const ScoreScale expected = QuantizeScoreScale(0.25);
-  EXPECT_EQ(m->scale.multiplier, expected.multiplier);
-  EXPECT_EQ(m->scale.shift, expected.shift);
+  std::vector<uint8_t> record(8);
+  std::memcpy(&record[0], &expected.multiplier, 4);
+  std::memcpy(&record[4], &expected.shift, 4);
+  EXPECT_EQ(ScaleRecord(0.25), record);
+  std::vector<uint8_t> want;
+  for (int i = 0; i < 3; ++i) want.insert(want.end(), record.begin(), record.end());
+  ASSERT_EQ(m->planes.size(), 4u);
+  EXPECT_EQ(std::vector<uint8_t>(m->planes[3].begin(), m->planes[3].end()),
+            want);
+  EXPECT_EQ(m->planes[3].data(), m->params_plane.data());
+  // Moving the result keeps the plane pointing at its (moved) buffer.
+  MappedRequest moved = *std::move(m);
+  EXPECT_EQ(moved.planes[3].data(), moved.params_plane.data());
 }
 
 TEST(TensorMappingTest, DefaultScoreScaleIsAnEighth) {
   ModelInferRequest r = AttentionRequest(1);
   absl::StatusOr<MappedRequest> m = MapRequest(Attention(), r, 16);
   ASSERT_TRUE(m.ok());
-  EXPECT_DOUBLE_EQ(m->score_scale, 0.125);
+  EXPECT_DOUBLE_EQ(std::get<double>(m->params[0]), 0.125);
+  EXPECT_EQ(std::vector<uint8_t>(m->planes[3].begin(), m->planes[3].end()),
+            ScaleRecord(0.125));
+}
+
+TEST(TensorMappingTest, AnIntegerScoreScaleIsANumber) {
+  ModelInferRequest r = AttentionRequest(1);
+  (*r.mutable_parameters())["score_scale"].set_int64_param(1);
+  absl::StatusOr<MappedRequest> m = MapRequest(Attention(), r, 16);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_DOUBLE_EQ(std::get<double>(m->params[0]), 1.0);
+}
+
+TEST(TensorMappingTest, UnknownParameterListsTheModelsParameters) {
+  ModelInferRequest r = AttentionRequest(1);
+  (*r.mutable_parameters())["scale"].set_double_param(1);
+  EXPECT_THAT(std::string(Error(Attention(), r).message()),
+              HasSubstr("has no parameter 'scale' (it takes: score_scale)"));
+}
+
+TEST(TensorMappingTest, PassthroughHasOnePlaneAndNoParameters) {
+  ModelInferRequest r;
+  r.set_model_name("passthrough");
+  auto* in = r.add_inputs();
+  in->set_name("in");
+  in->set_datatype("INT8");
+  in->add_shape(2);
+  in->add_shape(4096);
+  r.add_raw_input_contents(std::string(2 * 4096, '\7'));
+  absl::StatusOr<MappedRequest> m = MapRequest(Passthrough(), r, 16);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->items, 2u);
+  ASSERT_EQ(m->planes.size(), 1u);
+  EXPECT_TRUE(m->params_plane.empty());
+  in->mutable_shape()->RemoveLast();  // [2]: N alone
+  EXPECT_THAT(std::string(Error(Passthrough(), r).message()),
+              HasSubstr("[N,4096] with N the number of blocks"));
 }
 
 TEST(TensorMappingTest, TypedIntContentsAreConverted) {

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "server/common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace npuk {
@@ -50,7 +51,7 @@ void WriteAll(int fd, std::string_view data) {
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& host_port, std::function<std::string()> render) {
   std::string host, port;
-  if (absl::Status s = SplitHostPort(host_port, host, port); !s.ok()) return s;
+  NPUK_RETURN_IF_ERROR(SplitHostPort(host_port, host, port));
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -2,7 +2,7 @@
 
 namespace npuk {
 
-void ModelStats::OnRun(KernelId, size_t items, size_t user_items,
+void ModelStats::OnRun(const KernelSpec&, size_t items, size_t user_items,
                        absl::Duration compute, bool ok) {
   if (user_items == 0 || !ok) return;  // canary-only or failed runs
   absl::MutexLock lock(&mu_);

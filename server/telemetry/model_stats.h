@@ -1,5 +1,6 @@
 // Per-model counters with Triton's semantics: inference_count counts items
-// (frames or tiles), execution_count counts device runs, durations are sums.
+// (the kernel's unit: KernelSpec::unit), execution_count counts device runs,
+// durations are sums.
 // Canary traffic is kept out of every user-facing figure.
 #ifndef NPUK_SERVER_TELEMETRY_MODEL_STATS_H_
 #define NPUK_SERVER_TELEMETRY_MODEL_STATS_H_
@@ -21,9 +22,11 @@ enum class FailureReason { kRejected, kCanceled, kBackend, kOther };
 // Thread-safe.
 class ModelStats : public BatchObserver {
  public:
+  // `model` is the served model's name (KernelSpec::name): the label of
+  // every series and the name in ModelStatistics.
   explicit ModelStats(std::string model) : model_(std::move(model)) {}
 
-  void OnRun(KernelId kernel, size_t items, size_t user_items,
+  void OnRun(const KernelSpec& kernel, size_t items, size_t user_items,
              absl::Duration compute, bool ok) override;
 
   void RecordSuccess(size_t items, absl::Duration queue, absl::Duration compute,

@@ -43,7 +43,7 @@ std::string RenderPrometheus(const std::vector<ModelMetricsView>& models) {
                       "\"} ", totals[i].failure[r], "\n");
     }
   }
-  counter("npuk_inference_count", "Items (frames or tiles) inferred",
+  counter("npuk_inference_count", "Items inferred, in the model's unit (ModelMetadata)",
           [](const ModelStats::Totals& t) { return t.inference_count; });
   counter("npuk_inference_exec_count", "Device runs",
           [](const ModelStats::Totals& t) { return t.execution_count; });

@@ -1,6 +1,6 @@
 // Writes the seed corpus under tests/fuzz/corpus/ (committed; rerun only to
-// regenerate): valid and nearly valid requests for both models, our real
-// runtime sequences, and small configs. Usage: npuk_fuzz_seeds <corpus dir>
+// regenerate): valid and nearly valid requests for the models, the runtime
+// sequences of every registered kernel, and small configs. Usage: npuk_fuzz_seeds <corpus dir>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "grpc_service.pb.h"
+#include "kernels/registry/registry.h"
 #include "kernels/tools/txn/designs.h"
 
 namespace {
@@ -48,6 +49,20 @@ inference::ModelInferRequest Attention() {
     r.add_raw_input_contents(std::string(4096, '\x03'));
   }
   (*r.mutable_parameters())["score_scale"].set_double_param(0.125);
+  return r;
+}
+
+inference::ModelInferRequest Passthrough(int blocks) {
+  inference::ModelInferRequest r;
+  r.set_model_name("passthrough");
+  auto* in = r.add_inputs();
+  in->set_name("in");
+  in->set_datatype("INT8");
+  in->add_shape(blocks);
+  in->add_shape(4096);
+  std::string raw(static_cast<size_t>(blocks) * 4096, '\0');
+  for (size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<char>(i * 13);
+  r.add_raw_input_contents(raw);
   return r;
 }
 
@@ -92,16 +107,19 @@ int main(int argc, char** argv) {
     Write(dir + "/request/attention_bad", r.SerializeAsString());
   }
 
-  // txn/: selector byte (bit 0: attention; >>1: batch size index) + insts.
+  Write(dir + "/request/passthrough_2", Passthrough(2).SerializeAsString());
+
+  // txn/: selector byte (bits 0-1: kernel index in the registry; bits 2-7:
+  // batch size index; see txn_fuzzer.cc) + insts.
   const std::vector<uint32_t>& sizes = npuk::txn::StandardBatchSizes();
-  for (int attention = 0; attention < 2; ++attention) {
-    const npuk::txn::Design& design =
-        attention ? npuk::txn::AttentionDesign() : npuk::txn::MelDesign();
+  const auto kernels = npuk::AllKernels();
+  for (size_t k = 0; k < kernels.size() && k < 4; ++k) {
+    const npuk::txn::Design design = npuk::txn::DesignFor(*kernels[k]);
     for (size_t i = 0; i < sizes.size() && i < 3; ++i) {
       absl::StatusOr<std::vector<uint32_t>> words =
           npuk::txn::BuildSequence(design, sizes[i]);
       if (!words.ok()) return 1;
-      std::string bytes(1, static_cast<char>(attention | (i << 1)));
+      std::string bytes(1, static_cast<char>(k | (i << 2)));
       bytes.append(reinterpret_cast<const char*>(words->data()),
                    words->size() * 4);
       Write(dir + "/txn/" + design.kernel + "_" + std::to_string(sizes[i]),

@@ -1,6 +1,6 @@
 // libFuzzer harness: request validation and tensor mapping. The input is a
 // serialized ModelInferRequest (what the gRPC edge hands the service); it is
-// mapped against both model specs. MapRequest must never crash, and when it
+// mapped against every registered kernel. MapRequest must never crash, and when it
 // accepts a request the planes must describe exactly the bytes the batcher
 // will read.
 #include <cstddef>
@@ -8,8 +8,7 @@
 #include <cstdlib>
 
 #include "grpc_service.pb.h"
-#include "server/device/device.h"
-#include "server/rpc/model_spec.h"
+#include "kernels/registry/registry.h"
 #include "server/rpc/tensor_mapping.h"
 
 namespace {
@@ -23,7 +22,8 @@ void Check(bool ok) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   inference::ModelInferRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
-  for (const npuk::ModelSpec& spec : npuk::AllModelSpecs()) {
+  for (const npuk::KernelSpec* kernel : npuk::AllKernels()) {
+    const npuk::KernelSpec& spec = *kernel;
     constexpr size_t kMaxItems = 64;
     absl::StatusOr<npuk::MappedRequest> mapped =
         npuk::MapRequest(spec, request, kMaxItems);
@@ -33,24 +33,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       continue;
     }
     Check(mapped->items >= 1 && mapped->items <= kMaxItems);
-    Check(mapped->planes.size() == spec.inputs.size());
-    size_t per_item = 0;
-    for (size_t i = 0; i < spec.inputs.size(); ++i) {
-      Check(mapped->planes[i].size() ==
-            mapped->items * spec.inputs[i].item_bytes());
-      per_item += spec.inputs[i].item_bytes();
+    // Exactly the planes the batcher checks and gathers.
+    Check(mapped->planes.size() == spec.plane_count());
+    for (size_t i = 0; i < spec.plane_count(); ++i) {
+      Check(mapped->planes[i].size() == mapped->items * spec.plane_bytes(i));
       // Touch every byte the batcher would copy (ASan checks the bounds).
       volatile uint8_t sink = 0;
       for (uint8_t b : mapped->planes[i]) sink = sink ^ b;
       (void)sink;
     }
-    Check(per_item == npuk::LayoutOf(spec.kernel).in_bytes);
+    Check(mapped->params.size() == spec.params.size());
     inference::ModelInferResponse response;
     uint8_t* out =
         npuk::PrepareResponse(spec, request, mapped->items, &response);
     Check(out != nullptr);
     Check(response.raw_output_contents(0).size() ==
-          mapped->items * npuk::LayoutOf(spec.kernel).out_bytes);
+          mapped->items * spec.output_bytes());
   }
   return 0;
 }

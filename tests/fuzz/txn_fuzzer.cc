@@ -1,11 +1,13 @@
 // libFuzzer harness: the instruction-binary (TXN) parser and validator the
 // daemon runs on every insts.bin it loads. Any byte string must be refused
 // with a message or accepted; never a crash, hang or out-of-bounds read.
-// The first input byte picks the expectations (mel/attention, batch size).
+// The first input byte picks the expectations: bits 0-1 the registered
+// kernel (modulo their count), bits 2-7 the batch size index.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
+#include "kernels/registry/registry.h"
 #include "kernels/tools/txn/designs.h"
 #include "kernels/tools/txn/txn.h"
 
@@ -52,10 +54,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-  const npuk::txn::Design& design =
-      (selector & 1) ? npuk::txn::AttentionDesign() : npuk::txn::MelDesign();
+  // Designs come from the registry (kernels/tools/txn/designs.h).
+  const auto kernels = npuk::AllKernels();
+  const npuk::txn::Design design =
+      npuk::txn::DesignFor(*kernels[(selector & 3) % kernels.size()]);
   const std::vector<uint32_t>& sizes = npuk::txn::StandardBatchSizes();
-  const uint32_t n = sizes[(selector >> 1) % sizes.size()];
+  const uint32_t n = sizes[(selector >> 2) % sizes.size()];
   const absl::Status valid = npuk::txn::ValidateInstructions(
       *words, npuk::txn::ExpectationsFor(design, n));
   if (!valid.ok() && valid.message().empty()) std::abort();

@@ -11,9 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/attention/attention_kernel.h"
-#include "kernels/common/score_scale.h"
-#include "kernels/mel/mel_kernel.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/reliability/requests.h"
 
@@ -31,6 +28,7 @@ using npuk::testing::Backends;
 using npuk::testing::Infer;
 using npuk::testing::MelReference;
 using npuk::testing::MelRequest;
+using npuk::testing::PassthroughRequest;
 using npuk::testing::RandomAudio;
 using npuk::testing::RandomInt8;
 using npuk::testing::Stats;
@@ -183,6 +181,9 @@ TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
     ASSERT_TRUE(stub->ModelConfig(&ctx, req, &resp).ok());
     EXPECT_GT(resp.config().max_batch_size(), 0);
     EXPECT_EQ(resp.config().input(0).data_type(), inference::TYPE_INT8);
+    ASSERT_TRUE(resp.config().parameters().contains("score_scale"));
+    EXPECT_THAT(resp.config().parameters().at("score_scale").string_value(),
+                HasSubstr("request parameter (double), default 0.125"));
   }
   {
     grpc::ClientContext ctx;
@@ -190,8 +191,11 @@ TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
     ASSERT_TRUE(
         stub->RepositoryIndex(&ctx, inference::RepositoryIndexRequest(), &resp)
             .ok());
-    ASSERT_EQ(resp.models_size(), 2);
-    EXPECT_EQ(resp.models(0).state(), "READY");
+    ASSERT_EQ(resp.models_size(), 3);
+    EXPECT_EQ(resp.models(0).name(), "mel");
+    EXPECT_EQ(resp.models(1).name(), "attention");
+    EXPECT_EQ(resp.models(2).name(), "passthrough");
+    for (const auto& m : resp.models()) EXPECT_EQ(m.state(), "READY");
   }
   {
     grpc::ClientContext ctx;
@@ -200,6 +204,61 @@ TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
         stub->ServerReady(&ctx, inference::ServerReadyRequest(), &resp).ok());
     EXPECT_TRUE(resp.ready());
   }
+}
+
+TEST_P(DaemonTest, PassthroughIsServedByteForByteWithItsOwnCanary) {
+  DaemonProcess d(Args());
+  // SERVING only once its start-up canary passed (health/ and rpc agree).
+  ASSERT_TRUE(npuk::testing::WaitForServing(*d.channel(), "passthrough", true,
+                                            10000))
+      << d.log();
+  EXPECT_THAT(d.log(), HasSubstr("passthrough SERVING (canary passed)"));
+  auto stub = d.stub();
+  {
+    grpc::ClientContext ctx;
+    inference::ModelMetadataRequest req;
+    req.set_name("passthrough");
+    inference::ModelMetadataResponse resp;
+    ASSERT_TRUE(stub->ModelMetadata(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.inputs_size(), 1);
+    EXPECT_EQ(resp.inputs(0).name(), "in");
+    EXPECT_EQ(resp.inputs(0).datatype(), "INT8");
+    EXPECT_THAT(resp.inputs(0).shape(), ::testing::ElementsAre(-1, 4096));
+    EXPECT_EQ(resp.outputs(0).name(), "out");
+    EXPECT_THAT(resp.outputs(0).shape(), ::testing::ElementsAre(-1, 4096));
+  }
+  std::mt19937 rng(7);
+  size_t blocks_sent = 0;
+  for (size_t blocks : {1, 3, 17}) {
+    // Every byte value, including zero blocks, must come back unchanged.
+    std::vector<int8_t> in = RandomInt8(rng, blocks * 4096, 60);
+    std::fill_n(in.begin(), 4096 / 2, 0);
+    ModelInferRequest r = PassthroughRequest(in);
+    ModelInferResponse resp;
+    grpc::Status s = Infer(*stub, r, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.model_name(), "passthrough");
+    EXPECT_THAT(resp.outputs(0).shape(),
+                ::testing::ElementsAre(static_cast<int64_t>(blocks), 4096));
+    ASSERT_EQ(resp.raw_output_contents_size(), 1);
+    EXPECT_TRUE(resp.raw_output_contents(0) == r.raw_input_contents(0))
+        << "passthrough changed the bytes of a " << blocks << "-block request";
+    blocks_sent += blocks;
+  }
+  {
+    ModelInferRequest r = PassthroughRequest(RandomInt8(rng, 4096, 20));
+    (*r.mutable_parameters())["score_scale"].set_double_param(1);
+    ModelInferResponse resp;
+    grpc::Status s = Infer(*stub, r, &resp);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("(it takes none)"));
+  }
+  // Blocks are counted in user statistics; canary blocks are not.
+  EXPECT_EQ(Stats(*stub, "passthrough").inference_count(), blocks_sent);
+  EXPECT_EQ(npuk::testing::HealthCheck(*d.channel(), "passthrough"),
+            "SERVING");
+  EXPECT_EQ(npuk::testing::HealthCheck(*d.channel(), ""), "SERVING");
+  EXPECT_EQ(d.Stop(SIGTERM), 0) << d.log();
 }
 
 TEST_P(DaemonTest, BadRequestsGetTheRightStatusAndTheDaemonKeepsServing) {

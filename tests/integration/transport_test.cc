@@ -201,6 +201,14 @@ TEST(TransportTest, PrometheusMetricsCountRequestsAndHealth) {
   EXPECT_THAT(
       body,
       HasSubstr("npuk_model_serving{model=\"attention\",version=\"1\"} 1"));
+  // Every registered model has its series, passthrough included; its canary
+  // runs are not counted as inferences.
+  EXPECT_THAT(
+      body,
+      HasSubstr("npuk_model_serving{model=\"passthrough\",version=\"1\"} 1"));
+  EXPECT_THAT(
+      body,
+      HasSubstr("npuk_inference_count{model=\"passthrough\",version=\"1\"} 0"));
   EXPECT_THAT(body, HasSubstr("npuk_inference_batch_size_bucket{model=\"mel\","
                               "version=\"1\",le=\"2\"} 1"));
   EXPECT_THAT(HttpGet(port, "/"), HasSubstr("404"));

@@ -1,95 +1,226 @@
-// The committed golden bytes must still be what the reference kernels
-// produce: a change to the kernel math that alters any output byte fails
-// here and requires regenerating with npuk_make_golden (and telling the NPU
-// bring-up and the health canaries).
-#include "kernels/golden/golden.h"
+// Every registered kernel's committed golden files must still be what its
+// reference and its CPU path produce, and the bytes embedded in the binary
+// must be the files the declaration's SHA-256 names. A change to a kernel's
+// math that alters any output byte fails here and requires regenerating
+// with `npuk_make_golden kernels` (and telling the NPU bring-up and the
+// health canaries, which replay these bytes).
+#include <openssl/sha.h>
 
 #include <cstring>
+#include <span>
+#include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
-#include "kernels/attention/attention_kernel.h"
-#include "kernels/mel/mel_kernel.h"
-#include "server/device/cpu/cpu_kernels.h"
+#include "kernels/common/score_scale.h"
+#include "kernels/registry/registry.h"
 
-namespace npuk::golden {
+namespace npuk {
 namespace {
 
-bool AllZero(const int8_t* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (p[i] != 0) return false;
+std::string Sha256Hex(std::span<const uint8_t> bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(bytes.data(), bytes.size(), digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+std::vector<const uint8_t*> GoldenArgs(const KernelSpec& spec) {
+  std::vector<const uint8_t*> in;
+  for (const GoldenFile& f : spec.golden.inputs) in.push_back(f.bytes.data());
+  return in;
+}
+
+// The first differing item, or -1.
+long FirstDifferingItem(const KernelSpec& spec,
+                        const std::vector<uint8_t>& got) {
+  const std::span<const uint8_t> want = spec.golden.output.bytes;
+  for (size_t i = 0; i < spec.golden.items; ++i) {
+    const size_t at = i * spec.output_bytes();
+    if (std::memcmp(got.data() + at, want.data() + at, spec.output_bytes())) {
+      return static_cast<long>(i);
+    }
   }
-  return true;
+  return -1;
 }
 
-TEST(GoldenTest, MelShapes) {
-  const Golden& g = Mel();
-  EXPECT_GE(g.items, 4u);
-  EXPECT_EQ(g.input.size(), g.items * kMelFrameInBytes);
-  EXPECT_EQ(g.output.size(), g.items * kMelFrameOutBytes);
+std::string Regenerate(const KernelSpec& spec) {
+  return "regenerate with `npuk_make_golden kernels " + spec.name +
+         "` and paste its .golden block into kernels/" + spec.name +
+         "/kernel.cc if the change to the kernel math is intended";
 }
 
-TEST(GoldenTest, AttentionShapes) {
-  const Golden& g = Attention();
-  EXPECT_GE(g.items, 2u);
-  EXPECT_EQ(g.input.size(), g.items * kAttentionInBytes);
-  EXPECT_EQ(g.output.size(), g.items * kAttentionOutBytes);
-  EXPECT_TRUE(ScoreScaleInRange(ScoreScaleValue(g.scale)));
-  const ScoreScale again = QuantizeScoreScale(ScoreScaleValue(g.scale));
-  EXPECT_EQ(again.multiplier, g.scale.multiplier);
-  EXPECT_EQ(again.shift, g.scale.shift);
+class GoldenTest : public ::testing::TestWithParam<const KernelSpec*> {};
+
+TEST_P(GoldenTest, ShapesMatchTheDeclaration) {
+  const KernelSpec& spec = *GetParam();
+  const Golden& g = spec.golden;
+  EXPECT_GE(g.items, 2u) << "a canary of one item misses batching mistakes";
+  ASSERT_EQ(g.inputs.size(), spec.device_args.size());
+  for (size_t a = 0; a < g.inputs.size(); ++a) {
+    EXPECT_EQ(g.inputs[a].file, "in" + std::to_string(a) + ".bin");
+    EXPECT_EQ(g.inputs[a].bytes.size(), g.items * spec.arg_bytes(a));
+  }
+  EXPECT_EQ(g.output.file, "out.bin");
+  EXPECT_EQ(g.output.bytes.size(), g.items * spec.output_bytes());
 }
 
-TEST(GoldenTest, MelReferenceReproducesCommittedBytes) {
-  const Golden& g = Mel();
-  for (size_t i = 0; i < g.items; ++i) {
-    int16_t frame[kMelFrameSamples];
-    std::memcpy(frame, g.input.data() + i * kMelFrameInBytes, kMelFrameInBytes);
-    int8_t out[kMelBands];
-    mel_kernel_simple(frame, out);
-    EXPECT_EQ(0, std::memcmp(out, g.output.data() + i * kMelFrameOutBytes,
-                             kMelFrameOutBytes))
-        << "mel golden frame " << i << " differs: regenerate with "
-        << "npuk_make_golden kernels/golden/golden_data.cc if the change "
-        << "to the kernel math is intended";
-    EXPECT_FALSE(AllZero(out, kMelBands)) << "frame " << i;
+TEST_P(GoldenTest, EmbeddedBytesHaveTheDeclaredSha256) {
+  const KernelSpec& spec = *GetParam();
+  for (const GoldenFile& f : spec.golden.inputs) {
+    EXPECT_EQ(Sha256Hex(f.bytes), f.sha256) << spec.name << "/" << f.file;
+  }
+  EXPECT_EQ(Sha256Hex(spec.golden.output.bytes), spec.golden.output.sha256)
+      << spec.name << "/out.bin";
+}
+
+TEST_P(GoldenTest, ReferenceReproducesCommittedBytes) {
+  const KernelSpec& spec = *GetParam();
+  const std::vector<const uint8_t*> in = GoldenArgs(spec);
+  std::vector<uint8_t> out(spec.golden.output.bytes.size(), 0xA5);
+  spec.reference(in.data(), out.data(), spec.golden.items);
+  EXPECT_EQ(FirstDifferingItem(spec, out), -1)
+      << spec.name << " golden " << spec.unit << " differs; "
+      << Regenerate(spec);
+}
+
+TEST_P(GoldenTest, CpuPathReproducesCommittedBytes) {
+  const KernelSpec& spec = *GetParam();
+  const std::vector<const uint8_t*> in = GoldenArgs(spec);
+  std::vector<uint8_t> out(spec.golden.output.bytes.size(), 0x5A);
+  spec.cpu(in.data(), out.data(), spec.golden.items);
+  EXPECT_EQ(FirstDifferingItem(spec, out), -1)
+      << spec.name << " golden " << spec.unit
+      << " differs on the CPU path: it must be byte-identical to the "
+         "reference";
+}
+
+// The zero guard treats an all-zero output item as a device fault, so no
+// canary item may legitimately be all zero.
+TEST_P(GoldenTest, NoOutputItemIsAllZero) {
+  const KernelSpec& spec = *GetParam();
+  for (size_t i = 0; i < spec.golden.items; ++i) {
+    const std::span<const uint8_t> item = spec.golden.output.bytes.subspan(
+        i * spec.output_bytes(), spec.output_bytes());
+    bool zero = true;
+    for (uint8_t b : item) zero = zero && b == 0;
+    EXPECT_FALSE(zero) << spec.name << " golden " << spec.unit << " " << i;
   }
 }
 
-TEST(GoldenTest, AttentionReferenceReproducesCommittedBytes) {
-  const Golden& g = Attention();
-  std::vector<int8_t> out(kAttentionOutBytes);
-  for (size_t i = 0; i < g.items; ++i) {
-    attention_64x64(
-        reinterpret_cast<const int8_t*>(g.input.data() + i * kAttentionInBytes),
-        out.data(), g.scale.multiplier, g.scale.shift);
-    EXPECT_EQ(0,
-              std::memcmp(out.data(), g.output.data() + i * kAttentionOutBytes,
-                          kAttentionOutBytes))
-        << "attention golden tile " << i << " differs: regenerate with "
-        << "npuk_make_golden kernels/golden/golden_data.cc if the change "
-        << "to the kernel math is intended";
-    EXPECT_FALSE(AllZero(out.data(), kAttentionOutBytes)) << "tile " << i;
+// The canaries turn golden device bytes back into a request
+// (ScatterArg) and the batcher gathers them again (GatherArg): the round
+// trip must give the device bytes back, and one item at a time through
+// ReferenceItem must give the golden output.
+TEST_P(GoldenTest, PlanesRoundTripAndReferenceItemAgrees) {
+  const KernelSpec& spec = *GetParam();
+  const size_t items = spec.golden.items;
+  std::vector<std::vector<uint8_t>> planes(spec.plane_count());
+  std::vector<std::span<uint8_t>> views;
+  for (size_t p = 0; p < planes.size(); ++p) {
+    planes[p].resize(items * spec.plane_bytes(p));
+    views.emplace_back(planes[p]);
+  }
+  for (size_t a = 0; a < spec.device_args.size(); ++a) {
+    ScatterArg(spec, a, spec.golden.inputs[a].bytes.data(), items, views);
+  }
+  const std::vector<std::span<const uint8_t>> cviews(planes.begin(),
+                                                     planes.end());
+  for (size_t a = 0; a < spec.device_args.size(); ++a) {
+    std::vector<uint8_t> arg(items * spec.arg_bytes(a));
+    GatherArg(spec, a, cviews, 0, items, arg.data());
+    EXPECT_TRUE(
+        std::equal(arg.begin(), arg.end(), spec.golden.inputs[a].bytes.begin()))
+        << spec.name << " argument " << a;
+  }
+  std::vector<uint8_t> out(spec.output_bytes());
+  for (size_t i = 0; i < items; ++i) {
+    ReferenceItem(spec, cviews, i, out.data());
+    EXPECT_EQ(0, std::memcmp(
+                     out.data(),
+                     spec.golden.output.bytes.data() + i * spec.output_bytes(),
+                     out.size()))
+        << spec.name << " item " << i;
   }
 }
 
-TEST(GoldenTest, CpuBackendReproducesCommittedBytes) {
-  const Golden& mel = Mel();
-  std::vector<int16_t> frames(mel.items * kMelFrameSamples);
-  std::memcpy(frames.data(), mel.input.data(), mel.input.size());
-  std::vector<int8_t> mel_out(mel.output.size());
-  cpu::MelFrames(frames.data(), mel_out.data(), mel.items);
-  EXPECT_EQ(0,
-            std::memcmp(mel_out.data(), mel.output.data(), mel.output.size()));
+// golden.params is what a client sends to replay the golden over the wire
+// (npukctl health --deep): its encoding must be every item's record.
+TEST_P(GoldenTest, GoldenParamsEncodeToTheParameterPlane) {
+  const KernelSpec& spec = *GetParam();
+  if (spec.param_bytes == 0) {
+    EXPECT_TRUE(spec.golden.params.empty()) << spec.name;
+    return;
+  }
+  const std::vector<ParamValue> values =
+      spec.golden.params.empty() ? DefaultParams(spec) : spec.golden.params;
+  ASSERT_EQ(values.size(), spec.params.size());
+  std::vector<uint8_t> record(spec.param_bytes);
+  ASSERT_TRUE(spec.encode_params(values, record).ok()) << spec.name;
+  const size_t items = spec.golden.items;
+  std::vector<std::vector<uint8_t>> planes(spec.plane_count());
+  std::vector<std::span<uint8_t>> views;
+  for (size_t p = 0; p < planes.size(); ++p) {
+    planes[p].resize(items * spec.plane_bytes(p));
+    views.emplace_back(planes[p]);
+  }
+  for (size_t a = 0; a < spec.device_args.size(); ++a) {
+    ScatterArg(spec, a, spec.golden.inputs[a].bytes.data(), items, views);
+  }
+  const std::vector<uint8_t>& param_plane = planes.back();
+  for (size_t i = 0; i < items; ++i) {
+    EXPECT_TRUE(std::equal(record.begin(), record.end(),
+                           param_plane.begin() + i * spec.param_bytes))
+        << spec.name << " item " << i
+        << ": golden.params does not encode to the committed record";
+  }
+}
 
-  const Golden& att = Attention();
-  std::vector<int8_t> att_out(att.output.size());
-  std::vector<ScoreScale> scales(att.items, att.scale);
-  cpu::AttentionTiles(reinterpret_cast<const int8_t*>(att.input.data()),
-                      att_out.data(), att.items, scales.data());
-  EXPECT_EQ(0,
-            std::memcmp(att_out.data(), att.output.data(), att.output.size()));
+INSTANTIATE_TEST_SUITE_P(
+    Registered, GoldenTest, ::testing::ValuesIn(AllKernels()),
+    [](const ::testing::TestParamInfo<const KernelSpec*>& info) {
+      return info.param->name;
+    });
+
+TEST(GoldenKernelsTest, TheShippedKernelsAreRegistered) {
+  for (const char* name : {"mel", "attention", "passthrough"}) {
+    EXPECT_NE(FindKernel(name), nullptr) << name;
+  }
+}
+
+// Kernel-specific properties of the committed vectors.
+TEST(GoldenKernelsTest, MelHasEnoughFrames) {
+  const KernelSpec* mel = FindKernel("mel");
+  ASSERT_NE(mel, nullptr);
+  EXPECT_GE(mel->golden.items, 4u);
+}
+
+TEST(GoldenKernelsTest, AttentionScaleIsInRangeAndStable) {
+  const KernelSpec* att = FindKernel("attention");
+  ASSERT_NE(att, nullptr);
+  ASSERT_EQ(att->golden.inputs.size(), 2u);
+  const std::span<const uint8_t> records = att->golden.inputs[1].bytes;
+  ASSERT_EQ(records.size(), att->golden.items * sizeof(ScoreScale));
+  for (size_t i = 0; i < att->golden.items; ++i) {
+    ScoreScale scale;
+    std::memcpy(&scale, records.data() + i * sizeof(scale), sizeof(scale));
+    EXPECT_TRUE(ScoreScaleInRange(ScoreScaleValue(scale))) << "tile " << i;
+    const ScoreScale again = QuantizeScoreScale(ScoreScaleValue(scale));
+    EXPECT_EQ(again.multiplier, scale.multiplier) << "tile " << i;
+    EXPECT_EQ(again.shift, scale.shift) << "tile " << i;
+  }
+}
+
+TEST(GoldenKernelsTest, PassthroughOutputIsItsInput) {
+  const KernelSpec* pt = FindKernel("passthrough");
+  ASSERT_NE(pt, nullptr);
+  ASSERT_EQ(pt->golden.inputs.size(), 1u);
+  EXPECT_TRUE(std::equal(
+      pt->golden.inputs[0].bytes.begin(), pt->golden.inputs[0].bytes.end(),
+      pt->golden.output.bytes.begin(), pt->golden.output.bytes.end()));
 }
 
 }  // namespace
-}  // namespace npuk::golden
+}  // namespace npuk

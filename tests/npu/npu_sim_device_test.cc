@@ -1,8 +1,10 @@
-// The xrt backend through npu-sim: bytes identical to the CPU backend when
-// XRT is used correctly, all-zero output for each calling mistake the
-// prior attempt made, and the failure handling around TIMEOUT/ERROR.
+// The xrt backend through npu-sim: bytes identical to the CPU backend for
+// every registered kernel when XRT is used correctly, all-zero output for
+// each calling mistake the prior attempt made, and the failure handling
+// around TIMEOUT/ERROR.
 #include "server/device/npu_sim/npu_sim_device.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,8 +14,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/common/score_scale.h"
-#include "kernels/golden/golden.h"
+#include "kernels/registry/registry.h"
+#include "kernels/tools/txn/designs.h"
 #include "kernels/tools/txn_package/kernel_package.h"
 #include "npusim/machine.h"
 #include "server/device/cpu/cpu_device.h"
@@ -24,6 +26,15 @@ namespace {
 using ::testing::HasSubstr;
 using xrt_backend::Misuse;
 namespace fs = std::filesystem;
+
+// Per device input argument: items * arg_bytes(a) bytes.
+using Args = std::vector<std::vector<uint8_t>>;
+
+const KernelSpec& Kernel(const std::string& name) {
+  const KernelSpec* spec = FindKernel(name);
+  EXPECT_NE(spec, nullptr) << name << " is not registered";
+  return *spec;
+}
 
 config::Config SimConfig() {
   config::Config c;
@@ -39,70 +50,143 @@ std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
   return out;
 }
 
-// Runs `input` (n items) on `device` and returns the output bytes.
-absl::StatusOr<std::vector<uint8_t>> RunOn(
-    Device& device, KernelId kernel, size_t max_items, size_t n,
-    const std::vector<uint8_t>& input, const std::vector<ScoreScale>& scales) {
+// Runs `args` (n items) on `device` and returns the output bytes.
+absl::StatusOr<std::vector<uint8_t>> RunOn(Device& device,
+                                           const KernelSpec& spec,
+                                           size_t max_items, size_t n,
+                                           const Args& args) {
   absl::StatusOr<std::unique_ptr<Executor>> ex =
-      device.CreateExecutor(kernel, max_items);
+      device.CreateExecutor(spec, max_items);
   if (!ex.ok()) return ex.status();
-  std::memcpy((*ex)->input().data(), input.data(), input.size());
-  if (absl::Status s = (*ex)->Run(n, scales); !s.ok()) return s;
-  const size_t out = n * LayoutOf(kernel).out_bytes;
+  for (size_t a = 0; a < args.size(); ++a) {
+    std::memcpy((*ex)->input(a).data(), args[a].data(), args[a].size());
+  }
+  if (absl::Status s = (*ex)->Run(n); !s.ok()) return s;
+  const size_t out = n * spec.output_bytes();
   return std::vector<uint8_t>((*ex)->output().begin(),
                               (*ex)->output().begin() + out);
 }
 
-std::vector<uint8_t> Input(KernelId kernel, size_t n, uint32_t seed) {
-  std::vector<uint8_t> in = RandomBytes(n * LayoutOf(kernel).in_bytes, seed);
-  if (kernel == KernelId::kMel) {
-    // Keep audio within a realistic range so the frames differ in output.
-    auto* s = reinterpret_cast<int16_t*>(in.data());
-    for (size_t i = 0; i < in.size() / 2; ++i)
-      s[i] = static_cast<int16_t>(s[i] / 4);
+// Random requests of n items as device arguments: random tensors (mel audio
+// kept to a realistic range so frames differ in output) and, for kernels
+// with parameters, per-item records (attention's score scale varies).
+Args Inputs(const KernelSpec& spec, size_t n, uint32_t seed) {
+  std::vector<std::vector<uint8_t>> planes;
+  for (size_t p = 0; p < spec.inputs.size(); ++p) {
+    planes.push_back(RandomBytes(n * spec.plane_bytes(p), seed + 97 * p));
   }
-  return in;
+  if (spec.name == "mel") {
+    for (size_t i = 0; i < planes[0].size(); i += 2) {
+      int16_t s;
+      std::memcpy(&s, &planes[0][i], 2);
+      s = static_cast<int16_t>(s / 4);
+      std::memcpy(&planes[0][i], &s, 2);
+    }
+  }
+  if (spec.param_bytes > 0) {
+    std::vector<uint8_t> records(n * spec.param_bytes);
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<ParamValue> values = DefaultParams(spec);
+      if (spec.name == "attention") {
+        values[0] = 0.01 + 0.005 * static_cast<double>(i % 7);
+      }
+      EXPECT_TRUE(
+          spec.encode_params(values, std::span<uint8_t>(
+                                         records.data() + i * spec.param_bytes,
+                                         spec.param_bytes))
+              .ok());
+    }
+    planes.push_back(std::move(records));
+  }
+  std::vector<std::span<const uint8_t>> spans(planes.begin(), planes.end());
+  Args args;
+  for (size_t a = 0; a < spec.device_args.size(); ++a) {
+    args.emplace_back(n * spec.arg_bytes(a));
+    GatherArg(spec, a, spans, 0, n, args.back().data());
+  }
+  return args;
 }
 
-std::vector<ScoreScale> Scales(KernelId kernel, size_t n) {
-  if (kernel == KernelId::kMel) return {};
-  std::vector<ScoreScale> scales;
-  for (size_t i = 0; i < n; ++i) {
-    scales.push_back(
-        QuantizeScoreScale(0.01 + 0.005 * static_cast<double>(i % 7)));
+Args GoldenInputs(const KernelSpec& spec) {
+  Args args;
+  for (const GoldenFile& f : spec.golden.inputs) {
+    args.emplace_back(f.bytes.begin(), f.bytes.end());
   }
-  return scales;
+  return args;
+}
+
+std::string NameOf(const ::testing::TestParamInfo<const KernelSpec*>& info) {
+  return info.param->name;
 }
 
 class NpuSimTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    npusim::Machine::Get(0)->ClearFaults();
-    cpu_ = NewCpuDevice(1);
-  }
+  void SetUp() override { cpu_ = NewCpuDevice(1); }
   std::unique_ptr<Device> cpu_;
 };
 
-TEST_F(NpuSimTest, GoldenVectorsBitExact) {
+class NpuSimEveryKernel
+    : public NpuSimTest,
+      public ::testing::WithParamInterface<const KernelSpec*> {};
+
+TEST_P(NpuSimEveryKernel, GoldenVectorsBitExact) {
+  const KernelSpec& spec = *GetParam();
   auto dev = NewNpuSimDevice(SimConfig());
   ASSERT_TRUE(dev.ok()) << dev.status();
   EXPECT_EQ((*dev)->name(), "npu-sim");
-  const golden::Golden& mel = golden::Mel();
-  auto out = RunOn(**dev, KernelId::kMel, mel.items, mel.items,
-                   {mel.input.begin(), mel.input.end()}, {});
+  const size_t n = spec.golden.items;
+  auto out = RunOn(**dev, spec, n, n, GoldenInputs(spec));
   ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ(*out, std::vector<uint8_t>(mel.output.begin(), mel.output.end()));
+  EXPECT_EQ(*out, std::vector<uint8_t>(spec.golden.output.bytes.begin(),
+                                       spec.golden.output.bytes.end()));
+}
 
-  const golden::Golden& att = golden::Attention();
-  out = RunOn(**dev, KernelId::kAttention, att.items, att.items,
-              {att.input.begin(), att.input.end()},
-              std::vector<ScoreScale>(att.items, att.scale));
-  ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ(*out, std::vector<uint8_t>(att.output.begin(), att.output.end()));
+// cpu and npu-sim give the same bytes for every kernel, in both batching
+// modes, on the golden inputs and on random ones of an odd batch size.
+TEST_P(NpuSimEveryKernel, SameBytesAsCpu) {
+  const KernelSpec& spec = *GetParam();
+  for (bool runlist : {false, true}) {
+    config::Config cfg = SimConfig();
+    cfg.mutable_xrt()->set_use_runlist(runlist);
+    auto sim = NewNpuSimDevice(cfg);
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    for (const auto& [n, args] :
+         {std::pair(spec.golden.items, GoldenInputs(spec)),
+          std::pair(size_t{7}, Inputs(spec, 7, 11))}) {
+      auto want = RunOn(*cpu_, spec, n, n, args);
+      auto got = RunOn(**sim, spec, n, n, args);
+      ASSERT_TRUE(want.ok()) << want.status();
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(*got, *want)
+          << spec.name << " n=" << n << (runlist ? " runlist" : " sequence");
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, NpuSimEveryKernel,
+                         ::testing::ValuesIn(AllKernels().begin(),
+                                             AllKernels().end()),
+                         NameOf);
+
+// The DMA path with no compute: what goes in comes back, byte for byte, on
+// both backends.
+TEST_F(NpuSimTest, PassthroughReturnsItsInput) {
+  const KernelSpec& spec = Kernel("passthrough");
+  auto sim = NewNpuSimDevice(SimConfig());
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  for (size_t n : {size_t{1}, size_t{5}, size_t{64}}) {
+    const Args in = Inputs(spec, n, static_cast<uint32_t>(n));
+    auto got = RunOn(**sim, spec, 64, n, in);
+    auto cpu = RunOn(*cpu_, spec, 64, n, in);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(cpu.ok()) << cpu.status();
+    EXPECT_EQ(*got, in[0]) << "n=" << n;
+    EXPECT_EQ(*cpu, in[0]) << "n=" << n;
+  }
 }
 
 struct Case {
-  KernelId kernel;
+  const char* kernel;
   size_t max_items;
   size_t n;
   bool runlist;
@@ -113,15 +197,14 @@ class NpuSimMatchesCpu : public NpuSimTest,
 
 TEST_P(NpuSimMatchesCpu, SameBytes) {
   const Case c = GetParam();
+  const KernelSpec& spec = Kernel(c.kernel);
   config::Config cfg = SimConfig();
   cfg.mutable_xrt()->set_use_runlist(c.runlist);
   auto sim = NewNpuSimDevice(cfg);
   ASSERT_TRUE(sim.ok()) << sim.status();
-  const std::vector<uint8_t> in =
-      Input(c.kernel, c.n, static_cast<uint32_t>(c.n));
-  const std::vector<ScoreScale> scales = Scales(c.kernel, c.n);
-  auto want = RunOn(*cpu_, c.kernel, c.max_items, c.n, in, scales);
-  auto got = RunOn(**sim, c.kernel, c.max_items, c.n, in, scales);
+  const Args in = Inputs(spec, c.n, static_cast<uint32_t>(c.n));
+  auto want = RunOn(*cpu_, spec, c.max_items, c.n, in);
+  auto got = RunOn(**sim, spec, c.max_items, c.n, in);
   ASSERT_TRUE(want.ok()) << want.status();
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, *want);
@@ -129,31 +212,32 @@ TEST_P(NpuSimMatchesCpu, SameBytes) {
 
 INSTANTIATE_TEST_SUITE_P(
     Batches, NpuSimMatchesCpu,
-    ::testing::Values(Case{KernelId::kMel, 1, 1, false},
-                      Case{KernelId::kMel, 64, 5, false},  // padded to 16
-                      Case{KernelId::kMel, 256, 256, false},
-                      Case{KernelId::kMel, 300, 299, false},  // 256 + 43->64
-                      Case{KernelId::kMel, 64, 33, true},     // runlist
-                      Case{KernelId::kAttention, 64, 3, false},
-                      Case{KernelId::kAttention, 64, 64, false},
-                      Case{KernelId::kAttention, 8, 7, true}));
+    ::testing::Values(
+        Case{"mel", 1, 1, false}, Case{"mel", 64, 5, false},  // padded to 16
+        Case{"mel", 256, 256, false},
+        Case{"mel", 300, 299, false},  // 256 + 43->64
+        Case{"mel", 64, 33, true},     // runlist
+        Case{"attention", 64, 3, false}, Case{"attention", 64, 64, false},
+        Case{"attention", 8, 7, true}, Case{"passthrough", 300, 299, false},
+        Case{"passthrough", 8, 7, true}));
 
 TEST_F(NpuSimTest, ExecutorReusesItsBuffersAcrossRuns) {
+  const KernelSpec& mel = Kernel("mel");
   auto sim = NewNpuSimDevice(SimConfig());
   ASSERT_TRUE(sim.ok());
-  auto ex = (*sim)->CreateExecutor(KernelId::kMel, 32);
+  auto ex = (*sim)->CreateExecutor(mel, 32);
   ASSERT_TRUE(ex.ok());
-  const uint8_t* in = (*ex)->input().data();
+  const uint8_t* in = (*ex)->input(0).data();
   for (uint32_t round = 0; round < 3; ++round) {
     const size_t n = 4 + round * 9;
-    const std::vector<uint8_t> data = Input(KernelId::kMel, n, round);
-    std::memcpy((*ex)->input().data(), data.data(), data.size());
-    ASSERT_TRUE((*ex)->Run(n, {}).ok());
-    auto want = RunOn(*cpu_, KernelId::kMel, n, n, data, {});
+    const Args data = Inputs(mel, n, round);
+    std::memcpy((*ex)->input(0).data(), data[0].data(), data[0].size());
+    ASSERT_TRUE((*ex)->Run(n).ok());
+    auto want = RunOn(*cpu_, mel, n, n, data);
     ASSERT_TRUE(want.ok());
     EXPECT_TRUE(
         std::equal(want->begin(), want->end(), (*ex)->output().begin()));
-    EXPECT_EQ((*ex)->input().data(), in);
+    EXPECT_EQ((*ex)->input(0).data(), in);
   }
 }
 
@@ -164,15 +248,14 @@ class NpuSimMisuse : public NpuSimTest,
 // and the output is all zeros. Only the health layer's zero guard can
 // catch it, which is why that guard exists.
 TEST_P(NpuSimMisuse, OutputIsAllZeros) {
-  for (KernelId kernel : {KernelId::kMel, KernelId::kAttention}) {
+  for (const KernelSpec* spec : AllKernels()) {
     auto sim = NewNpuSimDeviceForTest(SimConfig(), GetParam());
     ASSERT_TRUE(sim.ok()) << sim.status();
     const size_t n = 4;
-    auto out =
-        RunOn(**sim, kernel, n, n, Input(kernel, n, 7), Scales(kernel, n));
+    auto out = RunOn(**sim, *spec, n, n, Inputs(*spec, n, 7));
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ(*out, std::vector<uint8_t>(out->size(), 0))
-        << KernelName(kernel) << " misuse " << static_cast<int>(GetParam());
+        << spec->name << " misuse " << static_cast<int>(GetParam());
   }
 }
 
@@ -184,13 +267,13 @@ INSTANTIATE_TEST_SUITE_P(Conventions, NpuSimMisuse,
                                            Misuse::kSkipOutputSync));
 
 TEST_F(NpuSimTest, MissingInputSyncComputesOnStaleData) {
+  const KernelSpec& mel = Kernel("mel");
   auto sim = NewNpuSimDeviceForTest(SimConfig(), Misuse::kSkipInputSync);
   ASSERT_TRUE(sim.ok());
-  const std::vector<uint8_t> in = Input(KernelId::kMel, 4, 3);
-  auto got = RunOn(**sim, KernelId::kMel, 4, 4, in, {});
-  auto want = RunOn(*cpu_, KernelId::kMel, 4, 4, in, {});
-  auto stale = RunOn(*cpu_, KernelId::kMel, 4, 4,
-                     std::vector<uint8_t>(in.size(), 0), {});
+  const Args in = Inputs(mel, 4, 3);
+  auto got = RunOn(**sim, mel, 4, 4, in);
+  auto want = RunOn(*cpu_, mel, 4, 4, in);
+  auto stale = RunOn(*cpu_, mel, 4, 4, {std::vector<uint8_t>(in[0].size(), 0)});
   ASSERT_TRUE(got.ok() && want.ok() && stale.ok());
   EXPECT_NE(*got, *want);
   EXPECT_EQ(*got, *stale);  // the device saw the never-synced zeros
@@ -199,16 +282,16 @@ TEST_F(NpuSimTest, MissingInputSyncComputesOnStaleData) {
 TEST_F(NpuSimTest, TimeoutFailsRetriesThenRebuildsContext) {
   auto sim = NewNpuSimDevice(SimConfig());
   ASSERT_TRUE(sim.ok());
-  auto ex = (*sim)->CreateExecutor(KernelId::kMel, 8);
+  auto ex = (*sim)->CreateExecutor(Kernel("mel"), 8);
   ASSERT_TRUE(ex.ok());
-  npusim::Machine::Get(0)->InjectFault({npusim::FaultKind::kTimeout, 2});
-  absl::Status first = (*ex)->Run(8, {});
+  (*sim)->machine().InjectFault({npusim::FaultKind::kTimeout, 2});
+  absl::Status first = (*ex)->Run(8);
   EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(first.message()), HasSubstr("ERT_CMD_STATE_TIMEOUT"));
   EXPECT_THAT(std::string(first.message()), HasSubstr("retries on the same"));
-  absl::Status second = (*ex)->Run(8, {});
+  absl::Status second = (*ex)->Run(8);
   EXPECT_THAT(std::string(second.message()), HasSubstr("rebuilt the hardware"));
-  EXPECT_TRUE((*ex)->Run(8, {}).ok());
+  EXPECT_TRUE((*ex)->Run(8).ok());
 }
 
 TEST_F(NpuSimTest, ErrorStateFailsTheRun) {
@@ -217,33 +300,50 @@ TEST_F(NpuSimTest, ErrorStateFailsTheRun) {
     cfg.mutable_xrt()->set_use_runlist(runlist);
     auto sim = NewNpuSimDevice(cfg);
     ASSERT_TRUE(sim.ok());
-    auto ex = (*sim)->CreateExecutor(KernelId::kMel, 4);
+    auto ex = (*sim)->CreateExecutor(Kernel("mel"), 4);
     ASSERT_TRUE(ex.ok());
-    npusim::Machine::Get(0)->InjectFault({npusim::FaultKind::kError});
-    absl::Status s = (*ex)->Run(4, {});
+    (*sim)->machine().InjectFault({npusim::FaultKind::kError});
+    absl::Status s = (*ex)->Run(4);
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
     EXPECT_THAT(std::string(s.message()), HasSubstr("ERT_CMD_STATE_ERROR"));
-    EXPECT_TRUE((*ex)->Run(4, {}).ok());
+    EXPECT_TRUE((*ex)->Run(4).ok());
   }
 }
 
 TEST_F(NpuSimTest, ZerosFaultIsReturnedAsDataForTheGuardToCatch) {
   auto sim = NewNpuSimDevice(SimConfig());
   ASSERT_TRUE(sim.ok());
-  auto ex = (*sim)->CreateExecutor(KernelId::kMel, 4);
+  auto ex = (*sim)->CreateExecutor(Kernel("mel"), 4);
   ASSERT_TRUE(ex.ok());
-  npusim::Machine::Get(0)->InjectFault({npusim::FaultKind::kZeros});
-  ASSERT_TRUE((*ex)->Run(4, {}).ok());
+  (*sim)->machine().InjectFault({npusim::FaultKind::kZeros});
+  ASSERT_TRUE((*ex)->Run(4).ok());
   EXPECT_TRUE(std::all_of((*ex)->output().begin(), (*ex)->output().end(),
                           [](uint8_t b) { return b == 0; }));
 }
 
+// Each device is its own simulated NPU: a fault injected into one never
+// reaches another in the same process.
+TEST_F(NpuSimTest, DevicesDoNotShareAMachine) {
+  auto a = NewNpuSimDevice(SimConfig());
+  auto b = NewNpuSimDevice(SimConfig());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(&(*a)->machine(), &(*b)->machine());
+  auto ex_a = (*a)->CreateExecutor(Kernel("mel"), 4);
+  auto ex_b = (*b)->CreateExecutor(Kernel("mel"), 4);
+  ASSERT_TRUE(ex_a.ok() && ex_b.ok());
+  (*a)->machine().InjectFault({npusim::FaultKind::kError, 0});
+  EXPECT_FALSE((*ex_a)->Run(4).ok());
+  EXPECT_TRUE((*ex_b)->Run(4).ok());
+  EXPECT_EQ((*b)->machine().stats().runs_executed, 1u);
+}
+
 TEST_F(NpuSimTest, StartupErrorsNameTheProblem) {
+  const KernelSpec& mel = Kernel("mel");
   config::Config cfg = SimConfig();
   cfg.mutable_xrt()->set_kernel_dir("/nonexistent/kernels");
   auto sim = NewNpuSimDevice(cfg);
   ASSERT_TRUE(sim.ok());
-  auto ex = (*sim)->CreateExecutor(KernelId::kMel, 4);
+  auto ex = (*sim)->CreateExecutor(mel, 4);
   EXPECT_EQ(ex.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(ex.status().message()), HasSubstr("manifest.json"));
 
@@ -256,7 +356,7 @@ TEST_F(NpuSimTest, StartupErrorsNameTheProblem) {
   cfg.mutable_xrt()->set_kernel_dir(dir.string());
   sim = NewNpuSimDevice(cfg);
   ASSERT_TRUE(sim.ok());
-  ex = (*sim)->CreateExecutor(KernelId::kMel, 4);
+  ex = (*sim)->CreateExecutor(mel, 4);
   EXPECT_FALSE(ex.ok());
   EXPECT_THAT(std::string(ex.status().message()), HasSubstr("insts_4.bin"));
 
@@ -271,44 +371,58 @@ TEST_F(NpuSimTest, StartupErrorsNameTheProblem) {
   ASSERT_TRUE(kernelpkg::WriteManifest(dir / "mel", m).ok());
   sim = NewNpuSimDevice(cfg);
   ASSERT_TRUE(sim.ok());
-  ex = (*sim)->CreateExecutor(KernelId::kMel, 4);
+  ex = (*sim)->CreateExecutor(mel, 4);
   EXPECT_EQ(ex.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(ex.status().message()),
               HasSubstr("not an npu-sim xclbin"));
 }
 
+// The backend checks the package against the declaration it is asked to
+// serve, not only against the registry's copy.
+TEST_F(NpuSimTest, PackageMustMoveTheDeclaredBytes) {
+  KernelSpec half = Kernel("mel");
+  half.inputs[0].item_dims = {200};  // 400 bytes per frame, not 800
+  auto sim = NewNpuSimDevice(SimConfig());
+  ASSERT_TRUE(sim.ok());
+  auto ex = (*sim)->CreateExecutor(half, 4);
+  EXPECT_EQ(ex.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(ex.status().message()),
+              HasSubstr("declaration says [400, 80]"));
+}
+
 TEST_F(NpuSimTest, ExecutorsOfAKernelShareOneHardwareContext) {
-  // Phoenix has 6 contexts; 4 instances of each model must still fit.
+  // Phoenix has 6 contexts; 4 instances of each of two models must fit.
   auto sim = NewNpuSimDevice(SimConfig());
   ASSERT_TRUE(sim.ok());
   std::vector<std::unique_ptr<Executor>> executors;
   for (int i = 0; i < 4; ++i) {
-    for (KernelId k : {KernelId::kMel, KernelId::kAttention}) {
-      auto ex = (*sim)->CreateExecutor(k, 4);
+    for (const char* k : {"mel", "attention"}) {
+      auto ex = (*sim)->CreateExecutor(Kernel(k), 4);
       ASSERT_TRUE(ex.ok()) << ex.status();
       executors.push_back(*std::move(ex));
     }
   }
   // A rebuild by one executor is followed by the others.
-  npusim::Machine::Get(0)->InjectFault({npusim::FaultKind::kError, 2});
-  EXPECT_FALSE(executors[0]->Run(4, {}).ok());
-  EXPECT_THAT(std::string(executors[0]->Run(4, {}).message()),
+  (*sim)->machine().InjectFault({npusim::FaultKind::kError, 2});
+  EXPECT_FALSE(executors[0]->Run(4).ok());
+  EXPECT_THAT(std::string(executors[0]->Run(4).message()),
               HasSubstr("rebuilt"));
   for (size_t i = 0; i < executors.size(); i += 2) {
-    EXPECT_TRUE(executors[i]->Run(4, {}).ok()) << i;
+    EXPECT_TRUE(executors[i]->Run(4).ok()) << i;
   }
 }
 
 TEST_F(NpuSimTest, RunlistNeedsSingleItemSequence) {
   const fs::path dir = fs::path(::testing::TempDir()) / "npu_sim_no_n1";
   fs::remove_all(dir);
-  ASSERT_TRUE(kernelpkg::WriteSimPackage(dir, txn::MelDesign(), {16, 64}).ok());
+  ASSERT_TRUE(
+      kernelpkg::WriteSimPackage(dir, **txn::DesignFor("mel"), {16, 64}).ok());
   config::Config cfg = SimConfig();
   cfg.mutable_xrt()->set_kernel_dir(dir.string());
   cfg.mutable_xrt()->set_use_runlist(true);
   auto sim = NewNpuSimDevice(cfg);
   ASSERT_TRUE(sim.ok());
-  auto ex = (*sim)->CreateExecutor(KernelId::kMel, 4);
+  auto ex = (*sim)->CreateExecutor(Kernel("mel"), 4);
   EXPECT_THAT(std::string(ex.status().message()), HasSubstr("N=1"));
 }
 

@@ -1,12 +1,16 @@
 // Each XRT calling mistake, injected into the npu-sim backend, yields zeros
-// that the health layer catches: the canary fails (model NOT_SERVING) and a
-// client request through the batcher fails instead of returning zeros.
+// that the health layer catches for every registered kernel: the canary
+// fails (model NOT_SERVING) and a client request through the batcher fails
+// instead of returning zeros. Used correctly, every kernel serves its golden
+// bytes with SERVING health.
 #include <memory>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
-#include "kernels/golden/golden.h"
+#include "kernels/registry/registry.h"
 #include "server/batching/batcher.h"
 #include "server/device/npu_sim/npu_sim_device.h"
 #include "server/health/health_monitor.h"
@@ -24,7 +28,21 @@ struct Outcome {
   std::vector<uint8_t> output;
 };
 
-Outcome Serve(Misuse misuse) {
+// The kernel's golden inputs as a request's planes.
+std::vector<std::vector<uint8_t>> GoldenPlanes(const KernelSpec& spec) {
+  const size_t n = spec.golden.items;
+  std::vector<std::vector<uint8_t>> planes;
+  for (size_t p = 0; p < spec.plane_count(); ++p) {
+    planes.emplace_back(n * spec.plane_bytes(p));
+  }
+  std::vector<std::span<uint8_t>> spans(planes.begin(), planes.end());
+  for (size_t a = 0; a < spec.device_args.size(); ++a) {
+    ScatterArg(spec, a, spec.golden.inputs[a].bytes.data(), n, spans);
+  }
+  return planes;
+}
+
+Outcome Serve(const KernelSpec& spec, Misuse misuse) {
   config::Config cfg;
   cfg.mutable_npu_sim()->set_realtime(false);
   Outcome o;
@@ -32,7 +50,7 @@ Outcome Serve(Misuse misuse) {
   EXPECT_TRUE(device.ok()) << device.status();
   if (!device.ok()) return o;
   std::vector<std::unique_ptr<Executor>> executors;
-  auto ex = (*device)->CreateExecutor(KernelId::kMel, 16);
+  auto ex = (*device)->CreateExecutor(spec, 16);
   EXPECT_TRUE(ex.ok()) << ex.status();
   if (!ex.ok()) return o;
   executors.push_back(*std::move(ex));
@@ -41,17 +59,18 @@ Outcome Serve(Misuse misuse) {
   ZeroGuard guard(&monitor);
   BatcherOptions options;
   options.max_batch_items = 16;
-  Batcher batcher(KernelId::kMel, options, std::move(executors), &guard,
-                  nullptr);
-  monitor.AddModel(&batcher, GoldenCanary(KernelId::kMel));
+  Batcher batcher(spec, options, std::move(executors), &guard, nullptr);
+  monitor.AddModel(&batcher, GoldenCanary(spec));
   o.canary_ok = monitor.RunInitialCanaries().ok();
 
-  const golden::Golden& g = golden::Mel();
-  o.output.assign(g.output.size(), 0xAA);
+  const std::vector<std::vector<uint8_t>> planes = GoldenPlanes(spec);
+  o.output.assign(spec.golden.output.bytes.size(), 0xAA);
   absl::Notification done;
   auto task = std::make_unique<InferTask>();
-  task->items = g.items;
-  task->inputs = {absl::MakeConstSpan(g.input.data(), g.input.size())};
+  task->items = spec.golden.items;
+  for (const std::vector<uint8_t>& p : planes) {
+    task->inputs.push_back(absl::MakeConstSpan(p));
+  }
   task->output = o.output.data();
   task->done = [&](absl::Status s, const TaskTiming&) {
     o.request = s;
@@ -59,36 +78,44 @@ Outcome Serve(Misuse misuse) {
   };
   EXPECT_TRUE(batcher.Submit(std::move(task)).ok());
   done.WaitForNotification();
-  o.serving = monitor.IsServing("mel");
+  o.serving = monitor.IsServing(spec.name);
   monitor.Stop();
   batcher.Drain();
   return o;
 }
 
-TEST(NpuSimGuard, CorrectUseServesGoldenBytes) {
-  const Outcome o = Serve(Misuse::kNone);
+std::string NameOf(const ::testing::TestParamInfo<const KernelSpec*>& info) {
+  return info.param->name;
+}
+
+class NpuSimGuard : public ::testing::TestWithParam<const KernelSpec*> {};
+
+TEST_P(NpuSimGuard, CorrectUseServesGoldenBytes) {
+  const KernelSpec& spec = *GetParam();
+  const Outcome o = Serve(spec, Misuse::kNone);
   EXPECT_TRUE(o.canary_ok);
   EXPECT_TRUE(o.serving);
   ASSERT_TRUE(o.request.ok()) << o.request;
-  const golden::Golden& g = golden::Mel();
-  EXPECT_EQ(o.output, std::vector<uint8_t>(g.output.begin(), g.output.end()));
+  EXPECT_EQ(o.output, std::vector<uint8_t>(spec.golden.output.bytes.begin(),
+                                           spec.golden.output.bytes.end()));
 }
 
-class NpuSimGuardMisuse : public ::testing::TestWithParam<Misuse> {};
-
-TEST_P(NpuSimGuardMisuse, CaughtNeverReturned) {
-  const Outcome o = Serve(GetParam());
-  EXPECT_FALSE(o.canary_ok);
-  EXPECT_FALSE(o.serving);
-  EXPECT_FALSE(o.request.ok());
+TEST_P(NpuSimGuard, EveryMisuseIsCaughtNeverReturned) {
+  const KernelSpec& spec = *GetParam();
+  for (Misuse misuse : {Misuse::kDataBoGroupZero, Misuse::kDataBoNormalFlags,
+                        Misuse::kInstrCountInBytes, Misuse::kNoInstructionBo,
+                        Misuse::kSkipOutputSync}) {
+    const Outcome o = Serve(spec, misuse);
+    EXPECT_FALSE(o.canary_ok) << static_cast<int>(misuse);
+    EXPECT_FALSE(o.serving) << static_cast<int>(misuse);
+    EXPECT_FALSE(o.request.ok()) << static_cast<int>(misuse);
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Conventions, NpuSimGuardMisuse,
-                         ::testing::Values(Misuse::kDataBoGroupZero,
-                                           Misuse::kDataBoNormalFlags,
-                                           Misuse::kInstrCountInBytes,
-                                           Misuse::kNoInstructionBo,
-                                           Misuse::kSkipOutputSync));
+INSTANTIATE_TEST_SUITE_P(Registry, NpuSimGuard,
+                         ::testing::ValuesIn(AllKernels().begin(),
+                                             AllKernels().end()),
+                         NameOf);
 
 }  // namespace
 }  // namespace npuk

@@ -650,6 +650,52 @@ std::vector<FaultCase> FaultCases() {
 }
 
 // ---------------------------------------------------------------------------
+// A kernel added only through the registry gets the same drills: a zeros
+// fault on passthrough is caught by its canary and the zero guard, the other
+// models serve on, and it recovers once the fault is disarmed.
+
+TEST_P(ReliabilityTest, PassthroughZerosFaultIsCaughtAndOnlyPassthroughStops) {
+  DaemonProcess d({"--backend=" + GetParam(), "--fault=passthrough:zeros",
+                   "--health_interval=300ms"});
+  EXPECT_EQ(HealthCheck(*d.channel(), "passthrough"), "NOT_SERVING");
+  EXPECT_EQ(HealthCheck(*d.channel(), "mel"), "SERVING");
+  EXPECT_EQ(HealthCheck(*d.channel(), "attention"), "SERVING");
+  EXPECT_THAT(d.log(), HasSubstr("passthrough: canary output differs"));
+  auto stub = d.stub();
+  std::mt19937 rng(21);
+  const Sample sample = PassthroughSample(rng, 3);
+  ModelInferResponse resp;
+  grpc::Status s = Infer(*stub, sample.request, &resp);
+  EXPECT_EQ(s.error_code(), grpc::UNAVAILABLE) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("NOT_SERVING"));
+  const Sample mel = MelSample(rng, 2);
+  ASSERT_TRUE(Infer(*stub, mel.request, &resp).ok());
+  EXPECT_EQ(resp.raw_output_contents(0), mel.expected);
+
+  ToggleFaults(d);  // disarmed
+  ASSERT_TRUE(WaitForServing(*d.channel(), "passthrough", true, 15000))
+      << d.log();
+  ASSERT_TRUE(Infer(*stub, sample.request, &resp).ok());
+  EXPECT_TRUE(resp.raw_output_contents(0) == sample.expected);
+
+  // Armed again while SERVING: the zero guard withholds the zeros (INTERNAL)
+  // and the model goes NOT_SERVING at once -- unless the interval canary
+  // noticed first, and the request is refused UNAVAILABLE. Never zeros.
+  ToggleFaults(d);
+  s = Infer(*stub, sample.request, &resp);
+  ASSERT_FALSE(s.ok()) << "passthrough answered with the fault armed";
+  if (s.error_code() == grpc::INTERNAL) {
+    EXPECT_THAT(s.error_message(),
+                HasSubstr("all-zero passthrough output block"));
+  } else {
+    EXPECT_EQ(s.error_code(), grpc::UNAVAILABLE) << s.error_message();
+  }
+  EXPECT_TRUE(WaitForServing(*d.channel(), "passthrough", false, 10000));
+  EXPECT_EQ(HealthCheck(*d.channel(), "mel"), "SERVING");
+  EXPECT_EQ(d.Stop(SIGTERM), 0) << d.log();
+}
+
+// ---------------------------------------------------------------------------
 // SIGTERM mid-load, with a slow device and streaming clients.
 
 TEST_P(ReliabilityTest, SigtermMidLoadAnswersEveryAcceptedStreamRequestOnce) {

@@ -14,9 +14,7 @@
 #include <thread>
 
 #include "health.grpc.pb.h"
-#include "kernels/attention/attention_kernel.h"
-#include "kernels/common/score_scale.h"
-#include "kernels/mel/mel_kernel.h"
+#include "kernels/registry/registry.h"
 
 namespace npuk::testing {
 
@@ -58,12 +56,20 @@ ModelInferRequest MelRequest(const std::vector<int16_t>& audio) {
   return r;
 }
 
-std::string MelReference(const std::vector<int16_t>& audio) {
-  std::string out(audio.size() / 400 * 80, '\0');
-  for (size_t f = 0; f < audio.size() / 400; ++f) {
-    mel_kernel_simple(&audio[f * 400], reinterpret_cast<int8_t*>(&out[f * 80]));
-  }
+// The registered kernel's portable reference over `n` items of device
+// arguments `args` (the same function npu-sim runs and the CPU backend
+// matches byte for byte).
+std::string Reference(const std::string& model,
+                      const std::vector<const uint8_t*>& args, size_t n) {
+  const KernelSpec& spec = *FindKernel(model);
+  std::string out(n * spec.output_bytes(), '\0');
+  spec.reference(args.data(), reinterpret_cast<uint8_t*>(out.data()), n);
   return out;
+}
+
+std::string MelReference(const std::vector<int16_t>& audio) {
+  return Reference("mel", {reinterpret_cast<const uint8_t*>(audio.data())},
+                   audio.size() / 400);
 }
 
 ModelInferRequest AttentionRequest(const std::vector<int8_t>& q,
@@ -91,18 +97,34 @@ std::string AttentionReference(const std::vector<int8_t>& q,
                                const std::vector<int8_t>& k,
                                const std::vector<int8_t>& v,
                                double score_scale) {
-  const ScoreScale s = QuantizeScoreScale(score_scale);
+  // Device argument 0 is q|k|v per tile, argument 1 the parameter record
+  // per tile (kernels/attention/kernel.cc).
+  const KernelSpec& spec = *FindKernel("attention");
   const size_t n = q.size() / 4096;
-  std::string out(n * 4096, '\0');
-  std::vector<int8_t> qkv(12288);
+  std::vector<uint8_t> record(spec.param_bytes);
+  const ParamValue value = score_scale;
+  if (!spec.encode_params({&value, 1}, record).ok()) return "";
+  std::vector<uint8_t> qkv(n * 12288), params;
   for (size_t t = 0; t < n; ++t) {
-    std::memcpy(&qkv[0], &q[t * 4096], 4096);
-    std::memcpy(&qkv[4096], &k[t * 4096], 4096);
-    std::memcpy(&qkv[8192], &v[t * 4096], 4096);
-    attention_64x64(qkv.data(), reinterpret_cast<int8_t*>(&out[t * 4096]),
-                    s.multiplier, s.shift);
+    std::memcpy(&qkv[t * 12288], &q[t * 4096], 4096);
+    std::memcpy(&qkv[t * 12288 + 4096], &k[t * 4096], 4096);
+    std::memcpy(&qkv[t * 12288 + 8192], &v[t * 4096], 4096);
+    params.insert(params.end(), record.begin(), record.end());
   }
-  return out;
+  return Reference("attention", {qkv.data(), params.data()}, n);
+}
+
+ModelInferRequest PassthroughRequest(const std::vector<int8_t>& blocks) {
+  ModelInferRequest r;
+  r.set_model_name("passthrough");
+  auto* in = r.add_inputs();
+  in->set_name("in");
+  in->set_datatype("INT8");
+  in->add_shape(static_cast<int64_t>(blocks.size() / 4096));
+  in->add_shape(4096);
+  r.add_raw_input_contents(
+      std::string(reinterpret_cast<const char*>(blocks.data()), blocks.size()));
+  return r;
 }
 
 Sample MelSample(std::mt19937& rng, size_t frames) {
@@ -118,6 +140,13 @@ Sample AttentionSample(std::mt19937& rng, size_t tiles) {
   const double scale = std::ldexp(1.0, -(static_cast<int>(rng() % 12) + 4));
   return {AttentionRequest(q, k, v, scale), AttentionReference(q, k, v, scale),
           tiles};
+}
+
+Sample PassthroughSample(std::mt19937& rng, size_t blocks) {
+  const auto bytes = RandomInt8(rng, blocks * 4096, 40);
+  ModelInferRequest r = PassthroughRequest(bytes);
+  std::string expected = r.raw_input_contents(0);
+  return {std::move(r), std::move(expected), blocks};
 }
 
 bool HasFalseZeroItem(const std::string& got, const std::string& expected,
@@ -264,13 +293,7 @@ long ResidentKb(pid_t pid) {
   return -1;
 }
 
-std::vector<std::string> Backends() {
-  std::vector<std::string> b = {"cpu"};
-#ifdef NPUK_TEST_NPU_SIM
-  b.push_back("npu-sim");
-#endif
-  return b;
-}
+std::vector<std::string> Backends() { return {"cpu", "npu-sim"}; }
 
 std::string BackendName(const std::string& backend) {
   std::string n = backend;

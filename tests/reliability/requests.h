@@ -1,5 +1,5 @@
-// Shared by the reliability and load tests: request builders for both
-// models, their CPU references, and small probes of a running npukd (model
+// Shared by the reliability and load tests: request builders for the
+// models, their references (the registry's KernelSpec::reference), and small probes of a running npukd (model
 // statistics, grpc.health.v1, ModelReady, Prometheus metrics, resident
 // memory). Everything talks to the daemon over its real gRPC edge.
 #ifndef NPUK_TESTS_RELIABILITY_REQUESTS_H_
@@ -26,7 +26,7 @@ std::vector<int16_t> RandomAudio(std::mt19937& rng, size_t frames);
 std::vector<int8_t> RandomInt8(std::mt19937& rng, size_t n, double sigma);
 
 inference::ModelInferRequest MelRequest(const std::vector<int16_t>& audio);
-// The bytes npukd must return for `audio` (mel_kernel_simple per frame).
+// The bytes npukd must return for `audio` (the mel kernel's reference).
 std::string MelReference(const std::vector<int16_t>& audio);
 
 inference::ModelInferRequest AttentionRequest(const std::vector<int8_t>& q,
@@ -38,6 +38,10 @@ std::string AttentionReference(const std::vector<int8_t>& q,
                                const std::vector<int8_t>& v,
                                double score_scale);
 
+// `blocks` is N * 4096 bytes; passthrough returns exactly these bytes.
+inference::ModelInferRequest PassthroughRequest(
+    const std::vector<int8_t>& blocks);
+
 // A request with its expected output, ready to send many times.
 struct Sample {
   inference::ModelInferRequest request;
@@ -46,6 +50,7 @@ struct Sample {
 };
 Sample MelSample(std::mt19937& rng, size_t frames);
 Sample AttentionSample(std::mt19937& rng, size_t tiles);
+Sample PassthroughSample(std::mt19937& rng, size_t blocks);
 
 // True when some item (80-byte mel frame or 4096-byte tile) of `got` is all
 // zero while the same item of `expected` is not: the silent failure the
@@ -82,7 +87,7 @@ double MetricValue(const std::string& text, const std::string& family,
 // VmRSS of `pid` in kB from /proc/<pid>/status; -1 if unreadable.
 long ResidentKb(pid_t pid);
 
-// The backends this build can serve: cpu, and npu-sim when built.
+// The backends every build serves: cpu and npu-sim (xrt needs hardware).
 std::vector<std::string> Backends();
 // gtest-friendly parameter name ("npu-sim" -> "npu_sim").
 std::string BackendName(const std::string& backend);

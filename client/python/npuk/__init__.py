@@ -4,6 +4,11 @@
     with npuk.Client() as c:                      # default unix socket
         feats = c.log_mel_spectrogram(audio)      # float32 [80, n_frames]
         print(c.last_timing)
+        out = c.infer("passthrough", {"in": blocks})  # any model, by metadata
+
+infer(), models() and model_info() work for every model the daemon serves,
+from its ModelMetadata; log_mel_spectrogram, mel and attention are typed
+conveniences over one kernel each.
 
 Client is synchronous and thread-safe; AsyncClient has the same methods as
 coroutines (grpc.aio). Errors raise npuk.NpukError with the gRPC code and the
@@ -15,10 +20,12 @@ from .client import Client
 from .aio import AsyncClient
 from .features import (audio_to_int16, frame_audio, log_mel_frames,
                        normalize_log_mel, quantize)
+from .model import ModelInfo, ParamInfo, TensorInfo, random_inputs
 from .target import default_socket_path, default_target
 
 __all__ = [
-    "AsyncClient", "Client", "NpukError", "Timing", "audio_to_int16",
-    "default_socket_path", "default_target", "frame_audio", "log_mel_frames",
-    "normalize_log_mel", "quantize",
+    "AsyncClient", "Client", "ModelInfo", "NpukError", "ParamInfo",
+    "TensorInfo", "Timing", "audio_to_int16", "default_socket_path",
+    "default_target", "frame_audio", "log_mel_frames", "normalize_log_mel",
+    "quantize", "random_inputs",
 ]

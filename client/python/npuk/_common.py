@@ -1,7 +1,7 @@
 """Request building and response parsing shared by Client and AsyncClient."""
 
 import wave
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import grpc
 import numpy as np

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _common as c
 from . import features
+from . import model as m
 from ._common import NpukError
 from ._proto import grpc_service_pb2 as pb
 from ._proto import grpc_service_pb2_grpc as pb_grpc
@@ -36,6 +37,7 @@ class AsyncClient:
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.last_timing = None
+        self._described = {}
 
     async def close(self):
         await self._channel.close()
@@ -53,22 +55,51 @@ class AsyncClient:
         except grpc.RpcError as e:
             raise c.error_from_rpc(e, self.target) from None
 
-    async def infer(self, request: pb.ModelInferRequest, timeout=None):
+    async def infer(self, model, inputs=None, parameters=None, timeout=None):
+        if isinstance(model, pb.ModelInferRequest):
+            return await self._infer_request(model, timeout)
+        info = await self.model_info(model, timeout)
+        if inputs is None:
+            raise ValueError("infer(%r) needs inputs {name: array}; the model "
+                             "takes %s" % (model, ", ".join(
+                                 t.name for t in info.inputs)))
+        req = m.build_request(info, inputs, parameters)
+        return m.outputs_of(await self._infer_request(req, timeout))
+
+    async def _infer_request(self, request, timeout):
         start = time.perf_counter()
         resp = await self._call(self._stub.ModelInfer, request, timeout)
         self.last_timing = c.timing_of(resp,
                                        (time.perf_counter() - start) * 1e6)
         return resp
 
+    async def models(self, timeout=None) -> list:
+        idx = await self._call(self._stub.RepositoryIndex,
+                               pb.RepositoryIndexRequest(), timeout)
+        return [{"name": x.name, "state": x.state, "reason": x.reason}
+                for x in idx.models]
+
+    async def model_info(self, model, timeout=None) -> m.ModelInfo:
+        if model not in self._described:
+            meta = await self._call(self._stub.ModelMetadata,
+                                    pb.ModelMetadataRequest(name=model),
+                                    timeout)
+            config = await self._call(self._stub.ModelConfig,
+                                      pb.ModelConfigRequest(name=model),
+                                      timeout)
+            self._described[model] = m.ModelInfo.from_proto(meta, config)
+        return self._described[model]
+
     async def mel(self, frames, timeout=None) -> np.ndarray:
         req = c.mel_request(frames)
         n = req.inputs[0].shape[0]
-        return c.single_output(await self.infer(req, timeout),
+        return c.single_output(await self._infer_request(req, timeout),
                                (n, features.N_MELS))
 
     async def attention_int8(self, q, k, v, score_scale=0.125, timeout=None):
         req = c.attention_request(q, k, v, score_scale)
-        return c.single_output(await self.infer(req, timeout), np.shape(q))
+        return c.single_output(await self._infer_request(req, timeout),
+                               np.shape(q))
 
     async def attention(self, q, k, v, timeout=None) -> np.ndarray:
         (qi, sq), (ki, sk), (vi, sv) = map(features.quantize, (q, k, v))

@@ -1,6 +1,7 @@
 """Synchronous client. One Client holds one gRPC channel and may be shared by
 threads; last_timing is per Client (the most recent call from any thread)."""
 
+import threading
 import time
 
 import grpc
@@ -8,6 +9,7 @@ import numpy as np
 
 from . import _common as c
 from . import features
+from . import model as m
 from ._common import NpukError, Timing
 from ._proto import grpc_service_pb2 as pb
 from ._proto import grpc_service_pb2_grpc as pb_grpc
@@ -37,6 +39,8 @@ class Client:
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.last_timing = None
+        self._lock = threading.Lock()
+        self._described = {}
 
     def close(self):
         self._channel.close()
@@ -54,25 +58,67 @@ class Client:
         except grpc.RpcError as e:
             raise c.error_from_rpc(e, self.target) from None
 
-    def infer(self, request: pb.ModelInferRequest, timeout=None):
-        """Any ModelInferRequest; returns the ModelInferResponse."""
+    def infer(self, model, inputs=None, parameters=None, timeout=None):
+        """Any model the daemon serves: `inputs` {name: array [N, ...]} of the
+        model's dtypes and shapes (from its metadata, see model_info), and
+        `parameters` {name: value} typed as the model declares them. Returns
+        {output name: numpy array}. Bad inputs raise ValueError before any
+        call.
+
+        Passing a ModelInferRequest instead of a model name sends it as is
+        and returns the ModelInferResponse."""
+        if isinstance(model, pb.ModelInferRequest):
+            return self._infer_request(model, timeout)
+        if inputs is None:
+            raise ValueError("infer(%r) needs inputs {name: array}; the model "
+                             "takes %s" % (model, ", ".join(
+                                 t.name for t in
+                                 self.model_info(model, timeout).inputs)))
+        req = m.build_request(self.model_info(model, timeout), inputs,
+                              parameters)
+        return m.outputs_of(self._infer_request(req, timeout))
+
+    def _infer_request(self, request, timeout):
         start = time.perf_counter()
         resp = self._call(self._stub.ModelInfer, request, timeout)
         self.last_timing = c.timing_of(resp,
                                        (time.perf_counter() - start) * 1e6)
         return resp
 
+    def models(self, timeout=None) -> list:
+        """The models the daemon serves: [{"name", "state", "reason"}]."""
+        idx = self._call(self._stub.RepositoryIndex,
+                         pb.RepositoryIndexRequest(), timeout)
+        return [{"name": x.name, "state": x.state, "reason": x.reason}
+                for x in idx.models]
+
+    def model_info(self, model, timeout=None) -> m.ModelInfo:
+        """What `model` takes and returns (ModelMetadata + ModelConfig), read
+        once per Client: a running daemon's models keep their tensors."""
+        with self._lock:
+            if model in self._described:
+                return self._described[model]
+        meta = self._call(self._stub.ModelMetadata,
+                          pb.ModelMetadataRequest(name=model), timeout)
+        config = self._call(self._stub.ModelConfig,
+                            pb.ModelConfigRequest(name=model), timeout)
+        info = m.ModelInfo.from_proto(meta, config)
+        with self._lock:
+            self._described[model] = info
+        return info
+
     def mel(self, frames, timeout=None) -> np.ndarray:
         """int16 frames [N, 400] -> int8 log-mel [N, 80], log10 P ~ q/16 - 4."""
         req = c.mel_request(frames)
         n = req.inputs[0].shape[0]
-        return c.single_output(self.infer(req, timeout), (n, features.N_MELS))
+        return c.single_output(self._infer_request(req, timeout),
+                               (n, features.N_MELS))
 
     def attention_int8(self, q, k, v, score_scale=0.125,
                        timeout=None) -> np.ndarray:
         """int8 [N, 64, 64] each -> int8 softmax(q k^T * score_scale) v."""
         req = c.attention_request(q, k, v, score_scale)
-        return c.single_output(self.infer(req, timeout), np.shape(q))
+        return c.single_output(self._infer_request(req, timeout), np.shape(q))
 
     def attention(self, q, k, v, timeout=None) -> np.ndarray:
         """float32 [N, 64, 64] -> float32 softmax(Q K^T / 8) V, through int8

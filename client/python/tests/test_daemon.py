@@ -163,7 +163,71 @@ def test_health_and_stats(client):
     client.mel(np.zeros((5, 400), np.int16))
     s = client.stats("mel")["mel"]
     assert s["inference_count"] >= 5 and s["execution_count"] >= 1
-    assert set(client.stats()) == {"mel", "attention"}
+    # Every model the daemon serves has statistics, whatever it serves.
+    served = {x["name"] for x in client.models()}
+    assert served >= {"mel", "attention", "passthrough"}
+    assert set(client.stats()) == served
+
+
+def test_generic_infer_on_a_model_without_a_typed_method(client):
+    """passthrough has no method here: shapes and dtypes come from its
+    metadata, and its answer is the same bytes."""
+    info = client.model_info("passthrough")
+    assert [t.name for t in info.inputs] == ["in"]
+    assert info.max_items > 0
+    x = npuk.random_inputs(info, 3)
+    out = client.infer("passthrough", x)
+    assert list(out) == [t.name for t in info.outputs]
+    y = out[info.outputs[0].name]
+    assert y.shape == x["in"].shape and y.dtype == info.outputs[0].dtype
+    np.testing.assert_array_equal(y, x["in"])
+    assert client.last_timing.backend == "cpu"
+    assert client.last_timing.batch_frames >= 3
+
+
+def test_every_served_model_takes_random_inputs(client):
+    for entry in client.models():
+        info = client.model_info(entry["name"])
+        out = client.infer(info.name, npuk.random_inputs(info, 2))
+        for t in info.outputs:
+            assert out[t.name].shape[0] == 2, info.name
+            assert out[t.name].dtype == t.dtype, info.name
+
+
+def test_generic_attention_matches_the_typed_call(client):
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.integers(-60, 60, (2, 64, 64), dtype=np.int8)
+               for _ in range(3))
+    typed = client.attention_int8(q, k, v, score_scale=0.01)
+    generic = client.infer("attention", {"q": q, "k": k, "v": v},
+                           {"score_scale": 0.01})
+    np.testing.assert_array_equal(generic["out"], typed)
+    # An int for a double parameter is sent as the declared double.
+    one = client.infer("attention", {"q": q, "k": k, "v": v},
+                       {"score_scale": 1})
+    assert not np.array_equal(one["out"], typed)
+
+
+def test_generic_errors_are_local_or_the_daemons(client):
+    info = client.model_info("passthrough")
+    with pytest.raises(ValueError, match="'in' is missing"):
+        client.infer("passthrough", {})
+    with pytest.raises(ValueError, match="takes INT8"):
+        client.infer("passthrough", {"in": np.zeros((1, 4096), np.float32)})
+    with pytest.raises(ValueError, match="needs inputs"):
+        client.infer("passthrough")
+    with pytest.raises(npuk.NpukError) as e:
+        client.infer("passthrough", npuk.random_inputs(info,
+                                                       info.max_items + 1))
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(npuk.NpukError) as e:
+        client.model_info("nosuchmodel")
+    assert e.value.code == grpc.StatusCode.NOT_FOUND
+    # A request built by hand is sent as is; the response comes back whole.
+    req = npuk.model.build_request(info, npuk.random_inputs(info, 1))
+    resp = client.infer(req)
+    assert resp.model_name == "passthrough"
+    assert resp.raw_output_contents[0] == req.raw_input_contents[0]
 
 
 def test_unreachable_daemon_says_what_to_do():
@@ -184,11 +248,17 @@ def test_async_client_matches_sync(client, target):
             outs = await asyncio.gather(*(ac.mel(frames) for _ in range(16)))
             feats = await ac.log_mel_spectrogram(
                 np.sin(np.arange(8000) * 0.1).astype(np.float32))
-            return outs, feats, ac.last_timing, await ac.health("mel")
+            timing = ac.last_timing
+            info = await ac.model_info("passthrough")
+            x = npuk.random_inputs(info, 2)
+            generic = await ac.infer("passthrough", x)
+            return (outs, feats, timing, await ac.health("mel"), x["in"],
+                    generic["out"])
 
-    outs, feats, timing, health = asyncio.run(run())
+    outs, feats, timing, health, x, y = asyncio.run(run())
     for o in outs:
         np.testing.assert_array_equal(o, want)
+    np.testing.assert_array_equal(y, x)
     assert feats.shape == (80, 50)
     assert timing.backend == "cpu"
     assert health == "SERVING"

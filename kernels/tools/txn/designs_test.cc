@@ -43,10 +43,11 @@ TEST(Designs, SequenceForOneNFailsAnotherNsExpectations) {
     absl::StatusOr<std::vector<uint32_t>> words = BuildSequence(d, 4);
     ASSERT_TRUE(words.ok());
     absl::Status s = ValidateInstructions(*words, ExpectationsFor(d, 16));
-    // The first stream is the output: 16 items of it are expected.
+    // Inputs are checked first: argument 0 moves 4 items, 16 are expected.
+    const uint32_t arg0 = ArgBytesPerItem(d)[0];
     EXPECT_THAT(std::string(s.message()),
-                HasSubstr(absl::StrCat(16 * d.streams[0].bytes_per_item,
-                                       " bytes")))
+                HasSubstr(absl::StrCat("argument 0 moves ", 4 * arg0,
+                                       " bytes, expected ", 16 * arg0)))
         << d.kernel;
   }
 }

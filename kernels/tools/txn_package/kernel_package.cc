@@ -42,10 +42,9 @@ absl::Status VerifyEntry(const fs::path& dir, const FileEntry& entry) {
   std::error_code ec;
   const uintmax_t size = fs::file_size(path, ec);
   if (ec) {
-    return absl::NotFoundError(
-        absl::StrCat(path.string(), " is listed in ", kManifestFile,
-                     " but cannot be read (", ec.message(),
-                     "); reinstall or rebuild the kernel package"));
+    return absl::NotFoundError(absl::StrCat(
+        path.string(), " is listed in ", kManifestFile, " but cannot be read (",
+        ec.message(), "); reinstall or rebuild the kernel package"));
   }
   if (size != entry.bytes()) {
     return absl::DataLossError(absl::StrCat(

@@ -37,9 +37,9 @@ TEST_F(KernelPackageTest, LoadsWhatItWrote) {
 TEST_F(KernelPackageTest, EveryRegisteredKernelRoundTrips) {
   const fs::path dir = dir_ / "all";
   for (const KernelSpec* spec : AllKernels()) {
-    ASSERT_TRUE(WriteSimPackage(dir, txn::DesignFor(*spec),
-                                txn::StandardBatchSizes())
-                    .ok());
+    ASSERT_TRUE(
+        WriteSimPackage(dir, txn::DesignFor(*spec), txn::StandardBatchSizes())
+            .ok());
     absl::StatusOr<LoadedPackage> pkg =
         LoadPackage(dir, spec->name, kTargetSim);
     ASSERT_TRUE(pkg.ok()) << pkg.status();
@@ -48,8 +48,7 @@ TEST_F(KernelPackageTest, EveryRegisteredKernelRoundTrips) {
     ASSERT_EQ(pkg->manifest.arg_bytes_per_item_size(),
               static_cast<int>(want.size()));
     for (size_t i = 0; i < want.size(); ++i) {
-      EXPECT_EQ(pkg->manifest.arg_bytes_per_item(static_cast<int>(i)),
-                want[i])
+      EXPECT_EQ(pkg->manifest.arg_bytes_per_item(static_cast<int>(i)), want[i])
           << spec->name << " arg " << i;
     }
   }

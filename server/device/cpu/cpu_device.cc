@@ -10,18 +10,14 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
-#include "server/device/cpu/cpu_kernels.h"
 
 namespace npuk {
 namespace {
-
-// Mel frames go through the AVX2 path eight at a time; chunks are kept at
-// multiples of that so splitting a run never leaves partial groups behind.
-constexpr size_t kMelChunkQuantum = 8;
 
 // A fixed set of threads running closures; shared by the executors of one
 // device so that concurrent runs do not oversubscribe the cores.
@@ -89,55 +85,54 @@ AlignedBytes AllocateAligned(size_t bytes) {
 
 class CpuExecutor : public Executor {
  public:
-  CpuExecutor(KernelId kernel, size_t max_items, WorkerPool* pool)
+  CpuExecutor(const KernelSpec& kernel, size_t max_items, WorkerPool* pool)
       : kernel_(kernel),
-        layout_(LayoutOf(kernel)),
         max_items_(max_items),
         pool_(pool),
-        input_(AllocateAligned(max_items * layout_.in_bytes)),
-        output_(AllocateAligned(max_items * layout_.out_bytes)) {}
+        output_(AllocateAligned(max_items * kernel.output_bytes())) {
+    for (size_t a = 0; a < kernel.device_args.size(); ++a) {
+      inputs_.push_back(AllocateAligned(max_items * kernel.arg_bytes(a)));
+    }
+  }
 
-  KernelId kernel() const override { return kernel_; }
+  const KernelSpec& kernel() const override { return kernel_; }
   size_t max_items() const override { return max_items_; }
-  absl::Span<uint8_t> input() override {
-    return absl::Span<uint8_t>(input_.get(), max_items_ * layout_.in_bytes);
+  absl::Span<uint8_t> input(size_t arg) override {
+    return absl::Span<uint8_t>(inputs_.at(arg).get(),
+                               max_items_ * kernel_.arg_bytes(arg));
   }
   absl::Span<const uint8_t> output() const override {
     return absl::Span<const uint8_t>(output_.get(),
-                                     max_items_ * layout_.out_bytes);
+                                     max_items_ * kernel_.output_bytes());
   }
 
-  absl::Status Run(size_t n, absl::Span<const ScoreScale> scales) override {
+  absl::Status Run(size_t n) override {
     if (n == 0 || n > max_items_) {
       return absl::InternalError(absl::StrCat(
           "cpu device: run of ", n, " items on an executor of ", max_items_,
           "; the batcher must keep 1 <= n <= ", max_items_));
     }
-    if (kernel_ == KernelId::kAttention && scales.size() != n) {
-      return absl::InternalError(
-          absl::StrCat("cpu device: attention run of ", n, " tiles got ",
-                       scales.size(), " score scales; pass one per tile"));
-    }
-    const size_t quantum = kernel_ == KernelId::kMel ? kMelChunkQuantum : 1;
+    // Chunks are multiples of the kernel's quantum (its SIMD group), so
+    // splitting a run never leaves partial groups behind.
+    const size_t quantum = std::max<size_t>(1, kernel_.cpu_quantum);
     const size_t workers = pool_ == nullptr ? 0 : pool_->size();
+    const size_t groups = (n + quantum - 1) / quantum;
     // The calling thread takes a chunk too.
-    const size_t max_chunks = std::max<size_t>(1, (n + quantum - 1) / quantum);
-    const size_t chunks = std::min(workers + 1, max_chunks);
+    const size_t chunks = std::min(workers + 1, groups);
     if (chunks <= 1) {
-      RunRange(0, n, scales);
+      RunRange(0, n);
       return absl::OkStatus();
     }
-    const size_t groups = (n + quantum - 1) / quantum;
     absl::BlockingCounter pending(static_cast<int>(chunks - 1));
     size_t begin = 0;
     for (size_t c = 0; c < chunks; ++c) {
       const size_t group_count = groups / chunks + (c < groups % chunks);
       const size_t end = std::min(n, begin + group_count * quantum);
       if (c + 1 == chunks) {
-        RunRange(begin, end, scales);
+        RunRange(begin, end);
       } else {
-        pool_->Post([this, begin, end, scales, &pending] {
-          RunRange(begin, end, scales);
+        pool_->Post([this, begin, end, &pending] {
+          RunRange(begin, end);
           pending.DecrementCount();
         });
       }
@@ -148,26 +143,22 @@ class CpuExecutor : public Executor {
   }
 
  private:
-  void RunRange(size_t begin, size_t end, absl::Span<const ScoreScale> scales) {
+  void RunRange(size_t begin, size_t end) {
     if (begin >= end) return;
-    const size_t count = end - begin;
-    const uint8_t* in = input_.get() + begin * layout_.in_bytes;
-    uint8_t* out = output_.get() + begin * layout_.out_bytes;
-    if (kernel_ == KernelId::kMel) {
-      cpu::MelFrames(reinterpret_cast<const int16_t*>(in),
-                     reinterpret_cast<int8_t*>(out), count);
-    } else {
-      cpu::AttentionTiles(reinterpret_cast<const int8_t*>(in),
-                          reinterpret_cast<int8_t*>(out), count,
-                          scales.data() + begin);
+    // Device arguments are item-major, so items [begin, end) of each start
+    // begin items in.
+    absl::InlinedVector<const uint8_t*, 4> in;
+    for (size_t a = 0; a < inputs_.size(); ++a) {
+      in.push_back(inputs_[a].get() + begin * kernel_.arg_bytes(a));
     }
+    kernel_.cpu(in.data(), output_.get() + begin * kernel_.output_bytes(),
+                end - begin);
   }
 
-  const KernelId kernel_;
-  const KernelLayout layout_;
+  const KernelSpec& kernel_;
   const size_t max_items_;
   WorkerPool* const pool_;
-  AlignedBytes input_;
+  std::vector<AlignedBytes> inputs_;  // per device input argument
   AlignedBytes output_;
 };
 
@@ -180,11 +171,13 @@ class CpuDevice : public Device {
   std::string_view name() const override { return "cpu"; }
 
   absl::StatusOr<std::unique_ptr<Executor>> CreateExecutor(
-      KernelId kernel, size_t max_items) override {
-    if (kernel != KernelId::kMel && kernel != KernelId::kAttention) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cpu device: unknown kernel id ",
-                       static_cast<int>(kernel), "; use mel or attention"));
+      const KernelSpec& kernel, size_t max_items) override {
+    if (kernel.cpu == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cpu device: kernel ", kernel.name,
+          " declares no CPU batch function (KernelSpec::cpu); add one to "
+          "its kernels/",
+          kernel.name, "/ declaration"));
     }
     if (max_items == 0) {
       return absl::InvalidArgumentError(

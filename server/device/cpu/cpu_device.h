@@ -1,5 +1,6 @@
-// The CPU backend: the bit-exact reference kernels, vectorised
-// (cpu_kernels.h), behind the Device interface. The default backend.
+// The CPU backend: every registered kernel's CPU batch path
+// (KernelSpec::cpu, vectorised and byte-identical to its reference) behind
+// the Device interface. The default backend.
 #ifndef NPUK_SERVER_DEVICE_CPU_CPU_DEVICE_H_
 #define NPUK_SERVER_DEVICE_CPU_CPU_DEVICE_H_
 

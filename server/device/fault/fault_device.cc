@@ -9,6 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
+#include "kernels/registry/registry.h"
+#include "server/common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace npuk {
@@ -50,21 +52,21 @@ class FaultExecutor : public Executor {
         controller_(controller),
         options_(options),
         rng_(seed),
-        output_(inner_->max_items() * LayoutOf(inner_->kernel()).out_bytes) {}
+        output_(inner_->max_items() * inner_->kernel().output_bytes()) {}
 
-  KernelId kernel() const override { return inner_->kernel(); }
+  const KernelSpec& kernel() const override { return inner_->kernel(); }
   size_t max_items() const override { return inner_->max_items(); }
-  absl::Span<uint8_t> input() override { return inner_->input(); }
+  absl::Span<uint8_t> input(size_t arg) override { return inner_->input(arg); }
   absl::Span<const uint8_t> output() const override { return output_; }
 
-  absl::Status Run(size_t n, absl::Span<const ScoreScale> scales) override {
-    std::optional<FaultSpec> fault = controller_->For(kernel());
+  absl::Status Run(size_t n) override {
+    std::optional<FaultSpec> fault = controller_->For(kernel().name);
     if (fault.has_value() && fault->rate < 1.0 &&
         std::uniform_real_distribution<double>(0.0, 1.0)(rng_) >= fault->rate) {
       fault.reset();
     }
     if (fault.has_value()) Announce(*fault);
-    const size_t out_bytes = n * LayoutOf(kernel()).out_bytes;
+    const size_t out_bytes = n * kernel().output_bytes();
     if (fault.has_value()) {
       switch (fault->kind) {
         case FaultSpec::kError:
@@ -76,10 +78,10 @@ class FaultExecutor : public Executor {
           absl::SleepFor(options_.run_timeout);
           return absl::UnavailableError(fmt::format(
               "{} run timed out after {} (injected by --fault={})",
-              KernelName(kernel()), absl::FormatDuration(options_.run_timeout),
+              kernel().name, absl::FormatDuration(options_.run_timeout),
               FaultSpecToString(*fault)));
         case FaultSpec::kHang:
-          controller_->WaitWhileHung(kernel());
+          controller_->WaitWhileHung(kernel().name);
           break;
         case FaultSpec::kSlow:
           absl::SleepFor(options_.slow_latency);
@@ -89,8 +91,7 @@ class FaultExecutor : public Executor {
           break;
       }
     }
-    absl::Status status = inner_->Run(n, scales);
-    if (!status.ok()) return status;
+    NPUK_RETURN_IF_ERROR(inner_->Run(n));
     uint8_t* out = output_.data();
     if (fault.has_value() && fault->kind == FaultSpec::kZeros) {
       std::memset(out, 0, out_bytes);
@@ -113,8 +114,8 @@ class FaultExecutor : public Executor {
     spdlog::warn(
         "fault injection: {} fault on {} (--fault={}), {} run(s) since last "
         "report",
-        FaultKindName(fault.kind), KernelName(kernel()),
-        FaultSpecToString(fault), unreported_);
+        FaultKindName(fault.kind), kernel().name, FaultSpecToString(fault),
+        unreported_);
     last_log_ = now;
     unreported_ = 0;
   }
@@ -143,10 +144,9 @@ class FaultDevice : public Device {
   std::string_view name() const override { return inner_->name(); }
 
   absl::StatusOr<std::unique_ptr<Executor>> CreateExecutor(
-      KernelId kernel, size_t max_items) override {
-    absl::StatusOr<std::unique_ptr<Executor>> inner =
-        inner_->CreateExecutor(kernel, max_items);
-    if (!inner.ok()) return inner.status();
+      const KernelSpec& kernel, size_t max_items) override {
+    NPUK_ASSIGN_OR_RETURN(std::unique_ptr<Executor> inner,
+                          inner_->CreateExecutor(kernel, max_items));
     uint64_t seed = options_.seed;
     if (seed == 0) {
       seed = (static_cast<uint64_t>(std::random_device()()) << 32) ^
@@ -154,7 +154,7 @@ class FaultDevice : public Device {
     } else {
       seed += executors_++;
     }
-    return std::make_unique<FaultExecutor>(*std::move(inner), controller_,
+    return std::make_unique<FaultExecutor>(std::move(inner), controller_,
                                            options_, seed);
   }
 
@@ -184,22 +184,18 @@ absl::StatusOr<FaultSpec> ParseFaultSpec(std::string_view text) {
   const std::vector<std::string_view> parts = Split(text, ':');
   const auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(fmt::format(
-        "bad --fault '{}': {}. Use MODEL:KIND[:RATE] with MODEL mel, "
-        "attention or *, KIND zeros|garbage|error|timeout|slow|hang and RATE "
-        "in (0,1], e.g. --fault=mel:zeros",
-        text, why));
+        "bad --fault '{}': {}. Use MODEL:KIND[:RATE] with MODEL one of {} "
+        "or *, KIND zeros|garbage|error|timeout|slow|hang and RATE in (0,1], "
+        "e.g. --fault={}:zeros",
+        text, why, KernelNames(), AllKernels().front()->name));
   };
   if (parts.size() < 2 || parts.size() > 3) {
     return bad("expected 2 or 3 fields separated by ':'");
   }
   FaultSpec spec;
   spec.model = std::string(parts[0]);
-  if (spec.model != "*") {
-    bool known = false;
-    for (KernelId id : {KernelId::kMel, KernelId::kAttention}) {
-      known |= spec.model == KernelName(id);
-    }
-    if (!known) return bad(fmt::format("unknown model '{}'", spec.model));
+  if (spec.model != "*" && FindKernel(spec.model) == nullptr) {
+    return bad(fmt::format("unknown model '{}'", spec.model));
   }
   const auto kind =
       std::find_if(std::begin(kKinds), std::end(kKinds),
@@ -222,9 +218,8 @@ absl::StatusOr<std::vector<FaultSpec>> ParseFaultSpecs(std::string_view text) {
   std::vector<FaultSpec> specs;
   for (std::string_view part : Split(text, ',')) {
     if (part.empty()) continue;
-    absl::StatusOr<FaultSpec> spec = ParseFaultSpec(part);
-    if (!spec.ok()) return spec.status();
-    specs.push_back(*std::move(spec));
+    NPUK_ASSIGN_OR_RETURN(FaultSpec spec, ParseFaultSpec(part));
+    specs.push_back(std::move(spec));
   }
   return specs;
 }
@@ -260,12 +255,12 @@ bool FaultController::ToggleArmed() {
 
 bool FaultController::armed() const { return armed_.load(); }
 
-std::optional<FaultSpec> FaultController::For(KernelId kernel) const {
+std::optional<FaultSpec> FaultController::For(std::string_view model) const {
   if (!armed_.load()) return std::nullopt;
   absl::MutexLock lock(&mu_);
   std::optional<FaultSpec> found;
   for (const FaultSpec& s : specs_) {
-    if (s.model == KernelName(kernel)) return s;
+    if (s.model == model) return s;
     if (s.model == "*" && !found.has_value()) found = s;
   }
   return found;
@@ -276,11 +271,11 @@ std::vector<FaultSpec> FaultController::specs() const {
   return specs_;
 }
 
-void FaultController::WaitWhileHung(KernelId kernel) const {
+void FaultController::WaitWhileHung(std::string_view model) const {
   // armed_ may flip from a signal handler without touching mu_, so the wait
   // re-checks on a short period rather than relying on a wake-up.
   while (true) {
-    std::optional<FaultSpec> fault = For(kernel);
+    std::optional<FaultSpec> fault = For(model);
     if (!fault.has_value() || fault->kind != FaultSpec::kHang) return;
     absl::SleepFor(absl::Milliseconds(20));
   }

@@ -39,19 +39,20 @@ struct FaultSpec {
     kSlow,     // Run succeeds after FaultOptions::slow_latency extra
     kHang,     // Run blocks until the fault is cleared or disarmed
   };
-  // "mel", "attention", or "*" for every model.
+  // A registered model (kernels/registry/registry.h), or "*" for every one.
   std::string model;
   Kind kind = kZeros;
   // Fraction of runs affected, in (0, 1].
   double rate = 1.0;
 };
 
-// "MODEL:KIND[:RATE]", e.g. "mel:zeros", "attention:error:0.25", "*:slow".
-// Errors (INVALID_ARGUMENT) quote the spec and list the valid values.
+// "MODEL:KIND[:RATE]", e.g. "*:slow", "MODEL:zeros", "MODEL:error:0.25".
+// MODEL is checked against the kernel registry. Errors (INVALID_ARGUMENT)
+// quote the spec and list the valid values.
 absl::StatusOr<FaultSpec> ParseFaultSpec(std::string_view spec);
 // Comma-separated list of the above; empty text gives an empty list.
 absl::StatusOr<std::vector<FaultSpec>> ParseFaultSpecs(std::string_view text);
-// Inverse of ParseFaultSpec, for logs and STATUS=: "mel:zeros:1".
+// Inverse of ParseFaultSpec, for logs and STATUS=: "MODEL:zeros:1".
 std::string FaultSpecToString(const FaultSpec& spec);
 std::string_view FaultKindName(FaultSpec::Kind kind);
 
@@ -89,14 +90,14 @@ class FaultController {
   bool ToggleArmed();
   bool armed() const;
 
-  // The fault for `kernel` while armed, else nullopt. A spec naming the
-  // kernel wins over "*".
-  std::optional<FaultSpec> For(KernelId kernel) const;
+  // The fault for the model named `model` while armed, else nullopt. A
+  // spec naming the model wins over "*".
+  std::optional<FaultSpec> For(std::string_view model) const;
   std::vector<FaultSpec> specs() const;
 
-  // Blocks while `kernel` has an armed kHang fault, like a device that never
+  // Blocks while `model` has an armed kHang fault, like a device that never
   // completes: only Clear(), Set() without it or disarming ends the wait.
-  void WaitWhileHung(KernelId kernel) const;
+  void WaitWhileHung(std::string_view model) const;
 
  private:
   mutable absl::Mutex mu_;

@@ -8,47 +8,21 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/registry/registry.h"
+#include "server/device/fake/fake_device.h"
 
 namespace npuk {
 namespace {
 
 using ::testing::HasSubstr;
 
-// A backend whose every output byte is 0x5A, and which counts its runs.
-class PatternExecutor : public Executor {
- public:
-  PatternExecutor(KernelId kernel, size_t max_items, std::atomic<int>* runs)
-      : kernel_(kernel),
-        max_items_(max_items),
-        runs_(runs),
-        in_(max_items * LayoutOf(kernel).in_bytes),
-        out_(max_items * LayoutOf(kernel).out_bytes) {}
-  KernelId kernel() const override { return kernel_; }
-  size_t max_items() const override { return max_items_; }
-  absl::Span<uint8_t> input() override { return absl::MakeSpan(in_); }
-  absl::Span<const uint8_t> output() const override { return out_; }
-  absl::Status Run(size_t n, absl::Span<const ScoreScale>) override {
-    std::fill_n(out_.begin(), n * LayoutOf(kernel_).out_bytes, 0x5A);
-    ++*runs_;
-    return absl::OkStatus();
-  }
+using testing::FakeDevice;
 
- private:
-  KernelId kernel_;
-  size_t max_items_;
-  std::atomic<int>* runs_;
-  std::vector<uint8_t> in_, out_;
-};
+const KernelSpec& Mel() { return *FindKernel("mel"); }
+const KernelSpec& Attention() { return *FindKernel("attention"); }
 
-class PatternDevice : public Device {
- public:
-  std::string_view name() const override { return "pattern"; }
-  absl::StatusOr<std::unique_ptr<Executor>> CreateExecutor(
-      KernelId kernel, size_t max_items) override {
-    return std::make_unique<PatternExecutor>(kernel, max_items, &runs);
-  }
-  std::atomic<int> runs{0};
-};
+// The fake's output for its never-written (all-zero) inputs: input + 1.
+constexpr uint8_t kReal = 1;
 
 bool AllEqual(absl::Span<const uint8_t> bytes, uint8_t value) {
   return std::all_of(bytes.begin(), bytes.end(),
@@ -89,6 +63,17 @@ TEST(ParseFaultSpec, RejectsWithActionableMessages) {
               HasSubstr("unknown kind 'boom'"));
 }
 
+TEST(ParseFaultSpec, AcceptsEveryRegisteredModelAndListsThem) {
+  for (const KernelSpec* spec : AllKernels()) {
+    absl::StatusOr<FaultSpec> parsed = ParseFaultSpec(spec->name + ":error");
+    ASSERT_TRUE(parsed.ok()) << spec->name << ": " << parsed.status();
+    EXPECT_EQ(parsed->model, spec->name);
+  }
+  EXPECT_TRUE(ParseFaultSpec("passthrough:zeros").ok());
+  EXPECT_THAT(ParseFaultSpec("foo:zeros").status().message(),
+              HasSubstr(KernelNames()));
+}
+
 TEST(ParseFaultSpecs, SplitsOnCommas) {
   absl::StatusOr<std::vector<FaultSpec>> specs =
       ParseFaultSpecs("mel:zeros,attention:slow:0.5");
@@ -100,50 +85,49 @@ TEST(ParseFaultSpecs, SplitsOnCommas) {
 }
 
 TEST(WithFaults, NoFaultsNoControllerReturnsTheDeviceItself) {
-  auto device = std::make_unique<PatternDevice>();
+  auto device = std::make_unique<FakeDevice>();
   Device* raw = device.get();
   EXPECT_EQ(WithFaults(std::move(device), {}, nullptr).get(), raw);
 }
 
 TEST(WithFaults, ZerosOnlyOnTheNamedModel) {
-  auto device = WithFaults(std::make_unique<PatternDevice>(),
+  auto device = WithFaults(std::make_unique<FakeDevice>(),
                            {*ParseFaultSpec("mel:zeros")}, nullptr);
-  auto mel = *device->CreateExecutor(KernelId::kMel, 4);
-  auto att = *device->CreateExecutor(KernelId::kAttention, 2);
-  ASSERT_TRUE(mel->Run(3, {}).ok());
+  auto mel = *device->CreateExecutor(Mel(), 4);
+  auto att = *device->CreateExecutor(Attention(), 2);
+  ASSERT_TRUE(mel->Run(3).ok());
   EXPECT_TRUE(AllEqual(mel->output().subspan(0, 3 * 80), 0));
-  ScoreScale scales[2] = {};
-  ASSERT_TRUE(att->Run(2, scales).ok());
-  EXPECT_TRUE(AllEqual(att->output().subspan(0, 2 * 4096), 0x5A));
+  ASSERT_TRUE(att->Run(2).ok());
+  EXPECT_TRUE(AllEqual(att->output().subspan(0, 2 * 4096), kReal));
 }
 
 TEST(WithFaults, GarbageIsNotTheRealOutput) {
   FaultOptions options;
   options.seed = 7;
-  auto device = WithFaults(std::make_unique<PatternDevice>(),
+  auto device = WithFaults(std::make_unique<FakeDevice>(),
                            {*ParseFaultSpec("*:garbage")}, nullptr, options);
-  auto mel = *device->CreateExecutor(KernelId::kMel, 8);
-  ASSERT_TRUE(mel->Run(8, {}).ok());
-  EXPECT_FALSE(AllEqual(mel->output().subspan(0, 8 * 80), 0x5A));
+  auto mel = *device->CreateExecutor(Mel(), 8);
+  ASSERT_TRUE(mel->Run(8).ok());
+  EXPECT_FALSE(AllEqual(mel->output().subspan(0, 8 * 80), kReal));
 }
 
 TEST(WithFaults, ErrorAndTimeoutAreUnavailable) {
   FaultController controller;
   FaultOptions options;
   options.run_timeout = absl::Milliseconds(20);
-  auto pattern = std::make_unique<PatternDevice>();
-  PatternDevice* backend = pattern.get();
+  auto pattern = std::make_unique<FakeDevice>();
+  FakeDevice* backend = pattern.get();
   auto device = WithFaults(std::move(pattern), {*ParseFaultSpec("mel:error")},
                            &controller, options);
-  auto mel = *device->CreateExecutor(KernelId::kMel, 1);
-  absl::Status status = mel->Run(1, {});
+  auto mel = *device->CreateExecutor(Mel(), 1);
+  absl::Status status = mel->Run(1);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(status.message(), HasSubstr("mel:error"));
-  EXPECT_EQ(backend->runs.load(), 0);
+  EXPECT_EQ(backend->runs(), 0u);
 
   controller.Set({*ParseFaultSpec("mel:timeout")});
   const absl::Time start = absl::Now();
-  status = mel->Run(1, {});
+  status = mel->Run(1);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(status.message(), HasSubstr("timed out"));
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(20));
@@ -151,43 +135,43 @@ TEST(WithFaults, ErrorAndTimeoutAreUnavailable) {
 
 TEST(FaultController, DrillTogglesAndClears) {
   FaultController controller;
-  auto device = WithFaults(std::make_unique<PatternDevice>(),
+  auto device = WithFaults(std::make_unique<FakeDevice>(),
                            {*ParseFaultSpec("mel:zeros")}, &controller);
-  auto mel = *device->CreateExecutor(KernelId::kMel, 1);
-  ASSERT_TRUE(mel->Run(1, {}).ok());
+  auto mel = *device->CreateExecutor(Mel(), 1);
+  ASSERT_TRUE(mel->Run(1).ok());
   EXPECT_TRUE(AllEqual(mel->output().subspan(0, 80), 0));
 
   EXPECT_FALSE(controller.ToggleArmed());
-  ASSERT_TRUE(mel->Run(1, {}).ok());
-  EXPECT_TRUE(AllEqual(mel->output().subspan(0, 80), 0x5A));
+  ASSERT_TRUE(mel->Run(1).ok());
+  EXPECT_TRUE(AllEqual(mel->output().subspan(0, 80), kReal));
 
   EXPECT_TRUE(controller.ToggleArmed());
-  ASSERT_TRUE(mel->Run(1, {}).ok());
+  ASSERT_TRUE(mel->Run(1).ok());
   EXPECT_TRUE(AllEqual(mel->output().subspan(0, 80), 0));
 
   controller.Clear();
-  EXPECT_FALSE(controller.For(KernelId::kMel).has_value());
-  ASSERT_TRUE(mel->Run(1, {}).ok());
-  EXPECT_TRUE(AllEqual(mel->output().subspan(0, 80), 0x5A));
+  EXPECT_FALSE(controller.For("mel").has_value());
+  ASSERT_TRUE(mel->Run(1).ok());
+  EXPECT_TRUE(AllEqual(mel->output().subspan(0, 80), kReal));
 }
 
 TEST(FaultController, SpecificModelWinsOverWildcard) {
   FaultController controller;
   controller.Set({*ParseFaultSpec("*:slow"), *ParseFaultSpec("mel:error")});
-  EXPECT_EQ(controller.For(KernelId::kMel)->kind, FaultSpec::kError);
-  EXPECT_EQ(controller.For(KernelId::kAttention)->kind, FaultSpec::kSlow);
+  EXPECT_EQ(controller.For("mel")->kind, FaultSpec::kError);
+  EXPECT_EQ(controller.For("attention")->kind, FaultSpec::kSlow);
 }
 
 TEST(FaultController, RateAffectsSomeRunsOnly) {
   FaultOptions options;
   options.seed = 42;
   auto device =
-      WithFaults(std::make_unique<PatternDevice>(),
+      WithFaults(std::make_unique<FakeDevice>(),
                  {*ParseFaultSpec("mel:zeros:0.5")}, nullptr, options);
-  auto mel = *device->CreateExecutor(KernelId::kMel, 1);
+  auto mel = *device->CreateExecutor(Mel(), 1);
   int zeroed = 0;
   for (int i = 0; i < 400; ++i) {
-    ASSERT_TRUE(mel->Run(1, {}).ok());
+    ASSERT_TRUE(mel->Run(1).ok());
     zeroed += AllEqual(mel->output().subspan(0, 80), 0) ? 1 : 0;
   }
   // Binomial(400, 0.5): outside [120, 280] has probability < 1e-15.
@@ -197,13 +181,12 @@ TEST(FaultController, RateAffectsSomeRunsOnly) {
 
 TEST(FaultController, HangBlocksUntilCleared) {
   FaultController controller;
-  auto device = WithFaults(std::make_unique<PatternDevice>(),
+  auto device = WithFaults(std::make_unique<FakeDevice>(),
                            {*ParseFaultSpec("attention:hang")}, &controller);
-  auto att = *device->CreateExecutor(KernelId::kAttention, 1);
+  auto att = *device->CreateExecutor(Attention(), 1);
   std::atomic<bool> returned{false};
   std::thread runner([&] {
-    ScoreScale scale[1] = {};
-    EXPECT_TRUE(att->Run(1, scale).ok());
+    EXPECT_TRUE(att->Run(1).ok());
     returned = true;
   });
   absl::SleepFor(absl::Milliseconds(100));

@@ -3,23 +3,51 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <system_error>
+#include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "kernels/registry/registry.h"
 #include "npusim/machine.h"
 #include "server/device/xrt/xrt_device.h"
+#include "xrt/xrt_device.h"
 
 namespace npuk {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool HasPackage(const fs::path& dir) {
-  std::error_code ec;
-  return fs::exists(dir / "mel" / "manifest.json", ec);
+bool HasEveryPackage(const fs::path& dir) {
+  for (const KernelSpec* spec : AllKernels()) {
+    std::error_code ec;
+    if (!fs::exists(dir / spec->name / "manifest.json", ec)) return false;
+  }
+  return true;
 }
 
-absl::StatusOr<std::unique_ptr<Device>> Open(const config::Config& config,
-                                             xrt_backend::Misuse misuse) {
+class SimDevice final : public NpuSimDevice {
+ public:
+  SimDevice(std::unique_ptr<Device> backend,
+            std::shared_ptr<npusim::Machine> machine)
+      : backend_(std::move(backend)), machine_(std::move(machine)) {}
+
+  std::string_view name() const override { return backend_->name(); }
+  absl::StatusOr<std::unique_ptr<Executor>> CreateExecutor(
+      const KernelSpec& kernel, size_t max_items) override {
+    return backend_->CreateExecutor(kernel, max_items);
+  }
+  npusim::Machine& machine() override { return *machine_; }
+
+ private:
+  std::unique_ptr<Device> backend_;
+  // Also held by the backend's xrt::device; kept here so machine() needs
+  // no XRT types.
+  std::shared_ptr<npusim::Machine> machine_;
+};
+
+absl::StatusOr<std::unique_ptr<NpuSimDevice>> Open(const config::Config& config,
+                                                   xrt_backend::Misuse misuse) {
   const config::NpuSimSettings& sim = config.npu_sim();
   npusim::Settings settings;
   if (sim.run_latency_us() != 0) {
@@ -33,11 +61,17 @@ absl::StatusOr<std::unique_ptr<Device>> Open(const config::Config& config,
     settings.dma_bytes_per_s = uint64_t{sim.dma_mbytes_per_s()} * 1000 * 1000;
   }
   settings.realtime = !sim.has_realtime() || sim.realtime();
-  npusim::Machine* machine = npusim::Machine::Get(config.xrt().device_index());
-  if (machine == nullptr) {
+
+  xrt::device device;
+  try {
+    device = xrt::device(config.xrt().device_index());
+  } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
-        "npu-sim: xrt.device_index must be 0 (the simulator has one device)");
+        absl::StrCat("npu-sim: ", e.what(),
+                     "; set xrt.device_index to 0 (the simulator has one "
+                     "device)"));
   }
+  std::shared_ptr<npusim::Machine> machine = npusim::MachineOf(device);
   machine->Configure(settings);
 
   xrt_backend::Options options;
@@ -51,8 +85,9 @@ absl::StatusOr<std::unique_ptr<Device>> Open(const config::Config& config,
     options.run_timeout = absl::Milliseconds(config.xrt().run_timeout_ms());
   }
   options.use_runlist = config.xrt().use_runlist();
-  options.misuse = misuse;
-  return xrt_backend::NewBackend(options);
+  return std::make_unique<SimDevice>(
+      xrt_backend::NewBackend(options, std::move(device), misuse),
+      std::move(machine));
 }
 
 }  // namespace
@@ -66,17 +101,17 @@ fs::path DefaultNpuSimKernelDir() {
   if (!ec) {
     const fs::path installed =
         exe.parent_path().parent_path() / "share" / "npukd" / "kernels";
-    if (HasPackage(installed)) return installed;
+    if (HasEveryPackage(installed)) return installed;
   }
   return NPUK_SIM_KERNEL_DIR;
 }
 
-absl::StatusOr<std::unique_ptr<Device>> NewNpuSimDevice(
+absl::StatusOr<std::unique_ptr<NpuSimDevice>> NewNpuSimDevice(
     const config::Config& config) {
   return Open(config, xrt_backend::Misuse::kNone);
 }
 
-absl::StatusOr<std::unique_ptr<Device>> NewNpuSimDeviceForTest(
+absl::StatusOr<std::unique_ptr<NpuSimDevice>> NewNpuSimDeviceForTest(
     const config::Config& config, xrt_backend::Misuse misuse) {
   return Open(config, misuse);
 }

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "ert.h"
 #include "experimental/xrt_xclbin.h"
+#include "kernels/registry/kernel_spec.h"
 #include "kernels/tools/txn/txn.h"
 #include "npusim/machine.h"
 #include "xrt/xrt_bo.h"
@@ -32,16 +33,19 @@ struct XclbinImpl {
     uint32_t channel;
     std::string fifo;
     uint32_t item_bytes;
+    uint32_t arg;  // device argument: inputs first, the output last
   };
   xrt::uuid uuid;
   std::string kernel_name;
-  std::string core;  // "mel" or "attention"
+  // The core program: the registered kernel the `core` line names, whose
+  // reference the simulated core runs.
+  const npuk::KernelSpec* core = nullptr;
   std::map<int, Arg> args;
   std::vector<Stream> streams;
 };
 
 struct DeviceImpl {
-  Machine* machine = nullptr;
+  std::shared_ptr<Machine> machine;
   absl::Mutex mu;
   std::map<std::string, xrt::xclbin> registered ABSL_GUARDED_BY(mu);
   uint64_t next_address ABSL_GUARDED_BY(mu) = 0x4000'0000;
@@ -67,7 +71,7 @@ struct BoImpl {
   uint64_t address = 0;
   xrt::bo::flags flags = xrt::bo::flags::normal;
   uint32_t group = 0;
-  Machine* machine = nullptr;
+  std::shared_ptr<Machine> machine;
   uint8_t* device_bytes() { return storage->device.data() + offset; }
   uint8_t* host_bytes() { return storage->host.data() + offset; }
 };

@@ -12,19 +12,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "experimental/xrt_kernel.h"
-#include "kernels/attention/attention_kernel.h"
-#include "kernels/mel/mel_kernel.h"
+#include "kernels/registry/registry.h"
 #include "server/device/npu_sim/sim_internal.h"
 #include "xrt/xrt_kernel.h"
 
 namespace npusim {
 
 namespace txn = npuk::txn;
-
-Machine* Machine::Get(unsigned index) {
-  static Machine* const machine = new Machine;
-  return index == 0 ? machine : nullptr;
-}
 
 void Machine::Configure(const Settings& settings) {
   absl::MutexLock lock(&mu_);
@@ -84,10 +78,60 @@ void Machine::ReleaseContext() {
 
 namespace {
 
+// BOs are page-aligned in the simulated address space, as on the device.
+constexpr uint64_t kPageBytes = 4096;
+
 absl::Duration DmaTime(const Settings& s, uint64_t bytes) {
   if (s.dma_bytes_per_s == 0) return absl::ZeroDuration();
   return absl::Nanoseconds(static_cast<double>(bytes) * 1e9 /
                            static_cast<double>(s.dma_bytes_per_s));
+}
+
+constexpr uint32_t kArgFromDeclaration = UINT32_MAX;
+
+// Resolves streams without an argument from the core's declaration and
+// checks that the streams are the declaration's: one MM2S stream per device
+// input argument and one S2MM stream for the output, each moving that
+// argument's bytes per item. Returns why not, or "" when they are.
+std::string MatchDeclaration(XclbinImpl& x) {
+  const npuk::KernelSpec& spec = *x.core;
+  const size_t inputs = spec.device_args.size();
+  std::vector<int> seen(inputs + 1, 0);
+  for (XclbinImpl::Stream& s : x.streams) {
+    if (s.arg == kArgFromDeclaration) {
+      for (const npuk::ShimStream& d : spec.design.streams) {
+        if (d.fifo == s.fifo) s.arg = d.arg;
+      }
+      if (s.arg == kArgFromDeclaration) {
+        return absl::StrCat("stream ", s.fifo, " names no argument and the ",
+                            spec.name,
+                            " design has no objectfifo of that "
+                            "name");
+      }
+    }
+    if (s.arg > inputs) {
+      return absl::StrCat("stream ", s.fifo, " carries argument ", s.arg,
+                          " but ", spec.name, " has ", inputs + 1);
+    }
+    const bool output = s.arg == inputs;
+    if (output != (s.dir == txn::Direction::kS2MM)) {
+      return absl::StrCat("stream ", s.fifo, " runs the wrong way for ",
+                          output ? "the output" : "an input");
+    }
+    const size_t want = output ? spec.output_bytes() : spec.arg_bytes(s.arg);
+    if (s.item_bytes != want) {
+      return absl::StrCat("stream ", s.fifo, " moves ", s.item_bytes,
+                          " bytes per item, argument ", s.arg, " has ", want);
+    }
+    ++seen[s.arg];
+  }
+  for (size_t a = 0; a <= inputs; ++a) {
+    if (seen[a] != 1) {
+      return absl::StrCat("argument ", a, " has ", seen[a],
+                          " streams instead of one");
+    }
+  }
+  return "";
 }
 
 std::shared_ptr<const XclbinImpl> ParseXclbin(std::string_view text,
@@ -113,16 +157,25 @@ std::shared_ptr<const XclbinImpl> ParseXclbin(std::string_view text,
       } else if (f[0] == "kernel" && f.size() == 2) {
         x->kernel_name = f[1];
       } else if (f[0] == "core" && f.size() == 2) {
-        x->core = f[1];
+        x->core = npuk::FindKernel(f[1]);
+        if (x->core == nullptr) {
+          throw std::invalid_argument(
+              absl::StrCat("no registered kernel \"", f[1],
+                           "\"; registered: ", npuk::KernelNames()));
+        }
       } else if (f[0] == "arg" && (f.size() == 4 || f.size() == 5)) {
         XclbinImpl::Arg a{f[2], f[3], f.size() == 5 ? std::stoi(f[4]) : -1};
         x->args[std::stoi(f[1])] = a;
-      } else if (f[0] == "stream" && f.size() == 5 &&
+      } else if (f[0] == "stream" && (f.size() == 5 || f.size() == 6) &&
                  (f[1] == "mm2s" || f[1] == "s2mm")) {
+        // The argument is optional: without it, the core's declaration
+        // says which argument the objectfifo carries.
         x->streams.push_back(
             {f[1] == "mm2s" ? txn::Direction::kMM2S : txn::Direction::kS2MM,
              static_cast<uint32_t>(std::stoul(f[2])), f[3],
-             static_cast<uint32_t>(std::stoul(f[4]))});
+             static_cast<uint32_t>(std::stoul(f[4])),
+             f.size() == 6 ? static_cast<uint32_t>(std::stoul(f[5]))
+                           : kArgFromDeclaration});
       } else {
         throw std::invalid_argument("unknown directive");
       }
@@ -131,9 +184,14 @@ std::shared_ptr<const XclbinImpl> ParseXclbin(std::string_view text,
                               "\" is malformed (", e.what(), ")"));
     }
   }
-  if (!x->uuid || x->kernel_name.empty() ||
-      (x->core != "mel" && x->core != "attention")) {
-    throw fail("needs a uuid, a kernel name and a core (mel or attention)");
+  if (!x->uuid || x->kernel_name.empty() || x->core == nullptr) {
+    throw fail(absl::StrCat("needs a uuid, a kernel name and a core (one of ",
+                            npuk::KernelNames(), ")"));
+  }
+  if (std::string why = MatchDeclaration(*x); !why.empty()) {
+    throw fail(absl::StrCat(
+        why, "; the xclbin does not match the ", x->core->name,
+        " declaration, regenerate it (npuk_txn_tool sim-package)"));
   }
   return x;
 }
@@ -141,6 +199,10 @@ std::shared_ptr<const XclbinImpl> ParseXclbin(std::string_view text,
 const XclbinImpl& XclbinOf(const KernelImpl& k) { return *k.xclbin; }
 
 }  // namespace
+
+std::shared_ptr<Machine> MachineOf(const xrt::device& device) {
+  return device.impl()->machine;
+}
 
 HwContextImpl::~HwContextImpl() {
   if (device) device.impl()->machine->ReleaseContext();
@@ -173,7 +235,7 @@ ert_cmd_state Execute(RunImpl& run, absl::Duration launch,
                       absl::Duration* modelled, bool* hung) {
   const KernelImpl& kernel = *run.kernel;
   const XclbinImpl& xclbin = XclbinOf(kernel);
-  Machine* machine = kernel.ctx.get_device().impl()->machine;
+  Machine* machine = kernel.ctx.get_device().impl()->machine.get();
   const Settings settings = machine->settings();
   *modelled = launch;
   *hung = false;
@@ -330,40 +392,36 @@ ert_cmd_state Execute(RunImpl& run, absl::Duration launch,
     return bytes;
   };
 
-  // The core: the same kernel entry points the AIE core links.
-  std::vector<std::vector<uint8_t>> inputs;
+  // The core: the kernel's reference, the same entry points the AIE core
+  // links, one item at a time as the core takes them off its objectfifos.
+  const npuk::KernelSpec& spec = *xclbin.core;
+  std::vector<std::vector<uint8_t>> inputs(spec.device_args.size());
   std::vector<uint32_t> in_items;
   const XclbinImpl::Stream* out_stream = nullptr;
   for (const auto& s : xclbin.streams) {
     if (s.dir == txn::Direction::kMM2S) {
-      inputs.push_back(gather(s.channel));
-      if (inputs.back().size() % s.item_bytes != 0) *hung = true;
+      inputs[s.arg] = gather(s.channel);
+      if (inputs[s.arg].size() % s.item_bytes != 0) *hung = true;
       in_items.push_back(
-          static_cast<uint32_t>(inputs.back().size() / s.item_bytes));
+          static_cast<uint32_t>(inputs[s.arg].size() / s.item_bytes));
     } else {
       out_stream = &s;
     }
   }
-  if (out_stream == nullptr || inputs.empty())
+  if (out_stream == nullptr || in_items.empty())
     return finish(ERT_CMD_STATE_ERROR);
   const uint32_t items = *std::min_element(in_items.begin(), in_items.end());
   if (*std::max_element(in_items.begin(), in_items.end()) != items) {
     *hung = true;  // the core blocks waiting for the shorter stream
   }
   std::vector<uint8_t> produced(size_t{items} * out_stream->item_bytes);
+  std::vector<const uint8_t*> item_in(inputs.size());
   for (uint32_t i = 0; i < items; ++i) {
-    uint8_t* out = produced.data() + size_t{i} * out_stream->item_bytes;
-    if (xclbin.core == "mel") {
-      mel_kernel_simple(
-          reinterpret_cast<const int16_t*>(inputs[0].data() + size_t{i} * 800),
-          reinterpret_cast<int8_t*>(out));
-    } else {
-      int32_t params[2];
-      std::memcpy(params, inputs[1].data() + size_t{i} * 8, 8);
-      attention_64x64(
-          reinterpret_cast<const int8_t*>(inputs[0].data() + size_t{i} * 12288),
-          reinterpret_cast<int8_t*>(out), params[0], params[1]);
+    for (size_t a = 0; a < inputs.size(); ++a) {
+      item_in[a] = inputs[a].data() + size_t{i} * spec.arg_bytes(a);
     }
+    spec.reference(item_in.data(),
+                   produced.data() + size_t{i} * out_stream->item_bytes, 1);
   }
   delta.items = items;
   if (faulty && fault.kind == FaultKind::kZeros) {
@@ -461,13 +519,14 @@ std::vector<xclbin::kernel> xclbin::get_kernels() const {
 }
 
 device::device(unsigned int didx) {
-  Machine* m = Machine::Get(didx);
-  if (m == nullptr) {
+  if (didx != 0) {
     throw std::runtime_error(absl::StrCat("No such device: index ", didx,
                                           " (npu-sim simulates device 0)"));
   }
+  // A new simulated NPU for every open (machine.h): nothing is shared with
+  // other devices in the process.
   impl_ = std::make_shared<::npusim::DeviceImpl>();
-  impl_->machine = m;
+  impl_->machine = std::make_shared<Machine>();
 }
 
 uuid device::register_xclbin(const xrt::xclbin& xclbin) {
@@ -528,7 +587,8 @@ bo::bo(const xrt::device& device, size_t sz, flags f, memory_group grp) {
   impl_->machine = device.impl()->machine;
   absl::MutexLock lock(&device.impl()->mu);
   impl_->address = device.impl()->next_address;
-  device.impl()->next_address += (sz + 4095) / 4096 * 4096;
+  constexpr uint64_t kPage = ::npusim::kPageBytes;
+  device.impl()->next_address += (sz + kPage - 1) / kPage * kPage;
 }
 
 bo::bo(const xrt::hw_context& hwctx, size_t sz, flags f, memory_group grp)
@@ -697,7 +757,7 @@ void runlist::add(const xrt::run& run) {
 
 void runlist::execute() {
   if (impl_->runs.empty()) throw std::runtime_error("runlist is empty");
-  Machine* m = impl_->ctx.get_device().impl()->machine;
+  Machine* m = impl_->ctx.get_device().impl()->machine.get();
   const ::npusim::Settings s = m->settings();
   const absl::Time started = absl::Now();
   absl::Duration total;

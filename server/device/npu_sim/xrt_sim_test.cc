@@ -1,14 +1,16 @@
 // The XRT stand-in on its own: overloads, the instruction-stream semantics
 // the device tests don't reach, context limits, latency accounting.
 #include <cstring>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "experimental/xrt_kernel.h"
 #include "experimental/xrt_xclbin.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/mel/mel_kernel.h"
+#include "kernels/registry/registry.h"
 #include "kernels/tools/txn/designs.h"
 #include "kernels/tools/txn/txn.h"
 #include "npusim/machine.h"
@@ -20,6 +22,7 @@
 namespace {
 
 namespace txn = npuk::txn;
+using ::testing::HasSubstr;
 
 // Newest XRT has xclbin(const std::string&) and xclbin(std::string_view):
 // a string literal is ambiguous, as it is on real XRT.
@@ -29,16 +32,32 @@ static_assert(std::is_constructible_v<xrt::xclbin, std::string>);
 const std::string kMelXclbin =
     std::string(NPUK_SIM_KERNEL_DIR) + "/mel/mel.xclbin";
 
+const txn::Design& MelDesign() { return **txn::DesignFor("mel"); }
+
+// A sim xclbin for `core` whose input stream moves `in_bytes` per item
+// (mel's declaration says 800) and whose streams name their arguments.
+std::string XclbinText(const std::string& core, int in_bytes) {
+  return "npu-sim-xclbin 1\n"
+         "uuid 0123456789abcdef0123456789abcdef\n"
+         "kernel MLIR_AIE\n"
+         "core " +
+         core +
+         "\n"
+         "arg 0 opcode scalar\narg 1 instr bo 1\narg 2 ninstr scalar\n"
+         "arg 3 bo0 bo 3\narg 4 bo1 bo 4\n"
+         "stream s2mm 0 of_out 80 1\n"
+         "stream mm2s 0 of_in " +
+         std::to_string(in_bytes) + " 0\n";
+}
+
 class XrtSimTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    machine_ = npusim::Machine::Get(0);
+    device_ = xrt::device(0u);
+    machine_ = npusim::MachineOf(device_);
     npusim::Settings s;
     s.realtime = false;
     machine_->Configure(s);
-    machine_->ClearFaults();
-    machine_->ResetStats();
-    device_ = xrt::device(0u);
     xclbin_ = xrt::xclbin(kMelXclbin);
     ctx_ = xrt::hw_context(device_, device_.register_xclbin(xclbin_));
     kernel_ = xrt::kernel(ctx_, "MLIR_AIE");
@@ -61,10 +80,9 @@ class XrtSimTest : public ::testing::Test {
 
   std::vector<int8_t> Expected() {
     std::vector<int8_t> want(4 * 80);
-    for (int i = 0; i < 4; ++i) {
-      mel_kernel_simple(in_.map<const int16_t*>() + i * 400,
-                        want.data() + i * 80);
-    }
+    const uint8_t* in[] = {in_.map<const uint8_t*>()};
+    npuk::FindKernel("mel")->reference(
+        in, reinterpret_cast<uint8_t*>(want.data()), 4);
     return want;
   }
   std::vector<int8_t> Got() {
@@ -72,7 +90,7 @@ class XrtSimTest : public ::testing::Test {
     return {out_.map<int8_t*>(), out_.map<int8_t*>() + 4 * 80};
   }
 
-  npusim::Machine* machine_ = nullptr;
+  std::shared_ptr<npusim::Machine> machine_;
   xrt::device device_;
   xrt::xclbin xclbin_;
   xrt::hw_context ctx_;
@@ -81,7 +99,7 @@ class XrtSimTest : public ::testing::Test {
 };
 
 TEST_F(XrtSimTest, CorrectCallRunsTheKernel) {
-  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 4));
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
   auto run =
       kernel_(3u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
   EXPECT_EQ(run.wait(), ERT_CMD_STATE_COMPLETED);
@@ -121,14 +139,14 @@ TEST_F(XrtSimTest, PartialItemHangsUntilTimeout) {
 }
 
 TEST_F(XrtSimTest, WrongOpcodeIsAnError) {
-  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 4));
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
   auto run =
       kernel_(1u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
   EXPECT_EQ(run.wait(), ERT_CMD_STATE_ERROR);
 }
 
 TEST_F(XrtSimTest, FaultsShowAsStatesAndBytes) {
-  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 4));
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
   const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
   machine_->InjectFault({npusim::FaultKind::kError});
   EXPECT_EQ(kernel_(3u, instr, words, in_, out_).wait(), ERT_CMD_STATE_ERROR);
@@ -150,7 +168,7 @@ TEST_F(XrtSimTest, FaultsShowAsStatesAndBytes) {
 }
 
 TEST_F(XrtSimTest, UnreadableInstructionsExecuteNothingButComplete) {
-  std::vector<uint32_t> words = *txn::BuildSequence(txn::MelDesign(), 4);
+  std::vector<uint32_t> words = *txn::BuildSequence(MelDesign(), 4);
   const uint32_t n = static_cast<uint32_t>(words.size());
   // Garbled: an unknown opcode where the first op starts.
   std::vector<uint32_t> garbled = words;
@@ -177,7 +195,7 @@ TEST_F(XrtSimTest, UnreadableInstructionsExecuteNothingButComplete) {
 }
 
 TEST_F(XrtSimTest, SlowFaultAddsModelledTime) {
-  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 4));
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
   const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
   ASSERT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
             ERT_CMD_STATE_COMPLETED);
@@ -191,7 +209,7 @@ TEST_F(XrtSimTest, SlowFaultAddsModelledTime) {
 }
 
 TEST_F(XrtSimTest, RunlistReportsTheFailedRun) {
-  xrt::bo instr = InstrBo(*txn::BuildSequence(txn::MelDesign(), 1));
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 1));
   xrt::runlist list(ctx_);
   std::vector<xrt::run> runs;
   for (size_t i = 0; i < 4; ++i) {
@@ -233,6 +251,49 @@ TEST_F(XrtSimTest, RefusesForeignXclbin) {
                std::runtime_error);
   EXPECT_THROW(xrt::kernel(ctx_, "DPU_PDI_0"), std::runtime_error);
   EXPECT_THROW(xrt::device(1u), std::runtime_error);
+}
+
+TEST_F(XrtSimTest, EachDeviceIsItsOwnMachine) {
+  xrt::device other(0u);
+  std::shared_ptr<npusim::Machine> theirs = npusim::MachineOf(other);
+  EXPECT_NE(theirs.get(), machine_.get());
+  // A fault on the other device does not reach this one.
+  theirs->InjectFault({npusim::FaultKind::kError, 0});
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  EXPECT_EQ(
+      kernel_(3u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_)
+          .wait(),
+      ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), Expected());
+  EXPECT_EQ(theirs->stats().runs, 0u);
+  // Nor do its hardware contexts count against this one's six.
+  std::vector<xrt::hw_context> theirs_ctx;
+  const xrt::uuid id = other.register_xclbin(xclbin_);
+  for (int i = 0; i < npusim::kMaxContexts; ++i) {
+    theirs_ctx.emplace_back(other, id);
+  }
+  EXPECT_NO_THROW(xrt::hw_context(device_, xclbin_.get_uuid()));
+}
+
+TEST_F(XrtSimTest, CoreMustBeARegisteredKernel) {
+  EXPECT_NO_THROW(xrt::xclbin(std::string_view(XclbinText("mel", 800))));
+  try {
+    xrt::xclbin x(std::string_view(XclbinText("fft", 800)));
+    FAIL() << "an unknown core was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no registered kernel \"fft\""));
+    EXPECT_THAT(e.what(), HasSubstr(npuk::KernelNames()));
+  }
+}
+
+TEST_F(XrtSimTest, StreamsMustMatchTheDeclaration) {
+  try {
+    xrt::xclbin x(std::string_view(XclbinText("mel", 640)));
+    FAIL() << "a stream of the wrong size was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("640 bytes per item"));
+    EXPECT_THAT(e.what(), HasSubstr("mel declaration"));
+  }
 }
 
 }  // namespace

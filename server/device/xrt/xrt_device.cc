@@ -11,11 +11,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "experimental/xrt_kernel.h"
 #include "experimental/xrt_xclbin.h"
-#include "kernels/tools/txn/designs.h"
 #include "kernels/tools/txn_package/kernel_package.h"
+#include "server/common/status_macros.h"
 #include "spdlog/spdlog.h"
 #include "xrt/xrt_bo.h"
 #include "xrt/xrt_device.h"
@@ -52,7 +53,6 @@ std::string StateName(ert_cmd_state s) {
 // per kernel; a rebuild swaps context and kernel, BOs (device-level) stay.
 struct Loaded {
   kernelpkg::LoadedPackage pkg;
-  const txn::Design* design = nullptr;
   xrt::xclbin xclbin;
   xrt::uuid uuid;
 };
@@ -61,24 +61,27 @@ class XrtDevice;
 
 class XrtExecutor final : public Executor {
  public:
-  XrtExecutor(XrtDevice* device, KernelId kernel, size_t max_items,
+  XrtExecutor(XrtDevice* device, const KernelSpec& kernel, size_t max_items,
               std::shared_ptr<const Loaded> loaded)
       : device_(device),
-        kernel_id_(kernel),
+        spec_(kernel),
         max_items_(max_items),
         loaded_(std::move(loaded)) {}
 
   absl::Status Init();
 
-  KernelId kernel() const override { return kernel_id_; }
+  const KernelSpec& kernel() const override { return spec_; }
   size_t max_items() const override { return max_items_; }
-  absl::Span<uint8_t> input() override {
-    return {input_, max_items_ * LayoutOf(kernel_id_).in_bytes};
+  // Device input argument `arg` is data BO `arg` (kernel argument 3+arg),
+  // mapped: the batcher writes straight into device-visible memory, and the
+  // parameter plane travels like any tensor.
+  absl::Span<uint8_t> input(size_t arg) override {
+    return {data_.at(arg).map<uint8_t*>(), max_items_ * spec_.arg_bytes(arg)};
   }
   absl::Span<const uint8_t> output() const override {
-    return {output_, max_items_ * LayoutOf(kernel_id_).out_bytes};
+    return {output_, max_items_ * spec_.output_bytes()};
   }
-  absl::Status Run(size_t n, absl::Span<const ScoreScale> scales) override;
+  absl::Status Run(size_t n) override;
 
  private:
   struct Chunk {
@@ -104,7 +107,7 @@ class XrtExecutor final : public Executor {
   void SyncRange(size_t arg, xclBOSyncDirection dir, size_t start, size_t n);
 
   XrtDevice* const device_;
-  const KernelId kernel_id_;
+  const KernelSpec& spec_;
   const size_t max_items_;
   const std::shared_ptr<const Loaded> loaded_;
   const Options* options_ = nullptr;
@@ -115,16 +118,23 @@ class XrtExecutor final : public Executor {
   xrt::kernel kernel_;
   std::map<uint32_t, xrt::bo> instr_;  // per sequence N
   std::map<uint32_t, uint32_t> instr_words_;
-  std::vector<xrt::bo> data_;  // per data argument, in argument order
+  // Per data argument, in argument order: the device input arguments, then
+  // the output.
+  std::vector<xrt::bo> data_;
   std::map<std::tuple<size_t, size_t, size_t>, xrt::bo> slices_;
   std::vector<xrt::run> item_runs_;  // runlist mode: one per item
-  uint8_t* input_ = nullptr;         // mapped data_.front()
   const uint8_t* output_ = nullptr;  // mapped data_.back()
   int consecutive_failures_ = 0;
 };
 
 class XrtDevice final : public Device {
  public:
+#if NPUK_XRT_NPUSIM
+  XrtDevice(Options options, xrt::device device, Misuse misuse)
+      : options_(std::move(options)),
+        device_(std::move(device)),
+        misuse_(misuse) {}
+#else
   explicit XrtDevice(Options options) : options_(std::move(options)) {}
 
   absl::Status Open() {
@@ -139,24 +149,29 @@ class XrtDevice final : public Device {
     }
     return absl::OkStatus();
   }
+#endif
 
   std::string_view name() const override { return options_.backend_name; }
 
   absl::StatusOr<std::unique_ptr<Executor>> CreateExecutor(
-      KernelId kernel, size_t max_items) override {
+      const KernelSpec& kernel, size_t max_items) override {
     if (max_items == 0) {
-      return absl::InvalidArgumentError("max_items must be at least 1");
+      return absl::InvalidArgumentError(
+          absl::StrCat(options_.backend_name, ": an executor for ", kernel.name,
+                       " needs max_items >= 1"));
     }
-    absl::StatusOr<std::shared_ptr<const Loaded>> loaded = Load(kernel);
-    if (!loaded.ok()) return loaded.status();
-    auto executor =
-        std::make_unique<XrtExecutor>(this, kernel, max_items, *loaded);
-    if (absl::Status s = executor->Init(); !s.ok()) return s;
+    NPUK_ASSIGN_OR_RETURN(std::shared_ptr<const Loaded> loaded, Load(kernel));
+    auto executor = std::make_unique<XrtExecutor>(this, kernel, max_items,
+                                                  std::move(loaded));
+    NPUK_RETURN_IF_ERROR(executor->Init());
     return executor;
   }
 
   const Options& options() const { return options_; }
   const xrt::device& device() const { return device_; }
+#if NPUK_XRT_NPUSIM
+  Misuse misuse() const { return misuse_; }
+#endif
 
   // One hardware context per kernel, shared by its executors: Phoenix has
   // six for the whole machine. Each executor makes its own xrt::kernel on
@@ -168,32 +183,38 @@ class XrtDevice final : public Device {
   // The current context, created on first use. With `rebuild_from`, an
   // executor saw that generation fail twice: unless another executor
   // already replaced it, it is dropped and created again.
-  absl::StatusOr<SharedContext> Context(KernelId kernel, const Loaded& loaded,
+  absl::StatusOr<SharedContext> Context(const KernelSpec& kernel,
+                                        const Loaded& loaded,
                                         std::optional<uint64_t> rebuild_from)
       ABSL_LOCKS_EXCLUDED(ctx_mu_);
-  uint64_t ContextGeneration(KernelId kernel) ABSL_LOCKS_EXCLUDED(ctx_mu_) {
+  uint64_t ContextGeneration(const KernelSpec& kernel)
+      ABSL_LOCKS_EXCLUDED(ctx_mu_) {
     absl::MutexLock lock(&ctx_mu_);
-    return contexts_[kernel].generation;
+    return contexts_[&kernel].generation;
   }
 
  private:
-  absl::StatusOr<std::shared_ptr<const Loaded>> Load(KernelId kernel)
+  absl::StatusOr<std::shared_ptr<const Loaded>> Load(const KernelSpec& kernel)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;
   xrt::device device_;
+#if NPUK_XRT_NPUSIM
+  const Misuse misuse_;
+#endif
   absl::Mutex mu_;
-  std::map<KernelId, std::shared_ptr<const Loaded>> loaded_
+  // Keyed by declaration: the registry's specs live for the process.
+  std::map<const KernelSpec*, std::shared_ptr<const Loaded>> loaded_
       ABSL_GUARDED_BY(mu_);
   absl::Mutex ctx_mu_;
-  std::map<KernelId, SharedContext> contexts_ ABSL_GUARDED_BY(ctx_mu_);
+  std::map<const KernelSpec*, SharedContext> contexts_ ABSL_GUARDED_BY(ctx_mu_);
 };
 
 absl::StatusOr<XrtDevice::SharedContext> XrtDevice::Context(
-    KernelId kernel, const Loaded& loaded,
+    const KernelSpec& kernel, const Loaded& loaded,
     std::optional<uint64_t> rebuild_from) {
   absl::MutexLock lock(&ctx_mu_);
-  SharedContext& shared = contexts_[kernel];
+  SharedContext& shared = contexts_[&kernel];
   if (shared.ctx && rebuild_from == shared.generation) {
     shared.ctx = xrt::hw_context();  // free it before asking for another
   }
@@ -203,7 +224,7 @@ absl::StatusOr<XrtDevice::SharedContext> XrtDevice::Context(
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat(
           options_.backend_name, ": cannot create a hardware context for ",
-          KernelName(kernel), ": ", e.what(),
+          kernel.name, ": ", e.what(),
           " (Phoenix has 6 contexts shared by all processes; stop other NPU "
           "workloads)"));
     }
@@ -212,10 +233,11 @@ absl::StatusOr<XrtDevice::SharedContext> XrtDevice::Context(
   return shared;
 }
 
-absl::StatusOr<std::shared_ptr<const Loaded>> XrtDevice::Load(KernelId kernel) {
+absl::StatusOr<std::shared_ptr<const Loaded>> XrtDevice::Load(
+    const KernelSpec& kernel) {
   absl::MutexLock lock(&mu_);
-  if (auto it = loaded_.find(kernel); it != loaded_.end()) return it->second;
-  const std::string name = KernelName(kernel);
+  if (auto it = loaded_.find(&kernel); it != loaded_.end()) return it->second;
+  const std::string& name = kernel.name;
   auto loaded = std::make_shared<Loaded>();
   absl::StatusOr<kernelpkg::LoadedPackage> pkg =
       kernelpkg::LoadPackage(options_.kernel_dir, name, options_.target);
@@ -225,29 +247,31 @@ absl::StatusOr<std::shared_ptr<const Loaded>> XrtDevice::Load(KernelId kernel) {
         absl::StrCat(options_.backend_name, ": ", pkg.status().message()));
   }
   loaded->pkg = *std::move(pkg);
-  absl::StatusOr<const txn::Design*> design = txn::DesignFor(name);
-  if (!design.ok()) return design.status();
-  loaded->design = *design;
-  const KernelLayout layout = LayoutOf(kernel);
-  const auto& bytes = loaded->pkg.manifest.arg_bytes_per_item();
-  if (bytes.empty() || bytes[0] != layout.in_bytes ||
-      bytes[bytes.size() - 1] != layout.out_bytes) {
+  // The package must move exactly the bytes the declaration gives each
+  // device argument, or the batcher's staging and the DMA disagree.
+  const std::vector<size_t> want = kernel.all_arg_bytes();
+  const auto& have = loaded->pkg.manifest.arg_bytes_per_item();
+  if (!std::equal(want.begin(), want.end(), have.begin(), have.end())) {
     return absl::FailedPreconditionError(absl::StrCat(
-        options_.backend_name, ": the ", name,
-        " package's item layout does not match the device contract (",
-        layout.in_bytes, " bytes in, ", layout.out_bytes, " out)"));
+        options_.backend_name, ": the ", name, " package in ",
+        loaded->pkg.dir.string(), " moves [", absl::StrJoin(have, ", "),
+        "] bytes per item per argument but the ", name, " declaration says [",
+        absl::StrJoin(want, ", "),
+        "] (inputs, then the output); rebuild the package from this "
+        "source tree"));
   }
   const std::string xclbin_path = loaded->pkg.xclbin_path.string();
   try {
     loaded->xclbin = xrt::xclbin(xclbin_path);
-    const std::string want = loaded->pkg.manifest.xclbin_kernel();
+    const std::string xclbin_kernel = loaded->pkg.manifest.xclbin_kernel();
     bool found = false;
     for (const auto& k : loaded->xclbin.get_kernels()) {
-      found = found || k.get_name().rfind(want, 0) == 0;
+      found = found || k.get_name().rfind(xclbin_kernel, 0) == 0;
     }
     if (!found) {
       return absl::FailedPreconditionError(absl::StrCat(
-          options_.backend_name, ": ", xclbin_path, " has no kernel \"", want,
+          options_.backend_name, ": ", xclbin_path, " has no kernel \"",
+          xclbin_kernel,
           "\" named by its manifest; the xclbin and manifest do not belong "
           "together, rebuild the package"));
     }
@@ -260,7 +284,7 @@ absl::StatusOr<std::shared_ptr<const Loaded>> XrtDevice::Load(KernelId kernel) {
                options_.backend_name, name, loaded->pkg.dir.string(),
                loaded->pkg.sequences.size(),
                loaded->pkg.sequences.rbegin()->first);
-  loaded_[kernel] = loaded;
+  loaded_[&kernel] = loaded;
   return std::shared_ptr<const Loaded>(loaded);
 }
 
@@ -284,19 +308,18 @@ std::vector<XrtExecutor::Chunk> XrtExecutor::Plan(size_t n) const {
 }
 
 absl::Status XrtExecutor::CreateContext(std::optional<uint64_t> rebuild_from) {
-  absl::StatusOr<XrtDevice::SharedContext> shared =
-      device_->Context(kernel_id_, *loaded_, rebuild_from);
-  if (!shared.ok()) return shared.status();
+  NPUK_ASSIGN_OR_RETURN(const XrtDevice::SharedContext shared,
+                        device_->Context(spec_, *loaded_, rebuild_from));
   try {
-    kernel_ = xrt::kernel(shared->ctx, loaded_->pkg.manifest.xclbin_kernel());
+    kernel_ = xrt::kernel(shared.ctx, loaded_->pkg.manifest.xclbin_kernel());
   } catch (const std::exception& e) {
     return absl::FailedPreconditionError(
         absl::StrCat(options_->backend_name, ": ",
                      loaded_->pkg.xclbin_path.string(), " has no kernel \"",
                      loaded_->pkg.manifest.xclbin_kernel(), "\": ", e.what()));
   }
-  ctx_ = shared->ctx;
-  generation_ = shared->generation;
+  ctx_ = shared.ctx;
+  generation_ = shared.generation;
   item_runs_.clear();  // they belong to the previous kernel object
   return absl::OkStatus();
 }
@@ -309,15 +332,23 @@ absl::Status XrtExecutor::Init() {
         absl::StrCat(options_->backend_name,
                      ": xrt.use_runlist needs a single-item "
                      "sequence (N=1) in the ",
-                     KernelName(kernel_id_), " package"));
+                     spec_.name, " package"));
   }
   const std::vector<Chunk> plan = Plan(max_items_);
   capacity_items_ =
       plan.back().start + std::max<size_t>(plan.back().n, plan.back().items);
-  if (absl::Status s = CreateContext(std::nullopt); !s.ok()) return s;
+  NPUK_RETURN_IF_ERROR(CreateContext(std::nullopt));
 
-  const Misuse misuse = options_->misuse;
+  // Load() checked that the manifest has one entry per device argument.
   const size_t args = loaded_->pkg.manifest.arg_bytes_per_item_size();
+  xrt::bo::flags data_flags = xrt::bo::flags::host_only;
+  bool group_zero = false;
+#if NPUK_XRT_NPUSIM
+  data_flags = device_->misuse() == Misuse::kDataBoNormalFlags
+                   ? xrt::bo::flags::normal
+                   : data_flags;
+  group_zero = device_->misuse() == Misuse::kDataBoGroupZero;
+#endif
   try {
     for (size_t arg = 0; arg < args; ++arg) {
       const int argno = kFirstDataArg + static_cast<int>(arg);
@@ -328,15 +359,11 @@ absl::Status XrtExecutor::Init() {
             loaded_->pkg.xclbin_path.string(),
             " is not a buffer; the xclbin does not match its manifest"));
       }
-      data_.emplace_back(
-          device_->device(), capacity_items_ * ItemBytes(arg),
-          misuse == Misuse::kDataBoNormalFlags ? xrt::bo::flags::normal
-                                               : xrt::bo::flags::host_only,
-          misuse == Misuse::kDataBoGroupZero ? 0u
-                                             : static_cast<uint32_t>(group));
+      data_.emplace_back(device_->device(), capacity_items_ * ItemBytes(arg),
+                         data_flags,
+                         group_zero ? 0u : static_cast<uint32_t>(group));
       std::memset(data_.back().map(), 0, data_.back().size());
     }
-    input_ = data_.front().map<uint8_t*>();
     output_ = data_.back().map<const uint8_t*>();
     for (const auto& [n, words] : seqs) {
       xrt::bo bo(device_->device(), words.size() * sizeof(uint32_t),
@@ -349,8 +376,8 @@ absl::Status XrtExecutor::Init() {
     }
   } catch (const std::exception& e) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        options_->backend_name, ": cannot allocate buffers for ",
-        KernelName(kernel_id_), " (", max_items_, " items): ", e.what(),
+        options_->backend_name, ": cannot allocate buffers for ", spec_.name,
+        " (", max_items_, " items): ", e.what(),
         "; if this says \"failed to allocate BO\" or \"Lock limit "
         "exceeded\", raise RLIMIT_MEMLOCK (LimitMEMLOCK=infinity)"));
   }
@@ -375,32 +402,18 @@ void XrtExecutor::SyncRange(size_t arg, xclBOSyncDirection dir, size_t start,
   data_[arg].sync(dir, n * ItemBytes(arg), start * ItemBytes(arg));
 }
 
-absl::Status XrtExecutor::Run(size_t n, absl::Span<const ScoreScale> scales) {
+absl::Status XrtExecutor::Run(size_t n) {
   if (n == 0 || n > max_items_) {
-    return absl::InternalError(
-        absl::StrCat("Run(", n, ") outside [1, ", max_items_, "]"));
+    return absl::InternalError(absl::StrCat(options_->backend_name, ": ",
+                                            spec_.name, " Run(", n,
+                                            ") outside [1, ", max_items_, "]"));
   }
-  const bool attention = kernel_id_ == KernelId::kAttention;
-  if (attention != (scales.size() == n)) {
-    return absl::InternalError(absl::StrCat("Run(", n, ") of ",
-                                            KernelName(kernel_id_), " got ",
-                                            scales.size(), " score scales"));
-  }
-  if (attention) {
-    // Argument 1 is the per-tile parameter stream: int32 multiplier, int32
-    // shift, little-endian, one pair per tile (kernels/README.md).
-    auto* params = data_[1].map<int32_t*>();
-    for (size_t i = 0; i < n; ++i) {
-      params[2 * i] = scales[i].multiplier;
-      params[2 * i + 1] = scales[i].shift;
-    }
-  }
-  if (device_->ContextGeneration(kernel_id_) != generation_) {
+  if (device_->ContextGeneration(spec_) != generation_) {
     // Another executor rebuilt the shared context; follow it.
-    if (absl::Status s = CreateContext(std::nullopt); !s.ok()) return s;
+    NPUK_RETURN_IF_ERROR(CreateContext(std::nullopt));
   }
   for (const Chunk& chunk : Plan(n)) {
-    if (absl::Status s = RunChunk(chunk); !s.ok()) return s;
+    NPUK_RETURN_IF_ERROR(RunChunk(chunk));
   }
   consecutive_failures_ = 0;
   return absl::OkStatus();
@@ -410,16 +423,21 @@ absl::Status XrtExecutor::RunChunk(const Chunk& chunk) {
   // Inputs are arguments 0..k-1, the output is the last one.
   const size_t out_arg = data_.size() - 1;
   const size_t span = options_->use_runlist ? chunk.items : chunk.n;
+  bool sync_inputs = true;
+  bool sync_output = true;
+#if NPUK_XRT_NPUSIM
+  sync_inputs = device_->misuse() != Misuse::kSkipInputSync;
+  sync_output = device_->misuse() != Misuse::kSkipOutputSync;
+#endif
   try {
-    if (options_->misuse != Misuse::kSkipInputSync) {
+    if (sync_inputs) {
       for (size_t arg = 0; arg < out_arg; ++arg) {
         SyncRange(arg, XCL_BO_SYNC_BO_TO_DEVICE, chunk.start, span);
       }
     }
-    absl::Status s =
-        options_->use_runlist ? RunList(chunk) : RunSequence(chunk);
-    if (!s.ok()) return s;
-    if (options_->misuse != Misuse::kSkipOutputSync) {
+    NPUK_RETURN_IF_ERROR(options_->use_runlist ? RunList(chunk)
+                                               : RunSequence(chunk));
+    if (sync_output) {
       SyncRange(out_arg, XCL_BO_SYNC_BO_FROM_DEVICE, chunk.start, span);
     }
   } catch (const std::exception& e) {
@@ -429,23 +447,27 @@ absl::Status XrtExecutor::RunChunk(const Chunk& chunk) {
 }
 
 absl::Status XrtExecutor::RunSequence(const Chunk& chunk) {
-  const Misuse misuse = options_->misuse;
-  xrt::bo no_instr;
-  xrt::bo& instr =
-      misuse == Misuse::kNoInstructionBo ? no_instr : instr_.at(chunk.n);
+  xrt::bo* instr = &instr_.at(chunk.n);
   uint32_t ninstr = instr_words_.at(chunk.n);
-  if (misuse == Misuse::kInstrCountInBytes) ninstr *= 4;
-  if (misuse == Misuse::kNoInstructionBo) ninstr = 0;
-  xrt::run run;
-  if (data_.size() == 2) {
-    run =
-        kernel_(kOpcodeDpuSequence, instr, ninstr,
-                Slice(0, chunk.start, chunk.n), Slice(1, chunk.start, chunk.n));
-  } else {
-    run = kernel_(
-        kOpcodeDpuSequence, instr, ninstr, Slice(0, chunk.start, chunk.n),
-        Slice(1, chunk.start, chunk.n), Slice(2, chunk.start, chunk.n));
+#if NPUK_XRT_NPUSIM
+  xrt::bo no_instr;
+  if (device_->misuse() == Misuse::kInstrCountInBytes) ninstr *= 4;
+  if (device_->misuse() == Misuse::kNoInstructionBo) {
+    instr = &no_instr;
+    ninstr = 0;
   }
+#endif
+  // kernel(3, instr, ninstr, bo0, bo1, ...) with one BO per device
+  // argument, however many the kernel declares.
+  xrt::run run(kernel_);
+  run.set_arg(0, kOpcodeDpuSequence);
+  run.set_arg(kInstrArg, *instr);
+  run.set_arg(2, ninstr);
+  for (size_t arg = 0; arg < data_.size(); ++arg) {
+    run.set_arg(kFirstDataArg + static_cast<int>(arg),
+                Slice(arg, chunk.start, chunk.n));
+  }
+  run.start();
   const ert_cmd_state state = run.wait(std::chrono::milliseconds(
       absl::ToInt64Milliseconds(options_->run_timeout)));
   if (state != ERT_CMD_STATE_COMPLETED) {
@@ -511,20 +533,27 @@ absl::Status XrtExecutor::Fail(const std::string& what) {
                           : absl::StrCat("rebuilding the context failed: ",
                                          rebuilt.message());
   }
-  spdlog::warn("{}: {} {}; {}", options_->backend_name, KernelName(kernel_id_),
-               what, action);
+  spdlog::warn("{}: {} {}; {}", options_->backend_name, spec_.name, what,
+               action);
   return absl::UnavailableError(
-      absl::StrCat(options_->backend_name, ": ", KernelName(kernel_id_), " ",
-                   what, "; ", action, ". The request can be retried"));
+      absl::StrCat(options_->backend_name, ": ", spec_.name, " ", what, "; ",
+                   action, ". The request can be retried"));
 }
 
 }  // namespace
 
+#if NPUK_XRT_NPUSIM
+std::unique_ptr<Device> NewBackend(const Options& options, xrt::device device,
+                                   Misuse misuse) {
+  return std::make_unique<XrtDevice>(options, std::move(device), misuse);
+}
+#else
 absl::StatusOr<std::unique_ptr<Device>> NewBackend(const Options& options) {
   auto device = std::make_unique<XrtDevice>(options);
-  if (absl::Status s = device->Open(); !s.ok()) return s;
+  NPUK_RETURN_IF_ERROR(device->Open());
   return device;
 }
+#endif
 
 }  // namespace NPUK_XRT_FLAVOR
 }  // namespace npuk::xrt_backend

@@ -1,11 +1,18 @@
 // The simulated NPU behind the npu-sim XRT headers: its latency model,
 // fault switches and counters. Not part of XRT; only the npu-sim device
 // factory, tests and benchmarks include this.
+//
+// Every xrt::device opened on npu-sim is its own simulated NPU: it owns a
+// Machine (shared by copies of the handle and by everything made on it,
+// BOs, contexts, runs), so two devices in one process, e.g. two tests or
+// two daemons' worth of fixtures, never see each other's faults, settings,
+// counters or hardware contexts.
 #ifndef NPUSIM_NPUSIM_MACHINE_H_
 #define NPUSIM_NPUSIM_MACHINE_H_
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -48,12 +55,9 @@ struct Stats {
   absl::Duration modelled_sync;    // sync traffic at dma bandwidth
 };
 
-// One simulated device; xrt::device(i) attaches to Machine::Get(i).
+// One simulated device.
 class Machine {
  public:
-  // The simulator has one device, index 0; nullptr for any other.
-  static Machine* Get(unsigned index);
-
   void Configure(const Settings& settings) ABSL_LOCKS_EXCLUDED(mu_);
   Settings settings() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -78,6 +82,20 @@ class Machine {
 };
 
 inline constexpr int kMaxContexts = 6;
+
+}  // namespace npusim
+
+namespace xrt {
+inline namespace npusim {
+class device;
+}  // namespace npusim
+}  // namespace xrt
+
+namespace npusim {
+
+// The simulated NPU `device` runs on. REQUIRES: `device` is open (not a
+// default-constructed handle).
+std::shared_ptr<Machine> MachineOf(const xrt::device& device);
 
 }  // namespace npusim
 

@@ -1,0 +1,30 @@
+#!/usr/bin/python3
+"""mel128 on npu1_1col: shim -> core (0,2) audio frames, core -> shim log-mel.
+
+Per item: 400 int16 samples (800 B) in, 128 int8 bands (128 B) out; the core
+calls mel128_kernel_simple once per frame. Usage: mel128_design.py --n 16 [-o f]
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "txn_design"))
+import aie_design  # noqa: E402
+
+DESIGN = aie_design.Design(
+    kernel="mel128",
+    func="mel128_kernel_simple",
+    obj="mel128_kernel.o",
+    fifos=(
+        aie_design.Fifo("of_out", "i8", 128, 128, False, 1, 0),
+        aie_design.Fifo("of_in", "i16", 400, 800, True, 0, 1),
+    ),
+    stack_size=8192,
+)
+
+# First line: extra kernel argument types (none); then the call.
+CORE = """
+func.call @mel128_kernel_simple(%of_in, %of_out) : (memref<400xi16>, memref<128xi8>) -> ()
+"""
+
+if __name__ == "__main__":
+    aie_design.main(DESIGN, CORE, sys.argv[1:])
