@@ -39,8 +39,8 @@ const KernelSpec& Spec() {
       .device_args = {{0}},
       .reference = Reference,
       .cpu = Cpu,
-      // The AVX2 path takes frames eight at a time; thread chunks stay
-      // multiples of that so a split never leaves partial groups behind.
+      // The AVX2 path takes frames in groups of four; thread chunks of
+      // eight keep a split from leaving partial groups behind.
       .cpu_quantum = 8,
       // A whole 30 s Whisper window (3000 frames) in one request.
       .default_max_batch = 3072,

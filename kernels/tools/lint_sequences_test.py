@@ -209,7 +209,7 @@ def test_registered_kernel_without_generator_reported(kernels, tmp_path):
     assert all("does not exist" in line for line in out)
 
 
-def test_designs_json_file_accepted(tmp_path):
+def test_designs_json_file_accepted(declared, tmp_path):
     tool = os.environ["NPUK_TXN_TOOL"]
     doc = subprocess.run([tool, "designs"], check=True, capture_output=True,
                          text=True).stdout

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/registry/registry.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/reliability/requests.h"
 
@@ -191,7 +192,11 @@ TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
     ASSERT_TRUE(
         stub->RepositoryIndex(&ctx, inference::RepositoryIndexRequest(), &resp)
             .ok());
-    ASSERT_EQ(resp.models_size(), 3);
+    // Every registered kernel is served, in registry order.
+    ASSERT_EQ(static_cast<size_t>(resp.models_size()), AllKernels().size());
+    for (size_t i = 0; i < AllKernels().size(); ++i) {
+      EXPECT_EQ(resp.models(static_cast<int>(i)).name(), AllKernels()[i]->name);
+    }
     EXPECT_EQ(resp.models(0).name(), "mel");
     EXPECT_EQ(resp.models(1).name(), "attention");
     EXPECT_EQ(resp.models(2).name(), "passthrough");

@@ -64,6 +64,7 @@ void Passthrough(const unsigned char* const* in, unsigned char* out) {
 
 const Entry kEntries[] = {
     {"mel", {npuk::kMelFrameInBytes}, npuk::kMelFrameOutBytes, Mel},
+    {"mel128", {npuk::kMelFrameInBytes}, npuk::kMel128FrameOutBytes, Mel128},
     {"attention",
      {npuk::kAttentionInBytes, 8},
      npuk::kAttentionOutBytes,
