@@ -252,24 +252,27 @@ absl::StatusOr<Tensors> InputsFromFlags(const ModelInfo& info) {
     }
     return RandomInputs(info, ItemsFlag());
   }
+  const size_t eq = specs[0].find('=');
   if (specs.size() == 1 &&
-      info.FindInput(specs[0].substr(0, specs[0].find('='))) == nullptr) {
+      (eq == std::string::npos ||
+       (info.FindInput(specs[0].substr(0, eq)) == nullptr &&
+        std::ifstream(specs[0]).good()))) {
     // One file, not NAME=FILE: every input, one after the other.
     NPUK_ASSIGN_OR_RETURN(std::string bytes, ReadFile(specs[0]));
     return SplitConcatenatedInputs(info, bytes);
   }
   Tensors out;
   for (const std::string& spec : specs) {
-    const size_t eq = spec.find('=');
-    if (eq == std::string::npos ||
-        info.FindInput(spec.substr(0, eq)) == nullptr) {
+    const size_t sep = spec.find('=');
+    if (sep == std::string::npos ||
+        info.FindInput(spec.substr(0, sep)) == nullptr) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "--input=%s: give NAME=FILE for each input of model '%s' (%s), or "
           "one FILE holding them all in that order",
           spec, info.name, info.InputNames()));
     }
-    NPUK_ASSIGN_OR_RETURN(out[spec.substr(0, eq)].data,
-                          ReadFile(spec.substr(eq + 1)));
+    NPUK_ASSIGN_OR_RETURN(out[spec.substr(0, sep)].data,
+                          ReadFile(spec.substr(sep + 1)));
   }
   return out;
 }
@@ -343,8 +346,9 @@ int Infer(Client& c) {
   auto r = c.Infer(*req);
   if (!r.ok()) return Report(r.status(), "infer " + req->model_name());
   auto outputs = OutputsOf(r->response);
-  if (!outputs.ok())
+  if (!outputs.ok()) {
     return Report(outputs.status(), "infer " + req->model_name());
+  }
   // In the daemon's order, which is the model's.
   for (const auto& o : r->response.outputs()) {
     const Tensor& t = outputs->at(o.name());

@@ -49,12 +49,12 @@ const KernelSpec& Spec() {
                              {"of_in", 0, true, 0, 1}}},
       .golden = {.items = 4,
                  .inputs = {{"in0.bin",
-                             "884b6413b9240e372c80a75f1b14479b0a150479fac12301f"
-                             "9776c876cc2da0d",
+                             "9df80d4d082bc8d334fc735ed95aa31cd73a18bd78826cc2b"
+                             "358a6c06ff3296e",
                              NPUK_EMBEDDED(passthrough, in0)}},
                  .output = {"out.bin",
-                            "884b6413b9240e372c80a75f1b14479b0a150479fac12301f9"
-                            "776c876cc2da0d",
+                            "9df80d4d082bc8d334fc735ed95aa31cd73a18bd78826cc2b3"
+                            "58a6c06ff3296e",
                             NPUK_EMBEDDED(passthrough, out)}},
   };
   return *kSpec;

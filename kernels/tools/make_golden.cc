@@ -315,6 +315,13 @@ bool Generate(const KernelSpec& spec, const fs::path& kernels_dir) {
   const fs::path dir = kernels_dir / spec.name / "golden";
   std::error_code ec;
   fs::create_directories(dir, ec);
+  if (ec) {
+    std::fprintf(stderr,
+                 "cannot create %s (%s): give the kernels/ directory of the "
+                 "source tree\n",
+                 dir.c_str(), ec.message().c_str());
+    return false;
+  }
   std::string inputs;
   for (size_t a = 0; a < args.size(); ++a) {
     const std::string file = absl::StrCat("in", a, ".bin");

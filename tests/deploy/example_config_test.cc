@@ -6,6 +6,7 @@
 
 #include "config.pb.h"
 #include "gtest/gtest.h"
+#include "kernels/registry/registry.h"
 #include "server/config.h"
 
 namespace npuk {
@@ -19,7 +20,8 @@ TEST(ExampleConfig, LoadsAndFinalizes) {
   ASSERT_TRUE(FinalizeConfig(*config).ok());
   EXPECT_EQ(config->backend(), "cpu");
   EXPECT_EQ(config->socket_mode(), 0660u);  // written in octal
-  EXPECT_EQ(config->models_size(), 2);
+  // FinalizeConfig gives every registered model settings.
+  EXPECT_EQ(static_cast<size_t>(config->models_size()), AllKernels().size());
   EXPECT_EQ(config->health_interval_ms(), 5000u);
   EXPECT_EQ(config->faults_size(), 0) << "the example must not inject faults";
 }

@@ -58,12 +58,8 @@ class AsyncClient:
     async def infer(self, model, inputs=None, parameters=None, timeout=None):
         if isinstance(model, pb.ModelInferRequest):
             return await self._infer_request(model, timeout)
-        info = await self.model_info(model, timeout)
-        if inputs is None:
-            raise ValueError("infer(%r) needs inputs {name: array}; the model "
-                             "takes %s" % (model, ", ".join(
-                                 t.name for t in info.inputs)))
-        req = m.build_request(info, inputs, parameters)
+        req = m.build_request(await self.model_info(model, timeout), inputs,
+                              parameters)
         return m.outputs_of(await self._infer_request(req, timeout))
 
     async def _infer_request(self, request, timeout):

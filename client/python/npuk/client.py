@@ -69,11 +69,6 @@ class Client:
         and returns the ModelInferResponse."""
         if isinstance(model, pb.ModelInferRequest):
             return self._infer_request(model, timeout)
-        if inputs is None:
-            raise ValueError("infer(%r) needs inputs {name: array}; the model "
-                             "takes %s" % (model, ", ".join(
-                                 t.name for t in
-                                 self.model_info(model, timeout).inputs)))
         req = m.build_request(self.model_info(model, timeout), inputs,
                               parameters)
         return m.outputs_of(self._infer_request(req, timeout))

@@ -162,12 +162,15 @@ def to_infer_parameter(name, value, declared="") -> pb.InferParameter:
     return p
 
 
-def build_request(info: ModelInfo, inputs: dict,
+def build_request(info: ModelInfo, inputs: Optional[dict],
                   parameters: Optional[dict] = None) -> pb.ModelInferRequest:
     """A request for info.name with every input once (in the model's order)
     and `parameters` typed as the model declares them. ValueError, naming
     the tensor, when an input is missing or unknown, of another dtype, of a
     shape that does not fit, or when the inputs disagree on N."""
+    if inputs is None:
+        raise ValueError("model %r needs inputs {name: array}: %s"
+                         % (info.name, _input_names(info)))
     unknown = sorted(set(inputs) - {t.name for t in info.inputs})
     if unknown:
         raise ValueError("model %r has no input %r; its inputs are %s"

@@ -112,6 +112,11 @@ def test_each_mistake_is_named(inputs, says):
         m.build_request(made_up(), inputs)
 
 
+def test_no_inputs_lists_what_the_model_takes():
+    with pytest.raises(ValueError, match="needs inputs .*: a, b, c"):
+        m.build_request(made_up(), None)
+
+
 def test_parameters_of_the_wrong_type_are_refused():
     ok = {"a": np.zeros((1, 3), np.int16), "b": np.zeros((1, 2, 2), np.int8),
           "c": np.zeros((1, 1), np.float32)}

@@ -90,6 +90,29 @@ TEST(Designs, PassthroughMovesTheSameBytesBothWays) {
   EXPECT_EQ((*pt)->streams[0].arg_idx, 1u);
 }
 
+// Nothing is looked up by name: any declaration gives its design, with
+// each argument's bytes from its planes.
+TEST(Designs, BuiltFromAnyDeclaration) {
+  KernelSpec spec;
+  spec.name = "two_in";
+  spec.inputs = {{"a", DType::kInt16, {10}}, {"b", DType::kInt8, {3, 4}}};
+  spec.output = {"y", DType::kInt32, {5}};
+  spec.device_args = {{1}, {0}};
+  spec.design.streams = {{"of_y", 2, false, 0, 0},
+                         {"of_b", 0, true, 0, 1},
+                         {"of_a", 1, true, 1, 2}};
+  const Design d = DesignFor(spec);
+  EXPECT_EQ(d.kernel, "two_in");
+  EXPECT_EQ(ArgBytesPerItem(d), (std::vector<uint32_t>{12, 20, 20}));
+  ASSERT_EQ(d.streams.size(), 3u);
+  EXPECT_EQ(d.streams[0].dir, Direction::kS2MM);
+  EXPECT_EQ(d.streams[2].channel, 1u);
+  EXPECT_EQ(d.streams[2].bd_id, 2u);
+  absl::StatusOr<std::vector<uint32_t>> words = BuildSequence(d, 7);
+  ASSERT_TRUE(words.ok()) << words.status();
+  EXPECT_TRUE(ValidateInstructions(*words, ExpectationsFor(d, 7)).ok());
+}
+
 TEST(Designs, UnknownKernel) {
   absl::Status s = DesignFor("fft").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);

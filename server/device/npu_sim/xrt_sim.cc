@@ -104,9 +104,7 @@ std::string MatchDeclaration(XclbinImpl& x) {
       }
       if (s.arg == kArgFromDeclaration) {
         return absl::StrCat("stream ", s.fifo, " names no argument and the ",
-                            spec.name,
-                            " design has no objectfifo of that "
-                            "name");
+                            spec.name, " design has no objectfifo so named");
       }
     }
     if (s.arg > inputs) {

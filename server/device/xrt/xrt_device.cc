@@ -203,7 +203,8 @@ class XrtDevice final : public Device {
   const Misuse misuse_;
 #endif
   absl::Mutex mu_;
-  // Keyed by declaration: the registry's specs live for the process.
+  // Keyed by declaration, which outlives the device (the registry's live
+  // for the process).
   std::map<const KernelSpec*, std::shared_ptr<const Loaded>> loaded_
       ABSL_GUARDED_BY(mu_);
   absl::Mutex ctx_mu_;
