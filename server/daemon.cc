@@ -268,9 +268,8 @@ absl::StatusOr<std::vector<ServedModel>> DaemonImpl::PrepareModels() {
       if (!e.ok()) {
         return absl::Status(
             e.status().code(),
-            absl::StrCat("cannot prepare model '", spec->name,
-                         "' on backend ", config_.backend(), ": ",
-                         e.status().message()));
+            absl::StrCat("cannot prepare model '", spec->name, "' on backend ",
+                         config_.backend(), ": ", e.status().message()));
       }
       executors.push_back(*std::move(e));
     }

@@ -77,10 +77,9 @@ absl::Status ApplyPerModel(const std::vector<std::string>& entries,
     uint64_t value = 0;
     const std::string& number = parts.back();
     if (parts.size() > 2 || !absl::SimpleAtoi(number, &value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, "=", e, ": expected N or MODEL:N, e.g. ",
-                       AllKernels().front()->name, ":64 (models: ",
-                       KernelNames(), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, "=", e, ": expected N or MODEL:N, e.g. ",
+          AllKernels().front()->name, ":64 (models: ", KernelNames(), ")"));
     }
     if (parts.size() == 1) {
       for (const KernelSpec* kernel : AllKernels()) {
@@ -140,16 +139,16 @@ absl::StatusOr<config::Config> BuildConfig() {
                     c, [](config::ModelSettings& m, uint64_t v) {
                       m.set_max_batch_frames(static_cast<uint32_t>(v));
                     }));
-  NPUK_RETURN_IF_ERROR(ApplyPerModel(
-      absl::GetFlag(FLAGS_max_queue_delay_us), "max_queue_delay_us", c,
-      [](config::ModelSettings& m, uint64_t v) {
-        m.set_max_queue_delay_us(v);
-      }));
-  NPUK_RETURN_IF_ERROR(ApplyPerModel(
-      absl::GetFlag(FLAGS_max_queue_size), "max_queue_size", c,
-      [](config::ModelSettings& m, uint64_t v) {
-        m.set_max_queue_size(static_cast<uint32_t>(v));
-      }));
+  NPUK_RETURN_IF_ERROR(ApplyPerModel(absl::GetFlag(FLAGS_max_queue_delay_us),
+                                     "max_queue_delay_us", c,
+                                     [](config::ModelSettings& m, uint64_t v) {
+                                       m.set_max_queue_delay_us(v);
+                                     }));
+  NPUK_RETURN_IF_ERROR(
+      ApplyPerModel(absl::GetFlag(FLAGS_max_queue_size), "max_queue_size", c,
+                    [](config::ModelSettings& m, uint64_t v) {
+                      m.set_max_queue_size(static_cast<uint32_t>(v));
+                    }));
   NPUK_RETURN_IF_ERROR(FinalizeConfig(c));
   return c;
 }
@@ -204,10 +203,10 @@ int Run() {
 }  // namespace npuk
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(absl::StrCat(
-      "npukd serves its kernels (", npuk::KernelNames(),
-      ") over gRPC (KServe v2 / Triton protocol).\nExample: npukd "
-      "--backend=cpu --listen=unix:/tmp/npukd.sock"));
+  absl::SetProgramUsageMessage(
+      absl::StrCat("npukd serves its kernels (", npuk::KernelNames(),
+                   ") over gRPC (KServe v2 / Triton protocol).\nExample: npukd "
+                   "--backend=cpu --listen=unix:/tmp/npukd.sock"));
   // Accept --drain-timeout as well as --drain_timeout (absl spells flags
   // with underscores; the docs and systemd units often use hyphens).
   std::vector<std::string> normalized(argv, argv + argc);

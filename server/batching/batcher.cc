@@ -56,10 +56,10 @@ absl::Status Batcher::CheckPlanes(const InferTask& task) const {
   for (size_t p = 0; p < task.inputs.size(); ++p) {
     const size_t want = task.items * kernel_.plane_bytes(p);
     if (task.inputs[p].size() != want) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input plane ", p, " of model ", kernel_.name, " is ",
-          task.inputs[p].size(), " bytes; ", task.items, " ", kernel_.units,
-          " need ", want));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input plane ", p, " of model ", kernel_.name, " is ",
+                       task.inputs[p].size(), " bytes; ", task.items, " ",
+                       kernel_.units, " need ", want));
     }
   }
   return absl::OkStatus();
@@ -85,8 +85,8 @@ Batcher::~Batcher() { Drain(); }
 absl::Status Batcher::Submit(std::unique_ptr<InferTask> task) {
   if (task->items == 0 || task->items > options_.max_batch_items) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "request carries ", task->items, " ", kernel_.name, " ",
-        kernel_.units, "; this server accepts 1 to ", options_.max_batch_items,
+        "request carries ", task->items, " ", kernel_.name, " ", kernel_.units,
+        "; this server accepts 1 to ", options_.max_batch_items,
         " per request (max_batch_frames); split the request"));
   }
   NPUK_RETURN_IF_ERROR(CheckPlanes(*task));

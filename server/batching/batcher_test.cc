@@ -14,9 +14,9 @@ namespace npuk {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::FakeExecutor;
 using testing::FakeMode;
+using ::testing::HasSubstr;
 
 const KernelSpec& Mel() { return *FindKernel("mel"); }
 const KernelSpec& Attention() { return *FindKernel("attention"); }

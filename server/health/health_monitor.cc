@@ -32,9 +32,8 @@ std::string Compare(const Canary& canary, absl::Span<const uint8_t> got) {
     return fmt::format(
         "canary output differs from the golden output at {} {} of {}, byte "
         "{} (got {}, want {}){}",
-        canary.kernel->unit, i / item_bytes,
-        canary.items, i % item_bytes, static_cast<int>(got[i]),
-        static_cast<int>(canary.expected[i]),
+        canary.kernel->unit, i / item_bytes, canary.items, i % item_bytes,
+        static_cast<int>(got[i]), static_cast<int>(canary.expected[i]),
         all_zero ? "; the device returned all zeros" : "");
   }
   return "";

@@ -13,11 +13,11 @@
 namespace npuk {
 namespace {
 
-using ::testing::HasSubstr;
-using testing::MakeBatcher;
 using testing::FakeCanary;
-using testing::Kernel;
 using testing::FakeDevice;
+using ::testing::HasSubstr;
+using testing::Kernel;
+using testing::MakeBatcher;
 
 // Generous bound for state changes driven by a 50 ms interval.
 constexpr absl::Duration kPatience = absl::Seconds(10);

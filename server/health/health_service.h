@@ -2,10 +2,10 @@
 // for Kubernetes gRPC probes, client-side health checking (round_robin with
 // healthCheckConfig) and any standard health client.
 //
-// Services: "" is SERVING while every model is; "mel", "attention" (each
-// model given) are SERVING while that model's canary passes. Any other name:
-// Check answers NOT_FOUND, Watch sends SERVICE_UNKNOWN (the gRPC health
-// spec). While draining everything is NOT_SERVING.
+// Services: "" is SERVING while every model is; each model's name (those
+// given to the constructor) is SERVING while that model's canary passes. Any
+// other name: Check answers NOT_FOUND, Watch sends SERVICE_UNKNOWN (the gRPC
+// health spec). While draining everything is NOT_SERVING.
 //
 // Usage (daemon):
 //   HealthService health(monitor.model_names());

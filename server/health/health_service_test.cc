@@ -202,9 +202,11 @@ TEST(HealthServiceAttach, FollowsTheMonitor) {
       WithFaults(std::make_unique<testing::FakeDevice>(), {}, &faults);
   HealthMonitor monitor;
   auto mel = testing::MakeBatcher(*device, testing::Kernel("mel"), nullptr);
-  auto att = testing::MakeBatcher(*device, testing::Kernel("attention"), nullptr);
+  auto att =
+      testing::MakeBatcher(*device, testing::Kernel("attention"), nullptr);
   monitor.AddModel(mel.get(), testing::FakeCanary(testing::Kernel("mel"), 2));
-  monitor.AddModel(att.get(), testing::FakeCanary(testing::Kernel("attention"), 1));
+  monitor.AddModel(att.get(),
+                   testing::FakeCanary(testing::Kernel("attention"), 1));
   HealthService service(monitor.model_names());
   service.Attach(&monitor);
   EXPECT_EQ(service.StatusOf(""), HealthCheckResponse::NOT_SERVING);

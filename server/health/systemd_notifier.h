@@ -58,8 +58,8 @@ class SystemdNotifier {
   // STOPPING=1; STATUS= says the daemon is draining. Idempotent.
   void Stopping();
 
-  // The STATUS= text for a snapshot, e.g.
-  // "mel SERVING, attention NOT_SERVING (canary ...)"; public for tests.
+  // The STATUS= text for a snapshot: each model's name and state, e.g.
+  // "<model> SERVING, <model> NOT_SERVING (canary ...)"; public for tests.
   static std::string StatusLine(const HealthSnapshot& snapshot);
 
  private:

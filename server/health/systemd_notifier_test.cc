@@ -78,7 +78,8 @@ struct Daemonish {
     mel = testing::MakeBatcher(*device, testing::Kernel("mel"), nullptr);
     att = testing::MakeBatcher(*device, testing::Kernel("attention"), nullptr);
     monitor.AddModel(mel.get(), testing::FakeCanary(testing::Kernel("mel"), 2));
-    monitor.AddModel(att.get(), testing::FakeCanary(testing::Kernel("attention"), 1));
+    monitor.AddModel(att.get(),
+                     testing::FakeCanary(testing::Kernel("attention"), 1));
   }
   ~Daemonish() {
     monitor.Stop();

@@ -2,10 +2,10 @@
 // the prior attempt, a device run that "completes" but leaves its output all
 // zeros, before a client can see it.
 //
-// Every output item (a frame, a tile: KernelSpec::unit) that is all zero is
-// recomputed with the kernel's reference (ReferenceItem). An all-zero result
-// can be true (an attention tile whose v is all zero), so only a
-// disagreement counts: the task fails with INTERNAL and the health monitor marks the model
+// Every output item (KernelSpec::unit) that is all zero is recomputed with
+// the kernel's reference (ReferenceItem). An all-zero result can be true
+// (zero input through a linear kernel), so only a disagreement counts: the
+// task fails with INTERNAL and the health monitor marks the model
 // NOT_SERVING and runs a canary at once. Non-zero outputs cost one scan.
 //
 // Usage: construct before the batchers and pass it to each of them

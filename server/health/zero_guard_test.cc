@@ -31,7 +31,8 @@ struct GoldenTask {
 struct ServingMonitor {
   ServingMonitor() {
     batcher = testing::MakeBatcher(device, Kernel("mel"), nullptr);
-    monitor.AddModel(batcher.get(), testing::FakeCanary(testing::Kernel("mel"), 1));
+    monitor.AddModel(batcher.get(),
+                     testing::FakeCanary(testing::Kernel("mel"), 1));
     EXPECT_TRUE(monitor.RunInitialCanaries().ok());
   }
   testing::FakeDevice device;
@@ -98,21 +99,21 @@ TEST(ZeroGuard, AcceptsATrueZeroAttentionTile) {
 TEST(ZeroGuard, PassthroughZeroBlocksAreCaughtUnlessTheInputIsZero) {
   ZeroGuard guard(nullptr);
   GoldenTask pass(Kernel("passthrough"));
-  EXPECT_TRUE(guard
-                  .Verify(Kernel("passthrough"), pass.task,
-                          pass.canary.expected.data())
-                  .ok());
+  EXPECT_TRUE(
+      guard
+          .Verify(Kernel("passthrough"), pass.task, pass.canary.expected.data())
+          .ok());
   std::vector<uint8_t> out = pass.canary.expected;
   std::fill_n(out.begin() + 4096, 4096, 0);  // block 1 left zero
-  absl::Status status = guard.Verify(Kernel("passthrough"), pass.task, out.data());
+  absl::Status status =
+      guard.Verify(Kernel("passthrough"), pass.task, out.data());
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(status.message(),
               HasSubstr("all-zero passthrough output block 1 of"));
   // A zero input block passes through as zeros: the right answer.
   std::fill_n(pass.canary.planes[0].begin() + 4096, 4096, 0);
   pass.task.inputs[0] = pass.canary.planes[0];
-  EXPECT_TRUE(
-      guard.Verify(Kernel("passthrough"), pass.task, out.data()).ok());
+  EXPECT_TRUE(guard.Verify(Kernel("passthrough"), pass.task, out.data()).ok());
   EXPECT_EQ(guard.caught(), 1u);
 }
 
@@ -139,7 +140,8 @@ TEST(ZeroGuard, NoClientSeesZerosThroughTheRealPath) {
   std::unique_ptr<Device> device =
       WithFaults(NewCpuDevice(1), {*ParseFaultSpec("mel:zeros")}, &faults);
   ZeroGuard guard(nullptr);
-  auto batcher = testing::MakeBatcher(*device, testing::Kernel("mel"), &guard, 16);
+  auto batcher =
+      testing::MakeBatcher(*device, testing::Kernel("mel"), &guard, 16);
   GoldenTask mel(Kernel("mel"));
   for (int round = 0; round < 2; ++round) {
     std::vector<uint8_t> out(mel.canary.expected.size(), 0xEE);

@@ -295,7 +295,8 @@ void InferenceService::StartInfer(
   task->inputs = owned->planes;
   task->deadline = deadline;
   task->cancelled = std::move(cancelled);
-  task->output = PrepareResponse(*model->spec, *request, owned->items, response);
+  task->output =
+      PrepareResponse(*model->spec, *request, owned->items, response);
   // Shared so that a refused Submit (which destroys the task and its done
   // without calling it) can still answer through the same path.
   auto answer = std::make_shared<absl::AnyInvocable<void(absl::Status) &&>>(

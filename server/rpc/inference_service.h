@@ -14,8 +14,8 @@
 #include "absl/time/time.h"
 #include "config.pb.h"
 #include "grpc_service.grpc.pb.h"
-#include "server/batching/batcher.h"
 #include "kernels/registry/kernel_spec.h"
+#include "server/batching/batcher.h"
 #include "server/telemetry/model_stats.h"
 
 namespace npuk {

@@ -23,10 +23,9 @@ std::string ExpectedShape(const TensorDecl& t) {
 }
 
 std::string InputNames(const KernelSpec& spec) {
-  return absl::StrJoin(spec.inputs, ", ",
-                       [](std::string* out, const TensorDecl& t) {
-                         out->append(t.name);
-                       });
+  return absl::StrJoin(
+      spec.inputs, ", ",
+      [](std::string* out, const TensorDecl& t) { out->append(t.name); });
 }
 
 // Triton's reserved request parameters: accepted and, except "timeout",
@@ -57,16 +56,15 @@ absl::StatusOr<std::vector<uint8_t>> TypedToBytes(
   const size_t count = fp32 ? static_cast<size_t>(c.fp32_contents_size())
                             : static_cast<size_t>(c.int_contents_size());
   if (TypedCount(c) != count) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input '", t.name, "' is ", DTypeName(t.dtype),
-        ": typed values must be in contents.", field,
-        " (or send raw bytes in raw_input_contents)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("input '", t.name, "' is ", DTypeName(t.dtype),
+                     ": typed values must be in contents.", field,
+                     " (or send raw bytes in raw_input_contents)"));
   }
   if (count != elements) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("input '", t.name, "' has ", count, " values in contents.",
-                     field, "; shape ", ShapeString(in.shape()), " needs ",
-                     elements));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input '", t.name, "' has ", count, " values in contents.", field,
+        "; shape ", ShapeString(in.shape()), " needs ", elements));
   }
   const size_t width = DTypeBytes(t.dtype);
   std::vector<uint8_t> bytes(elements * width);
@@ -154,13 +152,13 @@ absl::Status ReadParameters(const KernelSpec& spec,
           "model '", spec.name, "' has no parameter '", name, "'",
           spec.params.empty()
               ? std::string(" (it takes none)")
-              : absl::StrCat(" (it takes: ",
-                             absl::StrJoin(spec.params, ", ",
-                                           [](std::string* o,
-                                              const ParamDecl& d) {
-                                             o->append(d.name);
-                                           }),
-                             ")")));
+              : absl::StrCat(
+                    " (it takes: ",
+                    absl::StrJoin(spec.params, ", ",
+                                  [](std::string* o, const ParamDecl& d) {
+                                    o->append(d.name);
+                                  }),
+                    ")")));
     }
     NPUK_ASSIGN_OR_RETURN(out.params[p], ReadParameter(spec.params[p], value));
   }
@@ -229,10 +227,10 @@ absl::StatusOr<MappedRequest> MapRequest(const KernelSpec& spec,
                        "'; model '", spec.name, "' needs ", datatype));
     }
     if (in.shape_size() != static_cast<int>(t.item_dims.size()) + 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input '", t.name, "' has shape ", ShapeString(in.shape()),
-          "; it must be ", ExpectedShape(t), " with N the number of ",
-          spec.units));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", t.name, "' has shape ",
+                       ShapeString(in.shape()), "; it must be ",
+                       ExpectedShape(t), " with N the number of ", spec.units));
     }
     const int64_t n = in.shape(0);
     if (n < 1 || static_cast<uint64_t>(n) > max_items) {
@@ -266,10 +264,10 @@ absl::StatusOr<MappedRequest> MapRequest(const KernelSpec& spec,
       }
       const std::string& data = request.raw_input_contents(request_index[s]);
       if (data.size() != bytes) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "raw_input_contents for '", t.name, "' is ", data.size(),
-            " bytes; shape ", ShapeString(in.shape()), " of ", datatype,
-            " is ", bytes, " bytes"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("raw_input_contents for '", t.name, "' is ",
+                         data.size(), " bytes; shape ", ShapeString(in.shape()),
+                         " of ", datatype, " is ", bytes, " bytes"));
       }
       out.planes[s] = absl::MakeConstSpan(
           reinterpret_cast<const uint8_t*>(data.data()), data.size());

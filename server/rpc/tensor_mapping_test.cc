@@ -101,7 +101,8 @@ TEST(TensorMappingTest, TheParameterPlaneRepeatsTheEncodedRecordPerItem) {
   std::memcpy(&record[4], &expected.shift, 4);
   EXPECT_EQ(ScaleRecord(0.25), record);
   std::vector<uint8_t> want;
-  for (int i = 0; i < 3; ++i) want.insert(want.end(), record.begin(), record.end());
+  for (int i = 0; i < 3; ++i)
+    want.insert(want.end(), record.begin(), record.end());
   ASSERT_EQ(m->planes.size(), 4u);
   EXPECT_EQ(std::vector<uint8_t>(m->planes[3].begin(), m->planes[3].end()),
             want);

@@ -7,6 +7,10 @@ namespace {
 
 constexpr const char* kReasons[] = {"REJECTED", "CANCELED", "BACKEND", "OTHER"};
 
+// Batch-size histogram buckets: powers of two up to this many items per
+// run; larger runs count in +Inf only.
+constexpr uint64_t kLargestBucket = uint64_t{1} << 12;
+
 void Family(std::string& out, const char* name, const char* type,
             const char* help) {
   absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
@@ -43,7 +47,8 @@ std::string RenderPrometheus(const std::vector<ModelMetricsView>& models) {
                       "\"} ", totals[i].failure[r], "\n");
     }
   }
-  counter("npuk_inference_count", "Items inferred, in the model's unit (ModelMetadata)",
+  counter("npuk_inference_count",
+          "Items inferred, in the model's unit (ModelMetadata)",
           [](const ModelStats::Totals& t) { return t.inference_count; });
   counter("npuk_inference_exec_count", "Device runs",
           [](const ModelStats::Totals& t) { return t.execution_count; });
@@ -74,7 +79,7 @@ std::string RenderPrometheus(const std::vector<ModelMetricsView>& models) {
   for (size_t i = 0; i < models.size(); ++i) {
     uint64_t cumulative = 0, sum = 0;
     auto it = totals[i].batch_runs.begin();
-    for (uint64_t le = 1; le <= 4096; le *= 2) {
+    for (uint64_t le = 1; le <= kLargestBucket; le *= 2) {
       for (; it != totals[i].batch_runs.end() && it->first <= le; ++it) {
         cumulative += it->second;
         sum += it->first * it->second;

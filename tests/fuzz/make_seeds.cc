@@ -1,6 +1,7 @@
 // Writes the seed corpus under tests/fuzz/corpus/ (committed; rerun only to
 // regenerate): valid and nearly valid requests for the models, the runtime
-// sequences of every registered kernel, and small configs. Usage: npuk_fuzz_seeds <corpus dir>
+// sequences of every registered kernel, and small configs. Usage:
+// npuk_fuzz_seeds <corpus dir>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>

@@ -1,7 +1,7 @@
 // libFuzzer harness: request validation and tensor mapping. The input is a
 // serialized ModelInferRequest (what the gRPC edge hands the service); it is
-// mapped against every registered kernel. MapRequest must never crash, and when it
-// accepts a request the planes must describe exactly the bytes the batcher
+// mapped against every registered kernel. MapRequest must never crash, and when
+// it accepts a request the planes must describe exactly the bytes the batcher
 // will read.
 #include <cstddef>
 #include <cstdint>

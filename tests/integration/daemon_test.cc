@@ -214,8 +214,8 @@ TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
 TEST_P(DaemonTest, PassthroughIsServedByteForByteWithItsOwnCanary) {
   DaemonProcess d(Args());
   // SERVING only once its start-up canary passed (health/ and rpc agree).
-  ASSERT_TRUE(npuk::testing::WaitForServing(*d.channel(), "passthrough", true,
-                                            10000))
+  ASSERT_TRUE(
+      npuk::testing::WaitForServing(*d.channel(), "passthrough", true, 10000))
       << d.log();
   EXPECT_THAT(d.log(), HasSubstr("passthrough SERVING (canary passed)"));
   auto stub = d.stub();
@@ -260,8 +260,7 @@ TEST_P(DaemonTest, PassthroughIsServedByteForByteWithItsOwnCanary) {
   }
   // Blocks are counted in user statistics; canary blocks are not.
   EXPECT_EQ(Stats(*stub, "passthrough").inference_count(), blocks_sent);
-  EXPECT_EQ(npuk::testing::HealthCheck(*d.channel(), "passthrough"),
-            "SERVING");
+  EXPECT_EQ(npuk::testing::HealthCheck(*d.channel(), "passthrough"), "SERVING");
   EXPECT_EQ(npuk::testing::HealthCheck(*d.channel(), ""), "SERVING");
   EXPECT_EQ(d.Stop(SIGTERM), 0) << d.log();
 }

@@ -1,7 +1,8 @@
 // Shared by the reliability and load tests: request builders for the
-// models, their references (the registry's KernelSpec::reference), and small probes of a running npukd (model
-// statistics, grpc.health.v1, ModelReady, Prometheus metrics, resident
-// memory). Everything talks to the daemon over its real gRPC edge.
+// models, their references (the registry's KernelSpec::reference), and small
+// probes of a running npukd (model statistics, grpc.health.v1, ModelReady,
+// Prometheus metrics, resident memory). Everything talks to the daemon over its
+// real gRPC edge.
 #ifndef NPUK_TESTS_RELIABILITY_REQUESTS_H_
 #define NPUK_TESTS_RELIABILITY_REQUESTS_H_
 
