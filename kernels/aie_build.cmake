@@ -14,6 +14,12 @@
 #   set(NPUK_KERNEL_<k>_SOURCE other_kernel.cc PARENT_SCOPE)
 # (relative to kernels/<k>/). Every generated MLIR file is linted against
 # the declarations before aiecc sees it, so a mismatch fails the build.
+#
+# The designs are emitted in the syntax of the installed mlir-aie's era
+# (aie_design.MODES), which kernels/tools/aie_era.py finds at configure time
+# by asking aie-opt; -DNPUK_AIE_DESIGN_MODE=<mode> overrides it. Each core's
+# stack_size is checked against the Peano object's measured frames
+# (-fstack-size-section, kernels/tools/stack_sizes.py) before aiecc runs.
 add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/tools/txn
   ${CMAKE_CURRENT_BINARY_DIR}/tools/txn)
 add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/tools/txn_package
@@ -54,13 +60,41 @@ if(NOT _npuk_aie_rc EQUAL 0)
   message(FATAL_ERROR "${NPUK_AIE_PYTHON} cannot import the mlir-aie wheel; "
     "set NPUK_AIE_PYTHON to the python3 of the mlir-aie venv")
 endif()
+get_filename_component(_npuk_aiecc_dir ${NPUK_AIECC} DIRECTORY)
+find_program(NPUK_AIE_OPT NAMES aie-opt HINTS ${_npuk_aiecc_dir}
+  ENV MLIR_AIE_INSTALL_DIR PATH_SUFFIXES bin)
+# One of aie_design.MODES (func-link, core-link, aiex-seq, xy-memcpy).
+set(NPUK_AIE_DESIGN_MODE "" CACHE STRING
+  "mlir-aie era of the generated designs; empty = ask aie-opt")
+if(NPUK_AIE_DESIGN_MODE STREQUAL "")
+  if(NOT NPUK_AIE_OPT)
+    message(FATAL_ERROR "NPUK_BUILD_AIE=ON but aie-opt was not found next to "
+      "aiecc (${_npuk_aiecc_dir}): set NPUK_AIE_OPT, or pick the design syntax "
+      "with -DNPUK_AIE_DESIGN_MODE=<mode> (kernels/README.md)")
+  endif()
+  execute_process(
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/tools/aie_era.py
+      --aie-opt ${NPUK_AIE_OPT}
+    OUTPUT_VARIABLE _npuk_mode OUTPUT_STRIP_TRAILING_WHITESPACE
+    ERROR_VARIABLE _npuk_mode_err
+    RESULT_VARIABLE _npuk_mode_rc)
+  if(NOT _npuk_mode_rc EQUAL 0)
+    message(FATAL_ERROR "cannot tell which design syntax ${NPUK_AIE_OPT} "
+      "accepts:\n${_npuk_mode_err}\nSet -DNPUK_AIE_DESIGN_MODE=<mode> to "
+      "override (kernels/README.md)")
+  endif()
+  set(_npuk_design_mode ${_npuk_mode})
+else()
+  set(_npuk_design_mode ${NPUK_AIE_DESIGN_MODE})
+endif()
 message(STATUS "AIE build: aiecc ${NPUK_AIECC}, Peano ${NPUK_PEANO_DIR}, "
-  "mlir-aie ${NPUK_MLIR_AIE_DIR}")
+  "mlir-aie ${NPUK_MLIR_AIE_DIR}, design mode ${_npuk_design_mode}")
 
 set(NPUK_AIE_BATCH_SIZES 1 4 16 32 64 128 256)
 set(_aie_out ${PROJECT_BINARY_DIR}/aie/kernels)
 set(_aie_manifests)
 set(_lint ${CMAKE_CURRENT_LIST_DIR}/tools/lint_sequences.py)
+set(_stacks ${CMAKE_CURRENT_LIST_DIR}/tools/stack_sizes.py)
 foreach(_k ${NPUK_KERNELS})
   set(_dir ${CMAKE_CURRENT_LIST_DIR}/${_k})
   set(_design ${_dir}/${_k}_design.py)
@@ -92,11 +126,21 @@ foreach(_k ${NPUK_KERNELS})
       # The tables in kernels/common are built by constexpr evaluation,
       # as in the host build (kernels/CMakeLists.txt).
       -fconstexpr-steps=100000000
+      # Per-function sections and frame sizes for stack_sizes.py.
+      -ffunction-sections -fdata-sections -fstack-size-section
       -I${PROJECT_SOURCE_DIR} -I${NPUK_MLIR_AIE_DIR}/include
       -MD -MF ${_obj}.d -c ${_src} -o ${_obj}
     DEPENDS ${_src}
     DEPFILE ${_obj}.d
     COMMENT "Peano: ${_stem}.o for AIE2")
+  # The design's stack_size against the real frames, and the tile budget.
+  set(_stack_ok ${_work}/${_stem}.stack_ok)
+  add_custom_command(OUTPUT ${_stack_ok}
+    COMMAND /usr/bin/python3 ${_stacks} --peano ${NPUK_PEANO_DIR}
+      --object ${_obj} --design ${_design}
+    COMMAND ${CMAKE_COMMAND} -E touch ${_stack_ok}
+    DEPENDS ${_obj} ${_design} ${_stacks}
+    COMMENT "stack size of ${_k} (Peano frames)")
   set(_insts_args)
   set(_insts_files)
   set(_first TRUE)
@@ -112,14 +156,15 @@ foreach(_k ${NPUK_KERNELS})
       set(_first FALSE)
     endif()
     add_custom_command(OUTPUT ${_outputs}
-      COMMAND /usr/bin/python3 ${_design} --n ${_n} -o ${_mlir}
+      COMMAND /usr/bin/python3 ${_design} --n ${_n}
+        --mode ${_npuk_design_mode} -o ${_mlir}
       COMMAND /usr/bin/python3 ${_lint} --txn-tool $<TARGET_FILE:npuk_txn_tool>
         ${_mlir}
       COMMAND ${NPUK_AIECC} --no-aiesim ${_gen_flags} --aie-generate-npu-insts
         --no-compile-host --no-xchesscc --no-xbridge --peano=${NPUK_PEANO_DIR}
         --npu-insts-name=insts_${_n}.bin ${_mlir}
       WORKING_DIRECTORY ${_work}
-      DEPENDS ${_obj} ${_design} ${_lint} npuk_txn_tool
+      DEPENDS ${_obj} ${_stack_ok} ${_design} ${_lint} npuk_txn_tool
         ${CMAKE_CURRENT_LIST_DIR}/tools/txn_design/aie_design.py
       COMMENT "aiecc: ${_k} N=${_n}")
     list(APPEND _insts_args ${_n}=${_insts})

@@ -17,6 +17,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-pytest
   python3-yaml espeak-ng sox openssl systemd clang-14 libclang-rt-14-dev clang-format
+  mlir-19-tools  # ctest npuk_check_mlir: mlir-opt verifies the NPU designs
 )
 # bench/kernels compares against PyTorch; only `install-deps.sh --bench`
 # installs it (large, and never needed by the tests).

@@ -24,10 +24,15 @@ DESIGN = aie_design.Design(
         aie_design.Fifo("of_in", "i8", 4096, 4096, True, 0, 1),
     ),
     # A byte loop with no locals: 1 KB is ample (tile: 2 x 2 x 4 KB + this).
+    kernel_args=("memref<4096xi8>", "memref<4096xi8>"),
+    # Measured worst call path (kernels/tools/stack_sizes.py, host proxy):
+    # passthrough_4096: no frame (0 B); x1.5 + 512 B for runtime helpers,
+    # rounded up, is checked by ctest npuk_design_stacks (and on the Peano
+    # object by the AIE build). Stack + FIFO buffers + static data must fit
+    # 64 KB.
     stack_size=1024,
 )
 
-# First line: extra kernel argument types (none); then the call.
 CORE = """
 func.call @passthrough_4096(%of_in, %of_out) : (memref<4096xi8>, memref<4096xi8>) -> ()
 """

@@ -33,7 +33,8 @@ Usage:
   lint_sequences.py [--txn-tool PATH | --designs FILE.json] [FILE.mlir ...]
 The declarations come from --designs (the JSON `npuk_txn_tool designs`
 prints), else from running --txn-tool or $NPUK_TXN_TOOL (ctest sets it).
-No files: lint every registered design for every standard N, both syntaxes.
+No files: lint every registered design for every standard N and every
+mlir-aie era (aie_design.MODES).
 Exit status 1 and one line per problem when a sequence is rejected, 2 when
 the declarations cannot be read.
 """
@@ -48,6 +49,8 @@ import sys
 
 KERNELS_DIR = os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(KERNELS_DIR, "tools", "txn_design"))
+import aie_design  # noqa: E402  (the design modes)
 HAND_LOWERED = ("aiex.npu.writebd", "aiex.npu.address_patch",
                 "aiex.npu.push_queue", "aiex.npu.blockwrite")
 ELEM_BYTES = {"i8": 1, "i16": 2, "i32": 4, "bf16": 2, "f32": 4}
@@ -280,20 +283,18 @@ def generator_problems(kernels, root=KERNELS_DIR):
 
 
 def generated_designs(kernels, batch_sizes, root=KERNELS_DIR):
-    """(origin, text) for every registered design x N x syntax."""
+    """(origin, text) for every registered design x N x mlir-aie era
+    (aie_design.MODES)."""
     for name, k in kernels.items():
         script = os.path.join(root, name, k["generator"])
         if not os.path.isfile(script):
             continue  # reported by generator_problems
         for n in batch_sizes:
-            for legacy in (False, True):
-                cmd = [sys.executable, script, "--n", str(n)]
-                if legacy:
-                    cmd.append("--legacy")
+            for mode in aie_design.MODES:
+                cmd = [sys.executable, script, "--n", str(n), "--mode", mode]
                 text = subprocess.run(cmd, check=True, capture_output=True,
                                       text=True).stdout
-                yield (f"{name}/{k['generator']} --n {n}"
-                       f"{' --legacy' * legacy}", text)
+                yield (f"{name}/{k['generator']} --n {n} --mode {mode}", text)
 
 
 def main(argv):

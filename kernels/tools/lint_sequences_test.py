@@ -31,9 +31,9 @@ def kernels(declared):
     return declared[0]
 
 
-def design(kernel, n, legacy=False, generator=None):
+def design(kernel, n, mode=None, generator=None):
     script = os.path.join(HERE, "..", kernel, generator or f"{kernel}_design.py")
-    cmd = [sys.executable, script, "--n", str(n)] + (["--legacy"] if legacy else [])
+    cmd = [sys.executable, script, "--n", str(n)] + (["--mode", mode] if mode else [])
     return subprocess.run(cmd, check=True, capture_output=True,
                           text=True).stdout
 
@@ -54,9 +54,9 @@ def test_registry_has_the_shipped_kernels(kernels):
 
 def test_every_registered_design_clean(kernels, declared, problems):
     for name, k in kernels.items():
-        for legacy in (False, True):
-            text = design(name, declared[1][-1], legacy, k["generator"])
-            assert problems(text) == "", (name, legacy)
+        for mode in lint_sequences.aie_design.MODES:
+            text = design(name, declared[1][-1], mode, k["generator"])
+            assert problems(text) == "", (name, mode)
 
 
 def test_missing_output_wait_rejected(problems):

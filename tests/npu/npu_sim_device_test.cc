@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -256,6 +257,17 @@ TEST_P(NpuSimMisuse, OutputIsAllZeros) {
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ(*out, std::vector<uint8_t>(out->size(), 0))
         << spec->name << " misuse " << static_cast<int>(GetParam());
+    // Which is which: with a wrong group id real XRT does not hide the BO,
+    // it copies it into the connected bank (validate_bo_at_index), so the
+    // kernel runs on the right input and its output lands in the copy. The
+    // other mistakes leave the NPU nothing to read or run.
+    const npusim::Stats st = (*sim)->machine().stats();
+    if (GetParam() == Misuse::kDataBoGroupZero) {
+      EXPECT_EQ(st.bank_copies, spec->device_args.size() + 1) << spec->name;
+      EXPECT_EQ(st.items, n) << spec->name;
+    } else {
+      EXPECT_EQ(st.bank_copies, 0u) << spec->name;
+    }
   }
 }
 
@@ -292,6 +304,121 @@ TEST_F(NpuSimTest, TimeoutFailsRetriesThenRebuildsContext) {
   absl::Status second = (*ex)->Run(8);
   EXPECT_THAT(std::string(second.message()), HasSubstr("rebuilt the hardware"));
   EXPECT_TRUE((*ex)->Run(8).ok());
+}
+
+// The timeout path against npu-sim's amdxdna: the backend never aborts
+// (npu-sim refuses ERT_ABORT and counts the attempt) and never destroys the
+// run in flight (npu-sim would std::abort() this process, as XRT does); it
+// waits for the driver's TDR, fails the batch, and the next run reuses the
+// buffers on the context the driver restarted in place.
+TEST_F(NpuSimTest, TimeoutWaitsForTheTdrNeverAborts) {
+  const KernelSpec& mel = Kernel("mel");
+  for (bool runlist : {false, true}) {
+    config::Config cfg = SimConfig();
+    cfg.mutable_xrt()->set_use_runlist(runlist);
+    auto sim = NewNpuSimDevice(cfg);
+    ASSERT_TRUE(sim.ok());
+    auto ex = (*sim)->CreateExecutor(mel, 4);
+    ASSERT_TRUE(ex.ok());
+    const Args in = Inputs(mel, 4, 11);
+    std::memcpy((*ex)->input(0).data(), in[0].data(), in[0].size());
+    (*sim)->machine().InjectFault({npusim::FaultKind::kTimeout});
+    absl::Status s = (*ex)->Run(4);
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("ERT_CMD_STATE_TIMEOUT"));
+    EXPECT_THAT(std::string(s.message()), HasSubstr("driver's TDR"));
+    const npusim::Stats st = (*sim)->machine().stats();
+    EXPECT_EQ(st.abort_refused, 0u) << "the backend tried ERT_ABORT";
+    EXPECT_EQ(st.tdr_resets, 1u);
+    ASSERT_TRUE((*ex)->Run(4).ok());
+    auto want = RunOn(*cpu_, mel, 4, 4, in);
+    ASSERT_TRUE(want.ok());
+    EXPECT_EQ(std::vector<uint8_t>((*ex)->output().begin(),
+                                   (*ex)->output().begin() + want->size()),
+              *want)
+        << "runlist " << runlist;
+  }
+}
+
+// A command the TDR does not end (tdr_timeout_ms=0, a wedged driver): the
+// executor keeps the run, refuses runs while its buffers are the device's,
+// and resumes once the command ended.
+TEST_F(NpuSimTest, CommandStuckPastTheTdrIsKeptUntilItEnds) {
+  const KernelSpec& mel = Kernel("mel");
+  auto sim = NewNpuSimDevice(SimConfig());
+  ASSERT_TRUE(sim.ok());
+  npusim::Settings s = (*sim)->machine().settings();
+  s.realtime = true;
+  s.watchdog = absl::Hours(1);
+  (*sim)->machine().Configure(s);
+  auto ex = (*sim)->CreateExecutor(mel, 4);
+  ASSERT_TRUE(ex.ok());
+  (*sim)->machine().InjectFault({npusim::FaultKind::kTimeout});
+  absl::Status first = (*ex)->Run(4);
+  EXPECT_THAT(std::string(first.message()), HasSubstr("still in flight"));
+  absl::Status second = (*ex)->Run(4);
+  EXPECT_EQ(second.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(second.message()),
+              HasSubstr("its buffers cannot be reused until it ends"));
+  EXPECT_EQ((*sim)->machine().stats().runs, 1u);  // nothing else submitted
+  s.watchdog = absl::Milliseconds(1);             // the driver finally ends it
+  (*sim)->machine().Configure(s);
+  EXPECT_TRUE((*ex)->Run(4).ok());
+  EXPECT_EQ((*sim)->machine().stats().abort_refused, 0u);
+}
+
+// Executors of one kernel share its hardware context, which runs one
+// command at a time: a hang on one executor also costs the other its
+// command (ABORT at the TDR), and both recover on the same context.
+TEST_F(NpuSimTest, HangOnOneExecutorAbortsTheCommandQueuedBehindIt) {
+  const KernelSpec& mel = Kernel("mel");
+  config::Config cfg = SimConfig();
+  cfg.mutable_xrt()->set_run_timeout_ms(1000);
+  auto sim = NewNpuSimDevice(cfg);
+  ASSERT_TRUE(sim.ok());
+  npusim::Settings s = (*sim)->machine().settings();
+  s.realtime = true;
+  s.watchdog = absl::Milliseconds(300);
+  (*sim)->machine().Configure(s);
+  auto a = (*sim)->CreateExecutor(mel, 4);
+  auto b = (*sim)->CreateExecutor(mel, 4);
+  ASSERT_TRUE(a.ok() && b.ok());
+  (*sim)->machine().InjectFault({npusim::FaultKind::kTimeout});
+  absl::Status sa, sb;
+  std::thread ta([&] { sa = (*a)->Run(4); });
+  absl::SleepFor(absl::Milliseconds(50));
+  const absl::Time t0 = absl::Now();
+  std::thread tb([&] { sb = (*b)->Run(4); });
+  ta.join();
+  tb.join();
+  EXPECT_THAT(std::string(sa.message()), HasSubstr("ERT_CMD_STATE_TIMEOUT"));
+  EXPECT_THAT(std::string(sb.message()), HasSubstr("ERT_CMD_STATE_ABORT"));
+  EXPECT_LT(absl::Now() - t0, absl::Milliseconds(900));  // at the TDR
+  const npusim::Stats st = (*sim)->machine().stats();
+  EXPECT_EQ(st.tdr_resets, 1u);
+  EXPECT_EQ(st.tdr_aborted, 1u);
+  EXPECT_TRUE((*a)->Run(4).ok());
+  EXPECT_TRUE((*b)->Run(4).ok());
+}
+
+TEST(ParseNpuSimFault, KindsAndRates) {
+  auto hang = ParseNpuSimFault("hang:0.05");
+  ASSERT_TRUE(hang.ok()) << hang.status();
+  EXPECT_EQ(hang->kind, npusim::FaultKind::kTimeout);
+  EXPECT_DOUBLE_EQ(hang->rate, 0.05);
+  EXPECT_EQ(hang->runs, 0u);  // for the device's life
+  for (const char* k : {"error", "zeros", "garbage", "cold", "slow"}) {
+    auto f = ParseNpuSimFault(k);
+    ASSERT_TRUE(f.ok()) << k << ": " << f.status();
+    EXPECT_DOUBLE_EQ(f->rate, 1.0);
+  }
+  EXPECT_EQ(ParseNpuSimFault("cold")->kind, npusim::FaultKind::kCold);
+  for (const char* bad :
+       {"", "melt", "hang:0", "hang:1.5", "hang:x", "hang:0.1:2", "mel:hang"}) {
+    auto f = ParseNpuSimFault(bad);
+    EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(f.status().message()), HasSubstr("KIND[:RATE]"));
+  }
 }
 
 TEST_F(NpuSimTest, ErrorStateFailsTheRun) {

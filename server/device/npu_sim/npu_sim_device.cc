@@ -4,10 +4,14 @@
 
 #include <cstdlib>
 #include <exception>
+#include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "kernels/registry/registry.h"
 #include "npusim/machine.h"
 #include "server/device/xrt/xrt_device.h"
@@ -91,6 +95,45 @@ absl::StatusOr<std::unique_ptr<NpuSimDevice>> Open(const config::Config& config,
 }
 
 }  // namespace
+
+absl::StatusOr<npusim::Fault> ParseNpuSimFault(std::string_view text) {
+  static constexpr std::pair<const char*, npusim::FaultKind> kKinds[] = {
+      {"hang", npusim::FaultKind::kTimeout},
+      {"error", npusim::FaultKind::kError},
+      {"zeros", npusim::FaultKind::kZeros},
+      {"garbage", npusim::FaultKind::kGarbage},
+      {"cold", npusim::FaultKind::kCold},
+      {"slow", npusim::FaultKind::kSlow},
+  };
+  const std::string quoted(text);
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "npu_sim fault \"", quoted, "\": ", why,
+        "; expected KIND[:RATE] with KIND one of hang, error, zeros, garbage, "
+        "cold, slow and RATE in (0, 1], e.g. hang:0.05"));
+  };
+  const std::vector<std::string> parts = absl::StrSplit(quoted, ':');
+  if (parts.size() > 2) return bad("too many ':'");
+  npusim::Fault fault;
+  fault.runs = 0;  // in force for the device's life
+  fault.extra = absl::Milliseconds(50);
+  bool known = false;
+  for (const auto& [name, kind] : kKinds) {
+    if (parts[0] == name) {
+      fault.kind = kind;
+      known = true;
+    }
+  }
+  if (!known) return bad(absl::StrCat("unknown kind \"", parts[0], "\""));
+  if (parts.size() == 2) {
+    double rate = 0;
+    if (!absl::SimpleAtod(parts[1], &rate) || !(rate > 0 && rate <= 1)) {
+      return bad(absl::StrCat("rate \"", parts[1], "\" is not in (0, 1]"));
+    }
+    fault.rate = rate;
+  }
+  return fault;
+}
 
 fs::path DefaultNpuSimKernelDir() {
   if (const char* env = std::getenv("NPUK_KERNEL_DIR"); env && *env) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "config.pb.h"
@@ -15,6 +16,7 @@
 
 namespace npusim {
 class Machine;  // npusim/machine.h (npuk_npusim_xrt)
+struct Fault;
 }  // namespace npusim
 
 namespace npuk {
@@ -28,6 +30,16 @@ class NpuSimDevice : public Device {
   // faults, read its counters. Valid as long as the device.
   virtual npusim::Machine& machine() = 0;
 };
+
+// A fault of the simulated NPU itself, from --npu_sim_fault=KIND[:RATE]
+// (config npu_sim.fault): KIND is hang (the command never finishes; the
+// TDR ends it after 2 s), error (ERT_CMD_STATE_ERROR), zeros, garbage,
+// cold (the run pays a cold start, as after autosuspend) or slow (+50 ms);
+// RATE in (0, 1] is the chance per command, default 1. Unlike --fault,
+// which wraps any backend in a decorator, these go through the xrt
+// backend's own failure handling as the hardware's would. Errors
+// (INVALID_ARGUMENT) quote the text and list the kinds.
+absl::StatusOr<npusim::Fault> ParseNpuSimFault(std::string_view text);
 
 // Configures a simulated device from config.npu_sim() and opens it.
 // Kernel packages come from config.xrt().kernel_dir() or, when that is

@@ -51,11 +51,29 @@ struct DeviceImpl {
   uint64_t next_address ABSL_GUARDED_BY(mu) = 0x4000'0000;
 };
 
+// One hardware context: the firmware executes its commands one at a time,
+// in submission order (the queue is modelled by `busy_until`), and a
+// command that never finishes wedges it until the TDR.
 struct HwContextImpl {
   ~HwContextImpl();
   xrt::device device;
   xrt::xclbin xclbin;
   xrt::hw_context::access_mode mode = xrt::hw_context::access_mode::shared;
+
+  // Guards the fields below and the command state of every run on this
+  // context (RunImpl's fields marked so).
+  absl::Mutex mu;
+  // When the last queued command completes (realtime).
+  absl::Time busy_until ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  // Commands in flight (completing after `now`), for Stats::max_queued.
+  std::vector<absl::Time> in_flight ABSL_GUARDED_BY(mu);
+  // The hung command wedging the context, until the TDR ends it. Runs
+  // remember the wedge they belong to; once it has ended, the cause reads
+  // ERT_CMD_STATE_TIMEOUT and the commands queued behind it ABORT.
+  bool wedged ABSL_GUARDED_BY(mu) = false;
+  uint64_t wedge_id ABSL_GUARDED_BY(mu) = 0;
+  absl::Time wedge_started ABSL_GUARDED_BY(mu);
+  absl::Duration wedge_waited ABSL_GUARDED_BY(mu);  // without realtime
 };
 
 // Host and device copies of a BO's memory; sub-buffers share it.
@@ -88,27 +106,31 @@ struct Scalar {
 using ArgValue = std::variant<std::monostate, Scalar, xrt::bo>;
 
 struct RunImpl {
+  // A run destroyed while its command is in flight aborts the process, as
+  // in XRT (xrt_kernel.cpp ~run_impl: "xrt::run destructed while command is
+  // still in progress", std::abort() unless an exception is unwinding).
+  ~RunImpl();
   std::shared_ptr<KernelImpl> kernel;
   std::map<int, ArgValue> args;
-  mutable absl::Mutex mu;
-  ert_cmd_state state ABSL_GUARDED_BY(mu) = ERT_CMD_STATE_NEW;
-  bool hung ABSL_GUARDED_BY(mu) = false;
-  absl::Time done_at ABSL_GUARDED_BY(mu);  // modelled completion (wall)
+  // Guarded by the context's mu (HwContextImpl::mu).
+  ert_cmd_state state = ERT_CMD_STATE_NEW;
+  absl::Time done_at;        // modelled completion (wall)
+  uint64_t wedge = 0;        // the wedge this command is stuck in, 0 = none
+  bool wedge_cause = false;  // it hung; otherwise it queued behind
 };
 
 // Executes one run now: the instruction stream's shim DMA transfers, the
-// core, the fault schedule. Returns the final state and the modelled device
-// time (launch latency `launch` + DMA); sets *hung for a run that never
-// finishes.
-ert_cmd_state Execute(RunImpl& run, absl::Duration launch,
+// core, `fault` (may be null). Returns the final state and the modelled
+// device time (launch latency `launch` + DMA + a kSlow fault's extra); sets
+// *hung for a run that never finishes. REQUIRES: kTimeout faults are
+// handled by the caller.
+ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
                       absl::Duration* modelled, bool* hung);
 
 struct RunlistImpl {
   xrt::hw_context ctx;
   std::vector<xrt::run> runs;
   bool executed = false;
-  absl::Time done_at;
-  bool hung = false;
 };
 
 }  // namespace npusim

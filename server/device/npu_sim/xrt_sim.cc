@@ -1,13 +1,17 @@
 // The npu-sim implementation of the XRT subset in include/. See README.md
 // for what it models and how each convention violation shows.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <iterator>
 #include <optional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -44,14 +48,23 @@ void Machine::ResetStats() {
   absl::MutexLock lock(&mu_);
   stats_ = Stats{};
 }
+void Machine::Seed(uint64_t seed) {
+  absl::MutexLock lock(&mu_);
+  rng_.seed(seed);
+}
 bool Machine::TakeFault(Fault* fault) {
   absl::MutexLock lock(&mu_);
   if (faults_.empty()) return false;
-  *fault = faults_.front();
-  if (faults_.front().runs == 1) {
+  Fault& front = faults_.front();
+  if (front.rate < 1.0 &&
+      std::uniform_real_distribution<double>(0.0, 1.0)(rng_) >= front.rate) {
+    return false;  // this run is spared; the fault stays in force
+  }
+  *fault = front;
+  if (front.runs == 1) {
     faults_.pop_front();
-  } else if (faults_.front().runs > 1) {
-    --faults_.front().runs;
+  } else if (front.runs > 1) {
+    --front.runs;
   }
   return true;
 }
@@ -64,12 +77,32 @@ void Machine::Account(const Stats& d) {
   stats_.bytes_synced += d.bytes_synced;
   stats_.modelled_device += d.modelled_device;
   stats_.modelled_sync += d.modelled_sync;
+  stats_.cold_starts += d.cold_starts;
+  stats_.tdr_resets += d.tdr_resets;
+  stats_.tdr_aborted += d.tdr_aborted;
+  stats_.abort_refused += d.abort_refused;
+  stats_.bank_copies += d.bank_copies;
+  stats_.max_queued = std::max(stats_.max_queued, d.max_queued);
 }
 bool Machine::AcquireContext() {
   absl::MutexLock lock(&mu_);
   if (contexts_ >= kMaxContexts) return false;
   ++contexts_;
+  busy_until_ = std::max(busy_until_, absl::Now());  // the ioctl resumes it
   return true;
+}
+bool Machine::Wake(absl::Time now, bool force_cold) {
+  absl::MutexLock lock(&mu_);
+  const bool cold =
+      force_cold || (settings_.autosuspend != absl::InfiniteDuration() &&
+                     now - busy_until_ >= settings_.autosuspend);
+  if (cold) ++stats_.cold_starts;
+  busy_until_ = std::max(busy_until_, now);
+  return cold;
+}
+void Machine::BusyUntil(absl::Time t) {
+  absl::MutexLock lock(&mu_);
+  busy_until_ = std::max(busy_until_, t);
 }
 void Machine::ReleaseContext() {
   absl::MutexLock lock(&mu_);
@@ -207,6 +240,193 @@ HwContextImpl::~HwContextImpl() {
 }
 
 // ---------------------------------------------------------------------------
+// The command queue of a hardware context, and the TDR.
+
+namespace {
+
+Machine& MachineOfContext(const HwContextImpl& c) {
+  return *c.device.impl()->machine;
+}
+
+// Whether the TDR has fired for the hung command wedging `c`.
+bool TdrDue(const HwContextImpl& c, const Settings& s, absl::Time now)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
+  if (!c.wedged) return false;
+  return s.realtime ? now >= c.wedge_started + s.watchdog
+                    : c.wedge_waited >= s.watchdog;
+}
+
+// Ends a wedge whose TDR is due. The driver stops the context (the hung
+// command: TIMEOUT, those queued behind it: ABORT) and restarts it in
+// place; the same handle keeps working.
+void Settle(HwContextImpl& c, const Settings& s, absl::Time now)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
+  if (!TdrDue(c, s, now)) return;
+  c.wedged = false;
+  const absl::Time fired = s.realtime ? c.wedge_started + s.watchdog : now;
+  c.busy_until = std::max(c.busy_until, fired);
+  Stats d;
+  d.tdr_resets = 1;
+  MachineOfContext(c).Account(d);
+  MachineOfContext(c).BusyUntil(fired);
+}
+
+bool Stuck(const HwContextImpl& c, const RunImpl& r)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
+  return r.wedge != 0 && c.wedged && c.wedge_id == r.wedge;
+}
+
+// Brings `r`'s state up to date once its wedge has ended.
+void Resolve(HwContextImpl& c, RunImpl& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
+  if (r.wedge == 0 || Stuck(c, r)) return;
+  r.state = r.wedge_cause ? ERT_CMD_STATE_TIMEOUT : ERT_CMD_STATE_ABORT;
+  if (!r.wedge_cause) {
+    Stats d;
+    d.tdr_aborted = 1;
+    MachineOfContext(c).Account(d);
+  }
+  r.wedge = 0;
+}
+
+// In flight: submitted and neither ended by the TDR nor past its modelled
+// completion.
+bool InFlight(const HwContextImpl& c, const RunImpl& r, const Settings& s,
+              absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
+  if (Stuck(c, r)) return true;
+  return r.state != ERT_CMD_STATE_NEW && s.realtime && now < r.done_at;
+}
+
+// Submits `r` at `now`. The context runs one command at a time: a command
+// completes no earlier than its own launch latency and no earlier than the
+// command floor after the one queued before it. `chain` (runlists) is the
+// completion of the previous run of the chain. A command submitted while
+// the context is wedged waits behind the hung one and never executes.
+void Submit(HwContextImpl& c, const Settings& s, RunImpl& r, absl::Time now,
+            absl::Duration launch, const absl::Time* chain)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
+  Resolve(c, r);
+  if (InFlight(c, r, s, now)) {
+    // XRT's kernel_command::run() refuses a command that is not done.
+    throw std::runtime_error("bad command state, can't launch");
+  }
+  Machine& m = MachineOfContext(c);
+  r.wedge = 0;
+  r.wedge_cause = false;
+  if (c.wedged) {
+    r.wedge = c.wedge_id;
+    r.state = ERT_CMD_STATE_QUEUED;
+    r.done_at = now;
+    Stats d;
+    d.runs = 1;
+    m.Account(d);
+    return;
+  }
+  Fault fault;
+  const bool faulty = m.TakeFault(&fault);
+  const bool cold = m.Wake(now, faulty && fault.kind == FaultKind::kCold);
+  absl::Duration modelled;
+  bool hung = false;
+  const ert_cmd_state state =
+      Execute(r, faulty ? &fault : nullptr, launch, &modelled, &hung);
+  if (cold) {
+    // Resuming the NPU (firmware reload, context restore) comes first.
+    modelled += s.cold_start;
+    Stats d;
+    d.modelled_device = s.cold_start;
+    m.Account(d);
+  }
+  if (hung) {
+    c.wedged = true;
+    c.wedge_id += 1;
+    c.wedge_started = now;
+    c.wedge_waited = absl::ZeroDuration();
+    r.wedge = c.wedge_id;
+    r.wedge_cause = true;
+    r.state = ERT_CMD_STATE_RUNNING;
+    r.done_at = now;
+    m.BusyUntil(now + s.watchdog);
+    return;
+  }
+  absl::Time done = now;
+  if (s.realtime) {
+    const absl::Duration work = modelled - launch;
+    done = chain != nullptr ? *chain + launch + work
+                            : std::max(now + modelled,
+                                       c.busy_until + s.command_floor + work);
+  }
+  c.busy_until = std::max(c.busy_until, done);
+  r.state = state;
+  r.done_at = done;
+  std::erase_if(c.in_flight, [&](absl::Time t) { return t <= now; });
+  c.in_flight.push_back(done);
+  Stats d;
+  d.max_queued = c.in_flight.size();
+  m.Account(d);
+  m.BusyUntil(done);
+}
+
+// Waits up to `timeout` (0: until it ends) for `r`. Its final state, or
+// nullopt when the wait timed out with the command still in flight.
+std::optional<ert_cmd_state> WaitFor(RunImpl& r,
+                                     std::chrono::milliseconds timeout) {
+  HwContextImpl& c = *r.kernel->ctx.impl();
+  const absl::Time deadline = timeout.count() == 0
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + absl::FromChrono(timeout);
+  for (;;) {
+    const Settings s = MachineOfContext(c).settings();
+    const absl::Time now = absl::Now();
+    absl::Time until;
+    {
+      absl::MutexLock lock(&c.mu);
+      Settle(c, s, now);
+      Resolve(c, r);
+      if (!Stuck(c, r)) {
+        if (!s.realtime || r.done_at <= now) return r.state;
+        until = r.done_at;
+      } else if (s.realtime) {
+        until = c.wedge_started + s.watchdog;
+      } else {
+        // Accounting only: the hung command's time passes while it is
+        // waited on.
+        const absl::Duration left = s.watchdog - c.wedge_waited;
+        if (timeout.count() == 0 || absl::FromChrono(timeout) >= left) {
+          c.wedge_waited = s.watchdog;
+          continue;
+        }
+        c.wedge_waited += absl::FromChrono(timeout);
+        return std::nullopt;
+      }
+    }
+    if (until > deadline) {
+      absl::SleepFor(deadline - absl::Now());
+      return std::nullopt;
+    }
+    absl::SleepFor(until - absl::Now());
+  }
+}
+
+}  // namespace
+
+RunImpl::~RunImpl() {
+  if (!kernel) return;
+  HwContextImpl& c = *kernel->ctx.impl();
+  const Settings s = MachineOfContext(c).settings();
+  bool stuck = false;
+  {
+    absl::MutexLock lock(&c.mu);
+    Settle(c, s, absl::Now());
+    stuck = Stuck(c, *this);
+  }
+  if (stuck && std::uncaught_exceptions() == 0) {
+    std::fprintf(stderr,
+                 "[XRT] ERROR: xrt::run destructed while command is still in "
+                 "progress\n");
+    std::abort();
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Execution of one run.
 
 namespace {
@@ -229,7 +449,7 @@ struct Mapping {
 
 }  // namespace
 
-ert_cmd_state Execute(RunImpl& run, absl::Duration launch,
+ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
                       absl::Duration* modelled, bool* hung) {
   const KernelImpl& kernel = *run.kernel;
   const XclbinImpl& xclbin = XclbinOf(kernel);
@@ -240,15 +460,14 @@ ert_cmd_state Execute(RunImpl& run, absl::Duration launch,
   Stats delta;
   delta.runs = 1;
 
-  Fault fault;
-  const bool faulty = machine->TakeFault(&fault);
-  if (faulty && fault.kind == FaultKind::kSlow) *modelled += fault.extra;
-  if (faulty && fault.kind == FaultKind::kTimeout) {
+  const bool faulty = fault != nullptr;
+  if (faulty && fault->kind == FaultKind::kSlow) *modelled += fault->extra;
+  if (faulty && fault->kind == FaultKind::kTimeout) {
     *hung = true;
     machine->Account(delta);
     return ERT_CMD_STATE_RUNNING;
   }
-  if (faulty && fault.kind == FaultKind::kError) {
+  if (faulty && fault->kind == FaultKind::kError) {
     delta.modelled_device = *modelled;
     machine->Account(delta);
     return ERT_CMD_STATE_ERROR;
@@ -422,9 +641,9 @@ ert_cmd_state Execute(RunImpl& run, absl::Duration launch,
                    produced.data() + size_t{i} * out_stream->item_bytes, 1);
   }
   delta.items = items;
-  if (faulty && fault.kind == FaultKind::kZeros) {
+  if (faulty && fault->kind == FaultKind::kZeros) {
     std::fill(produced.begin(), produced.end(), 0);
-  } else if (faulty && fault.kind == FaultKind::kGarbage) {
+  } else if (faulty && fault->kind == FaultKind::kGarbage) {
     std::mt19937 rng(items);
     for (uint8_t& b : produced) b = static_cast<uint8_t>(rng());
   }
@@ -678,67 +897,102 @@ run::run(const kernel& krnl) {
   impl_->kernel = krnl.impl();
 }
 
-void run::set_bo_arg(int index, const xrt::bo& bo) { impl_->args[index] = bo; }
+void run::set_bo_arg(int index, const xrt::bo& bo) {
+  // XRT's validate_bo_at_index (xrt_kernel.cpp, 2.17 and newest): a BO in
+  // another bank than the one the argument is connected to is not refused;
+  // XRT warns and passes a clone in the connected bank, filled from the
+  // BO's device contents now. The kernel then reads that snapshot and
+  // writes its output into the clone, which nobody reads back.
+  const ::npusim::XclbinImpl& x = *impl_->kernel->xclbin;
+  auto it = x.args.find(index);
+  if (!bo || it == x.args.end() || it->second.kind != "bo" ||
+      static_cast<int>(bo.impl()->group) == it->second.group) {
+    impl_->args[index] = bo;
+    return;
+  }
+  const ::npusim::BoImpl& src = *bo.impl();
+  std::fprintf(stderr,
+               "[XRT] WARNING: Kernel %s has no compute units with "
+               "connectivity required for global argument at index %d. The "
+               "argument is allocated in bank %u, the compute unit is "
+               "connected to bank %d. Allocating local copy of argument "
+               "buffer in connected bank.\n",
+               x.kernel_name.c_str(), index, src.group, it->second.group);
+  xrt::device device = impl_->kernel->ctx.get_device();
+  xrt::bo clone(device, src.size, src.flags,
+                static_cast<xrt::bo::memory_group>(it->second.group));
+  ::npusim::BoImpl& dst = *clone.impl();
+  std::memcpy(dst.device_bytes(), src.storage->device.data() + src.offset,
+              src.size);
+  std::memcpy(dst.host_bytes(), dst.device_bytes(), src.size);
+  ::npusim::Stats d;
+  d.bank_copies = 1;
+  src.machine->Account(d);
+  impl_->args[index] = std::move(clone);
+}
 
 void run::set_scalar_arg(int index, uint64_t raw, size_t bytes) {
   impl_->args[index] = ::npusim::Scalar{raw, bytes};
 }
 
 void run::start() {
-  const ::npusim::Settings s =
-      impl_->kernel->ctx.get_device().impl()->machine->settings();
-  absl::Duration modelled;
-  bool hung = false;
-  const absl::Time started = absl::Now();
-  const ert_cmd_state state =
-      ::npusim::Execute(*impl_, s.run_latency, &modelled, &hung);
-  absl::MutexLock lock(&impl_->mu);
-  impl_->state = hung ? ERT_CMD_STATE_RUNNING : state;
-  impl_->hung = hung;
-  impl_->done_at = s.realtime ? started + modelled : started;
+  ::npusim::HwContextImpl& c = *impl_->kernel->ctx.impl();
+  const ::npusim::Settings s = ::npusim::MachineOfContext(c).settings();
+  absl::MutexLock lock(&c.mu);
+  const absl::Time now = absl::Now();
+  ::npusim::Settle(c, s, now);
+  ::npusim::Submit(c, s, *impl_, now, s.run_latency, nullptr);
 }
 
 ert_cmd_state run::wait(const std::chrono::milliseconds& timeout) const {
-  const ::npusim::Settings s =
-      impl_->kernel->ctx.get_device().impl()->machine->settings();
-  absl::MutexLock lock(&impl_->mu);
-  if (impl_->hung) {
-    const absl::Duration limit =
-        timeout.count() == 0 ? s.watchdog : absl::FromChrono(timeout);
-    if (s.realtime) absl::SleepFor(limit);
-    // The watchdog (or the caller's timeout) gives up on the run.
-    if (timeout.count() == 0) {
-      impl_->hung = false;
-      impl_->state = ERT_CMD_STATE_TIMEOUT;
-    }
-    return ERT_CMD_STATE_TIMEOUT;
-  }
-  const absl::Duration left = impl_->done_at - absl::Now();
-  if (left > absl::ZeroDuration()) absl::SleepFor(left);
-  return impl_->state;
+  // As XRT: TIMEOUT both when the wait gave up (the command is still in
+  // flight) and when the TDR ended the command; state() tells them apart.
+  return ::npusim::WaitFor(*impl_, timeout).value_or(ERT_CMD_STATE_TIMEOUT);
 }
 
 std::cv_status run::wait2(const std::chrono::milliseconds& timeout) const {
-  const ert_cmd_state s = wait(timeout);
-  if (s == ERT_CMD_STATE_COMPLETED) return std::cv_status::no_timeout;
-  if (s == ERT_CMD_STATE_TIMEOUT && timeout.count() != 0) {
-    return std::cv_status::timeout;
-  }
-  throw command_error(s, absl::StrCat("run ended in state ", s));
+  const std::optional<ert_cmd_state> s = ::npusim::WaitFor(*impl_, timeout);
+  if (!s.has_value()) return std::cv_status::timeout;
+  if (*s == ERT_CMD_STATE_COMPLETED) return std::cv_status::no_timeout;
+  throw command_error(
+      *s,
+      absl::StrCat("Command failed to complete successfully (state ", *s, ")"));
 }
 
 ert_cmd_state run::state() const {
-  absl::MutexLock lock(&impl_->mu);
+  ::npusim::HwContextImpl& c = *impl_->kernel->ctx.impl();
+  const ::npusim::Settings s = ::npusim::MachineOfContext(c).settings();
+  absl::MutexLock lock(&c.mu);
+  const absl::Time now = absl::Now();
+  ::npusim::Settle(c, s, now);
+  ::npusim::Resolve(c, *impl_);
+  if (!::npusim::Stuck(c, *impl_) && ::npusim::InFlight(c, *impl_, s, now)) {
+    return ERT_CMD_STATE_RUNNING;
+  }
   return impl_->state;
 }
 
 ert_cmd_state run::abort() {
-  absl::MutexLock lock(&impl_->mu);
-  if (impl_->hung) {
-    impl_->hung = false;
-    impl_->state = ERT_CMD_STATE_ABORT;
+  ::npusim::HwContextImpl& c = *impl_->kernel->ctx.impl();
+  const ::npusim::Settings s = ::npusim::MachineOfContext(c).settings();
+  absl::MutexLock lock(&c.mu);
+  const absl::Time now = absl::Now();
+  ::npusim::Settle(c, s, now);
+  ::npusim::Resolve(c, *impl_);
+  if (impl_->state == ERT_CMD_STATE_NEW) {
+    throw std::runtime_error("Cannot abort command that wasn't started");
   }
-  return impl_->state;
+  if (!::npusim::InFlight(c, *impl_, s, now)) return impl_->state;
+  // XRT submits an ERT_ABORT command for the run; amdxdna has no such op
+  // (aie2_message.c: "Unsupported op", -EOPNOTSUPP), so the submission
+  // fails and the command stays in flight until the TDR ends it.
+  ::npusim::Stats d;
+  d.abort_refused = 1;
+  ::npusim::MachineOfContext(c).Account(d);
+  throw std::system_error(
+      std::error_code(EOPNOTSUPP, std::generic_category()),
+      "DRM_IOCTL_AMDXDNA_EXEC_CMD IOCTL failed (err=-95): amdxdna does not "
+      "support ERT_ABORT; the driver's TDR ends the command");
 }
 
 runlist::runlist(const xrt::hw_context& hwctx)
@@ -755,55 +1009,50 @@ void runlist::add(const xrt::run& run) {
 
 void runlist::execute() {
   if (impl_->runs.empty()) throw std::runtime_error("runlist is empty");
-  Machine* m = impl_->ctx.get_device().impl()->machine.get();
-  const ::npusim::Settings s = m->settings();
-  const absl::Time started = absl::Now();
-  absl::Duration total;
-  impl_->hung = false;
-  for (xrt::run& r : impl_->runs) {
-    absl::Duration modelled;
-    bool hung = false;
-    // A chain costs one full launch and completion, then the per-command
-    // cost xrt-smi's cmd-chain test reports (27.7 us on Phoenix) for each
-    // further run: 1000 runs come to ~28 us each, one run to ~110 us.
-    const absl::Duration launch =
-        &r == &impl_->runs.front() ? s.run_latency : s.runlist_run_latency;
-    const ert_cmd_state state =
-        ::npusim::Execute(*r.impl(), launch, &modelled, &hung);
+  ::npusim::HwContextImpl& c = *impl_->ctx.impl();
+  Machine& m = ::npusim::MachineOfContext(c);
+  const ::npusim::Settings s = m.settings();
+  absl::MutexLock lock(&c.mu);
+  const absl::Time now = absl::Now();
+  ::npusim::Settle(c, s, now);
+  // A chain costs one full launch and completion, then the per-command
+  // cost xrt-smi's cmd-chain test reports (27.7 us on Phoenix) for each
+  // further run: 1000 runs come to ~28 us each, one run to ~110 us.
+  absl::Time chain;
+  bool failed = false;
+  for (size_t i = 0; i < impl_->runs.size(); ++i) {
+    ::npusim::RunImpl& r = *impl_->runs[i].impl();
+    if (failed) {
+      // XRT marks the rest of a chain after a failed command aborted.
+      ::npusim::Resolve(c, r);
+      r.state = ERT_CMD_STATE_ABORT;
+      r.done_at = now;
+      continue;
+    }
+    ::npusim::Submit(c, s, r, now,
+                     i == 0 ? s.run_latency : s.runlist_run_latency,
+                     i == 0 ? nullptr : &chain);
     ::npusim::Stats d;
     d.runlist_runs = 1;
-    m->Account(d);
-    total += modelled;
-    absl::MutexLock lock(&r.impl()->mu);
-    r.impl()->state = hung ? ERT_CMD_STATE_RUNNING : state;
-    r.impl()->hung = hung;
-    r.impl()->done_at = started + total;
-    if (hung || state != ERT_CMD_STATE_COMPLETED) {
-      impl_->hung = hung;
-      break;  // the chain stops at the first failed command
-    }
+    m.Account(d);
+    chain = r.done_at;
+    failed = r.wedge == 0 && r.state != ERT_CMD_STATE_COMPLETED;
   }
   impl_->executed = true;
-  impl_->done_at = s.realtime ? started + total : started;
 }
 
 std::cv_status runlist::wait(const std::chrono::milliseconds& timeout) const {
-  const ::npusim::Settings s =
-      impl_->ctx.get_device().impl()->machine->settings();
-  if (impl_->hung) {
-    const absl::Duration limit =
-        timeout.count() == 0 ? s.watchdog : absl::FromChrono(timeout);
-    if (s.realtime) absl::SleepFor(limit);
-    if (timeout.count() != 0) return std::cv_status::timeout;
-    for (const xrt::run& r : impl_->runs) {
-      if (r.state() == ERT_CMD_STATE_RUNNING) {
-        throw command_error(r, ERT_CMD_STATE_TIMEOUT,
-                            "runlist command timed out");
-      }
+  const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
+  for (const xrt::run& r : impl_->runs) {
+    std::chrono::milliseconds left{0};
+    if (timeout.count() != 0) {
+      left = std::chrono::milliseconds(std::max<int64_t>(
+          1, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    }
+    if (!::npusim::WaitFor(*r.impl(), left).has_value()) {
+      return std::cv_status::timeout;
     }
   }
-  const absl::Duration left = impl_->done_at - absl::Now();
-  if (left > absl::ZeroDuration()) absl::SleepFor(left);
   for (const xrt::run& r : impl_->runs) {
     const ert_cmd_state st = r.state();
     if (st != ERT_CMD_STATE_COMPLETED) {
@@ -817,7 +1066,6 @@ std::cv_status runlist::wait(const std::chrono::milliseconds& timeout) const {
 void runlist::reset() {
   impl_->runs.clear();
   impl_->executed = false;
-  impl_->hung = false;
 }
 
 }  // namespace npusim

@@ -1,8 +1,10 @@
 // The XRT stand-in on its own: overloads, the instruction-stream semantics
 // the device tests don't reach, context limits, latency accounting.
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <vector>
 
@@ -135,7 +137,10 @@ TEST_F(XrtSimTest, PartialItemHangsUntilTimeout) {
   auto run =
       kernel_(3u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
   EXPECT_EQ(run.wait(std::chrono::milliseconds(5)), ERT_CMD_STATE_TIMEOUT);
-  EXPECT_EQ(run.abort(), ERT_CMD_STATE_ABORT);
+  EXPECT_EQ(run.state(), ERT_CMD_STATE_RUNNING);  // still in flight
+  EXPECT_EQ(run.wait(), ERT_CMD_STATE_TIMEOUT);   // the TDR ended it
+  EXPECT_EQ(run.state(), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(machine_->stats().tdr_resets, 1u);
 }
 
 TEST_F(XrtSimTest, WrongOpcodeIsAnError) {
@@ -151,9 +156,11 @@ TEST_F(XrtSimTest, FaultsShowAsStatesAndBytes) {
   machine_->InjectFault({npusim::FaultKind::kError});
   EXPECT_EQ(kernel_(3u, instr, words, in_, out_).wait(), ERT_CMD_STATE_ERROR);
   machine_->InjectFault({npusim::FaultKind::kTimeout});
-  EXPECT_EQ(
-      kernel_(3u, instr, words, in_, out_).wait(std::chrono::milliseconds(1)),
-      ERT_CMD_STATE_TIMEOUT);
+  {
+    auto hung = kernel_(3u, instr, words, in_, out_);
+    EXPECT_EQ(hung.wait(std::chrono::milliseconds(1)), ERT_CMD_STATE_TIMEOUT);
+    EXPECT_EQ(hung.wait(), ERT_CMD_STATE_TIMEOUT);  // ended by the TDR
+  }
   machine_->InjectFault({npusim::FaultKind::kGarbage});
   EXPECT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
             ERT_CMD_STATE_COMPLETED);
@@ -273,6 +280,217 @@ TEST_F(XrtSimTest, EachDeviceIsItsOwnMachine) {
     theirs_ctx.emplace_back(other, id);
   }
   EXPECT_NO_THROW(xrt::hw_context(device_, xclbin_.get_uuid()));
+}
+
+// amdxdna has no ERT_ABORT: XRT's abort submission fails and the command
+// stays in flight until the driver's TDR ends it, after which the context
+// (restarted in place) runs the next command normally.
+TEST_F(XrtSimTest, AbortIsRefusedAndTheTdrEndsTheHungRun) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  machine_->InjectFault({npusim::FaultKind::kTimeout});
+  auto hung = kernel_(3u, instr, words, in_, out_);
+  EXPECT_EQ(hung.wait(std::chrono::milliseconds(500)), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(hung.state(), ERT_CMD_STATE_RUNNING);
+  try {
+    hung.abort();
+    FAIL() << "ERT_ABORT was accepted";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EOPNOTSUPP);
+    EXPECT_THAT(e.what(), HasSubstr("err=-95"));
+  }
+  EXPECT_EQ(machine_->stats().abort_refused, 1u);
+  EXPECT_EQ(hung.state(),
+            ERT_CMD_STATE_RUNNING);  // the refusal changed nothing
+  // Waited on for the rest of the 2 s TDR (virtual time: not realtime).
+  EXPECT_EQ(hung.wait(std::chrono::milliseconds(1500)), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(hung.state(), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(machine_->stats().tdr_resets, 1u);
+  EXPECT_EQ(Got(), std::vector<int8_t>(320, 0));  // output untouched
+  // Once ended, abort() just reports the state.
+  EXPECT_EQ(hung.abort(), ERT_CMD_STATE_TIMEOUT);
+  auto next = kernel_(3u, instr, words, in_, out_);
+  EXPECT_EQ(next.wait(), ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), Expected());
+}
+
+// One command at a time per context: a command submitted behind a hung one
+// never executes, and the TDR aborts it (amd/xdna-driver PR #580).
+TEST_F(XrtSimTest, CommandsQueuedBehindAHungOneAreAborted) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  machine_->InjectFault({npusim::FaultKind::kTimeout});
+  auto hung = kernel_(3u, instr, words, in_, out_);
+  xrt::kernel other(ctx_, "MLIR_AIE");  // a second executor's kernel
+  auto behind = other(3u, instr, words, in_, out_);
+  EXPECT_EQ(behind.state(), ERT_CMD_STATE_QUEUED);
+  EXPECT_EQ(behind.wait(std::chrono::milliseconds(100)), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_THROW(behind.start(), std::runtime_error);  // not done: can't launch
+  EXPECT_EQ(behind.wait(), ERT_CMD_STATE_ABORT);
+  EXPECT_EQ(hung.wait(std::chrono::milliseconds(1)), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(hung.state(), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(machine_->stats().tdr_aborted, 1u);
+  EXPECT_EQ(machine_->stats().runs_executed, 0u);
+  EXPECT_EQ(Got(), std::vector<int8_t>(320, 0));
+  // Both ended: they may be started again.
+  behind.start();
+  EXPECT_EQ(behind.wait(), ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(Got(), Expected());
+}
+
+// XRT std::abort()s when a run whose command is in flight is destroyed
+// (xrt_kernel.cpp ~run_impl), which is why the backend never lets one go.
+TEST_F(XrtSimTest, DestroyingARunInFlightAbortsTheProcess) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        machine_->InjectFault({npusim::FaultKind::kTimeout});
+        auto hung = kernel_(3u, instr, words, in_, out_);
+        hung.wait(std::chrono::milliseconds(1));
+      },
+      "destructed while command is still in progress");
+}
+
+TEST_F(XrtSimTest, OneCommandAtATimePerContextAtTheCommandFloor) {
+  npusim::Settings s;
+  s.realtime = true;
+  s.run_latency = absl::Microseconds(100);
+  s.command_floor = absl::Milliseconds(3);  // exaggerated to be measurable
+  machine_->Configure(s);
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  auto batch = [&](std::vector<xrt::kernel*> kernels) {
+    const absl::Time t0 = absl::Now();
+    std::vector<xrt::run> runs;
+    for (int i = 0; i < 4; ++i) {
+      for (xrt::kernel* k : kernels)
+        runs.push_back((*k)(3u, instr, words, in_, out_));
+    }
+    for (auto& r : runs) EXPECT_EQ(r.wait(), ERT_CMD_STATE_COMPLETED);
+    return absl::Now() - t0;
+  };
+  // Two kernels (executors) on one context share its queue: 8 commands,
+  // at least 7 floors apart.
+  xrt::kernel second(ctx_, "MLIR_AIE");
+  const absl::Duration shared = batch({&kernel_, &second});
+  EXPECT_GE(shared, absl::Milliseconds(21));
+  EXPECT_GE(machine_->stats().max_queued, 2u);
+  // On two contexts the queues run side by side: 4 commands each.
+  xrt::hw_context ctx2(device_, xclbin_.get_uuid());
+  xrt::kernel on2(ctx2, "MLIR_AIE");
+  const absl::Duration parallel = batch({&kernel_, &on2});
+  EXPECT_GE(parallel, absl::Milliseconds(9));
+  EXPECT_LT(parallel, shared);
+  EXPECT_EQ(Got(), Expected());
+}
+
+TEST_F(XrtSimTest, ColdStartAfterAutosuspend) {
+  npusim::Settings s;
+  s.realtime = false;
+  s.autosuspend = absl::Milliseconds(30);
+  machine_->Configure(s);
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  ASSERT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(machine_->stats().cold_starts, 0u);  // the context woke it
+  const absl::Duration warm = machine_->stats().modelled_device;
+  absl::SleepFor(absl::Milliseconds(40));  // idle past the delay
+  machine_->ResetStats();
+  ASSERT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(machine_->stats().cold_starts, 1u);
+  EXPECT_EQ(machine_->stats().modelled_device, warm + s.cold_start);
+  // The cold fault: as if it had autosuspended.
+  machine_->ResetStats();
+  machine_->InjectFault({npusim::FaultKind::kCold});
+  ASSERT_EQ(kernel_(3u, instr, words, in_, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(machine_->stats().cold_starts, 1u);
+  EXPECT_EQ(Got(), Expected());
+}
+
+TEST_F(XrtSimTest, ColdStartTakesRealTime) {
+  npusim::Settings s;
+  s.realtime = true;
+  s.cold_start = absl::Milliseconds(60);
+  machine_->Configure(s);
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  machine_->InjectFault({npusim::FaultKind::kCold});
+  const absl::Time t0 = absl::Now();
+  auto run = kernel_(3u, instr, words, in_, out_);
+  // A caller's timeout shorter than the cold start gives up first.
+  EXPECT_EQ(run.wait(std::chrono::milliseconds(5)), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(run.wait(), ERT_CMD_STATE_COMPLETED);
+  EXPECT_GE(absl::Now() - t0, absl::Milliseconds(60));
+}
+
+// With a wrong group id XRT does not refuse the BO: it warns and hands the
+// kernel a copy in the connected bank (validate_bo_at_index). An input so
+// copied is read correctly; an output so copied is lost to the caller.
+TEST_F(XrtSimTest, WrongBankIsCopiedIntoTheConnectedBank) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  xrt::bo in0(device_, 4 * 800, xrt::bo::flags::host_only, 0);
+  std::memcpy(in0.map(), in_.map(), 4 * 800);
+  in0.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+  EXPECT_EQ(kernel_(3u, instr, words, in0, out_).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(machine_->stats().bank_copies, 1u);
+  EXPECT_EQ(Got(), Expected());  // not zeros: the copy had the input
+  xrt::bo out0(device_, 4 * 80, xrt::bo::flags::host_only, 0);
+  EXPECT_EQ(kernel_(3u, instr, words, in_, out0).wait(),
+            ERT_CMD_STATE_COMPLETED);
+  EXPECT_EQ(machine_->stats().bank_copies, 2u);
+  EXPECT_EQ(machine_->stats().items, 8u);  // the kernel ran both times
+  out0.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
+  EXPECT_EQ(std::vector<int8_t>(out0.map<int8_t*>(), out0.map<int8_t*>() + 320),
+            std::vector<int8_t>(320, 0));  // its result went to the copy
+}
+
+TEST_F(XrtSimTest, RateFaultsHitAFractionOfRuns) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  const uint32_t words = static_cast<uint32_t>(instr.size() / 4);
+  machine_->Seed(7);
+  machine_->InjectFault({npusim::FaultKind::kError, 0, {}, 0.25});
+  int errors = 0;
+  for (int i = 0; i < 400; ++i) {
+    errors +=
+        kernel_(3u, instr, words, in_, out_).wait() == ERT_CMD_STATE_ERROR;
+  }
+  EXPECT_GT(errors, 60);
+  EXPECT_LT(errors, 140);
+}
+
+TEST_F(XrtSimTest, RunlistAfterAHangIsAbortedByTheTdr) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 1));
+  xrt::runlist list(ctx_);
+  std::vector<xrt::run> runs;
+  for (size_t i = 0; i < 4; ++i) {
+    xrt::run r(kernel_);
+    r.set_arg(0, 3u);
+    r.set_arg(1, instr);
+    r.set_arg(2, static_cast<uint32_t>(instr.size() / 4));
+    r.set_arg(3, xrt::bo(in_, 800, i * 800));
+    r.set_arg(4, xrt::bo(out_, 80, i * 80));
+    runs.push_back(r);
+    list.add(r);
+  }
+  machine_->InjectFault({npusim::FaultKind::kTimeout});
+  list.execute();
+  EXPECT_EQ(list.wait(std::chrono::milliseconds(10)), std::cv_status::timeout);
+  try {
+    list.wait(std::chrono::milliseconds(0));
+    FAIL() << "a hung runlist completed";
+  } catch (const xrt::runlist::command_error& e) {
+    EXPECT_EQ(e.get_command_state(), ERT_CMD_STATE_TIMEOUT);
+  }
+  EXPECT_EQ(runs[0].state(), ERT_CMD_STATE_TIMEOUT);
+  for (size_t i = 1; i < 4; ++i)
+    EXPECT_EQ(runs[i].state(), ERT_CMD_STATE_ABORT);
 }
 
 TEST_F(XrtSimTest, CoreMustBeARegisteredKernel) {

@@ -49,6 +49,28 @@ std::string StateName(ert_cmd_state s) {
   }
 }
 
+// Whether a command in state `s` has ended (the driver will not touch its
+// buffers again). NEW, QUEUED, RUNNING and SUBMITTED are in flight.
+bool Ended(ert_cmd_state s) {
+  switch (s) {
+    case ERT_CMD_STATE_COMPLETED:
+    case ERT_CMD_STATE_ERROR:
+    case ERT_CMD_STATE_ABORT:
+    case ERT_CMD_STATE_TIMEOUT:
+    case ERT_CMD_STATE_NORESPONSE:
+    case ERT_CMD_STATE_SKERROR:
+    case ERT_CMD_STATE_SKCRASHED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::chrono::milliseconds Ms(absl::Duration d) {
+  return std::chrono::milliseconds(
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
+}
+
 // The loaded package and the XRT objects that run it. Executors share one
 // per kernel; a rebuild swaps context and kernel, BOs (device-level) stay.
 struct Loaded {
@@ -98,7 +120,21 @@ class XrtExecutor final : public Executor {
   absl::Status RunChunk(const Chunk& chunk);
   absl::Status RunSequence(const Chunk& chunk);
   absl::Status RunList(const Chunk& chunk);
-  absl::Status Fail(const std::string& what);
+  // Counts a failure and, on the second in a row or when `rebuild` (the
+  // driver refused a submission: the context is gone), rebuilds the
+  // context unless a command is still in flight on it.
+  absl::Status Fail(const std::string& what, bool rebuild = false);
+  // A run that missed run_timeout: never aborted, never destroyed in
+  // flight. Waits up to tdr_wait for the driver's TDR to end it; if it
+  // does not, the run is kept in pending_run_. Returns the failure.
+  absl::Status TimedOut(xrt::run run, const Chunk& chunk);
+  absl::Status ListTimedOut(xrt::runlist list, const Chunk& chunk);
+  // UNAVAILABLE while a command of an earlier Run() is still in flight (its
+  // buffers are the ones this run would use); drops it once it ended.
+  absl::Status CheckPending();
+  bool Pending() const {
+    return bool(pending_run_) || pending_list_.has_value();
+  }
   // The data BO of argument `arg` covering items [start, start+n).
   xrt::bo& Slice(size_t arg, size_t start, size_t n);
   size_t ItemBytes(size_t arg) const {
@@ -125,6 +161,12 @@ class XrtExecutor final : public Executor {
   std::vector<xrt::run> item_runs_;  // runlist mode: one per item
   const uint8_t* output_ = nullptr;  // mapped data_.back()
   int consecutive_failures_ = 0;
+  // A command that outlived run_timeout + tdr_wait, kept alive until the
+  // driver ends it (destroying it in flight would std::abort() in XRT).
+  xrt::run pending_run_;
+  std::optional<xrt::runlist> pending_list_;
+  absl::Time pending_since_;
+  absl::Time last_run_end_ = absl::Now();
 };
 
 class XrtDevice final : public Device {
@@ -409,12 +451,27 @@ absl::Status XrtExecutor::Run(size_t n) {
                                             spec_.name, " Run(", n,
                                             ") outside [1, ", max_items_, "]"));
   }
+  NPUK_RETURN_IF_ERROR(CheckPending());
   if (device_->ContextGeneration(spec_) != generation_) {
     // Another executor rebuilt the shared context; follow it.
     NPUK_RETURN_IF_ERROR(CreateContext(std::nullopt));
   }
+  const absl::Time start = absl::Now();
+  const absl::Duration idle = start - last_run_end_;
   for (const Chunk& chunk : Plan(n)) {
-    NPUK_RETURN_IF_ERROR(RunChunk(chunk));
+    absl::Status status = RunChunk(chunk);
+    last_run_end_ = absl::Now();
+    NPUK_RETURN_IF_ERROR(status);
+  }
+  if (idle >= options_->autosuspend) {
+    // Not an error: amdxdna suspended the idle NPU and resumed it for this
+    // run (~135 ms on Phoenix). Other processes may have kept it awake.
+    spdlog::info(
+        "{}: {} run after {} idle took {} (the NPU autosuspends after {} "
+        "idle; a cold first run is slower)",
+        options_->backend_name, spec_.name, absl::FormatDuration(idle),
+        absl::FormatDuration(last_run_end_ - start),
+        absl::FormatDuration(options_->autosuspend));
   }
   consecutive_failures_ = 0;
   return absl::OkStatus();
@@ -468,22 +525,138 @@ absl::Status XrtExecutor::RunSequence(const Chunk& chunk) {
     run.set_arg(kFirstDataArg + static_cast<int>(arg),
                 Slice(arg, chunk.start, chunk.n));
   }
-  run.start();
-  const ert_cmd_state state = run.wait(std::chrono::milliseconds(
-      absl::ToInt64Milliseconds(options_->run_timeout)));
-  if (state != ERT_CMD_STATE_COMPLETED) {
-    if (state == ERT_CMD_STATE_TIMEOUT) {
-      // XRT expects an abort after a timeout; amdxdna may not implement it
-      // (reference/xrt.md §2), so its failure changes nothing.
-      try {
-        run.abort();
-      } catch (const std::exception&) {
-      }
+  try {
+    run.start();
+  } catch (const std::exception& e) {
+    // The submission itself was refused: nothing is in flight, and the
+    // driver has no usable context for us.
+    return Fail(absl::StrCat("run of N=", chunk.n,
+                             " could not be submitted: ", e.what()),
+                /*rebuild=*/true);
+  }
+  ert_cmd_state state = ERT_CMD_STATE_NEW;
+  try {
+    state = run.wait(Ms(options_->run_timeout));
+    // wait() says TIMEOUT both when it gave up and when the TDR ended the
+    // command; only the command's state tells whether it is still in
+    // flight.
+    if (state == ERT_CMD_STATE_TIMEOUT && !Ended(run.state())) {
+      return TimedOut(std::move(run), chunk);
     }
+  } catch (const std::exception& e) {
+    if (!Ended(run.state())) return TimedOut(std::move(run), chunk);
+    return Fail(absl::StrCat("run of N=", chunk.n, ": ", e.what()));
+  }
+  if (state != ERT_CMD_STATE_COMPLETED) {
     return Fail(
         absl::StrCat("run of N=", chunk.n, " ended in ", StateName(state)));
   }
   return absl::OkStatus();
+}
+
+absl::Status XrtExecutor::TimedOut(xrt::run run, const Chunk& chunk) {
+  // No run.abort(): XRT would submit ERT_ABORT, which amdxdna refuses
+  // (-EOPNOTSUPP), and the command would still be in flight.
+  spdlog::warn(
+      "{}: {} run of N={} still in flight after {}; waiting up to {} for "
+      "the driver's TDR to end it",
+      options_->backend_name, spec_.name, chunk.n,
+      absl::FormatDuration(options_->run_timeout),
+      absl::FormatDuration(options_->tdr_wait));
+  const absl::Time deadline = absl::Now() + options_->tdr_wait;
+  ert_cmd_state state = run.state();
+  while (!Ended(state) && absl::Now() < deadline) {
+    try {
+      run.wait(Ms(std::min(deadline - absl::Now(), absl::Milliseconds(100))));
+    } catch (const std::exception&) {
+      // The state read below decides.
+    }
+    state = run.state();
+  }
+  if (!Ended(state)) {
+    pending_run_ = std::move(run);
+    pending_since_ = absl::Now();
+    return Fail(absl::StrCat(
+        "run of N=", chunk.n,
+        " timed out (ERT_CMD_STATE_TIMEOUT) and is still "
+        "in flight after the driver's TDR should have ended it; its buffers "
+        "stay the device's, so this executor refuses runs until it ends"));
+  }
+  if (state == ERT_CMD_STATE_COMPLETED) {
+    spdlog::warn("{}: {} run of N={} completed late, after {}",
+                 options_->backend_name, spec_.name, chunk.n,
+                 absl::FormatDuration(options_->run_timeout));
+  }
+  // Even a late completion fails the batch: the requests' deadline was
+  // run_timeout, and the next run must start from a known state.
+  return Fail(absl::StrCat("run of N=", chunk.n,
+                           " ended in ERT_CMD_STATE_TIMEOUT (then ",
+                           StateName(state), " from the driver's TDR)"));
+}
+
+absl::Status XrtExecutor::ListTimedOut(xrt::runlist list, const Chunk& chunk) {
+  spdlog::warn(
+      "{}: {} runlist of {} runs still in flight after its timeout; waiting "
+      "up to {} for the driver's TDR to end it",
+      options_->backend_name, spec_.name, chunk.items,
+      absl::FormatDuration(options_->tdr_wait));
+  const absl::Time deadline = absl::Now() + options_->tdr_wait;
+  std::string ended = "";
+  while (ended.empty() && absl::Now() < deadline) {
+    try {
+      if (list.wait(
+              Ms(std::min(deadline - absl::Now(), absl::Milliseconds(100)))) ==
+          std::cv_status::no_timeout) {
+        ended = "ERT_CMD_STATE_COMPLETED";
+      }
+    } catch (const xrt::runlist::command_error& e) {
+      ended = StateName(e.get_command_state());
+    }
+  }
+  if (ended.empty()) {
+    pending_list_ = std::move(list);
+    pending_since_ = absl::Now();
+    return Fail(absl::StrCat(
+        "runlist of ", chunk.items,
+        " runs timed out (ERT_CMD_STATE_TIMEOUT) and is still in flight "
+        "after the driver's TDR should have ended it; its buffers stay the "
+        "device's, so this executor refuses runs until it ends"));
+  }
+  return Fail(absl::StrCat("runlist of ", chunk.items,
+                           " runs ended in ERT_CMD_STATE_TIMEOUT (then ", ended,
+                           " from the driver's TDR)"));
+}
+
+absl::Status XrtExecutor::CheckPending() {
+  if (!Pending()) return absl::OkStatus();
+  bool ended = true;
+  try {
+    if (pending_run_) {
+      ended = Ended(pending_run_.state());
+    } else if (pending_list_->wait(std::chrono::milliseconds(1)) ==
+               std::cv_status::timeout) {
+      ended = false;
+    }
+  } catch (const xrt::runlist::command_error&) {
+    ended = true;  // it ended, badly: what the TDR does
+  } catch (const std::exception&) {
+    ended = false;
+  }
+  if (ended) {
+    spdlog::info("{}: {} command pending since {} has ended; runs resume",
+                 options_->backend_name, spec_.name,
+                 absl::FormatTime(pending_since_));
+    pending_run_ = xrt::run();
+    pending_list_.reset();
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(absl::StrCat(
+      options_->backend_name, ": ", spec_.name,
+      " has a command in flight since ",
+      absl::FormatDuration(absl::Now() - pending_since_),
+      " ago that the driver has not ended (check dmesg for amdxdna TDR "
+      "messages; tdr_timeout_ms=0 disables the TDR); its buffers cannot be "
+      "reused until it ends. The request can be retried"));
 }
 
 absl::Status XrtExecutor::RunList(const Chunk& chunk) {
@@ -504,14 +677,18 @@ absl::Status XrtExecutor::RunList(const Chunk& chunk) {
   for (size_t i = chunk.start; i < chunk.start + chunk.items; ++i) {
     list.add(item_runs_[i]);
   }
-  list.execute();
   try {
-    const auto timeout = std::chrono::milliseconds(
-        absl::ToInt64Milliseconds(options_->run_timeout) *
-        static_cast<int64_t>(chunk.items));
+    list.execute();
+  } catch (const std::exception& e) {
+    return Fail(absl::StrCat("runlist of ", chunk.items,
+                             " runs could not be submitted: ", e.what()),
+                /*rebuild=*/true);
+  }
+  try {
+    const auto timeout =
+        Ms(options_->run_timeout * static_cast<int64_t>(chunk.items));
     if (list.wait(timeout) == std::cv_status::timeout) {
-      return Fail(absl::StrCat("runlist of ", chunk.items,
-                               " runs ended in ERT_CMD_STATE_TIMEOUT"));
+      return ListTimedOut(std::move(list), chunk);
     }
   } catch (const xrt::runlist::command_error& e) {
     return Fail(absl::StrCat("runlist of ", chunk.items,
@@ -521,18 +698,26 @@ absl::Status XrtExecutor::RunList(const Chunk& chunk) {
   return absl::OkStatus();
 }
 
-absl::Status XrtExecutor::Fail(const std::string& what) {
+absl::Status XrtExecutor::Fail(const std::string& what, bool rebuild) {
   ++consecutive_failures_;
   std::string action = "the next run retries on the same hardware context";
-  if (consecutive_failures_ >= 2) {
-    // The driver restarts a context in place after a timeout; a second
-    // failure in a row means it did not recover: start over.
+  if (Pending()) {
+    // The stuck command holds the context and our buffers: replacing the
+    // context would neither free them nor make them safe to reuse.
+    action = "the context is kept until the command in flight ends";
+  } else if (rebuild || consecutive_failures_ >= 2) {
+    // The driver restarts a context in place after its TDR; a refused
+    // submission or a second failure in a row means it did not recover:
+    // start over.
     consecutive_failures_ = 0;
     absl::Status rebuilt = CreateContext(generation_);
-    action = rebuilt.ok() ? "second failure in a row: rebuilt the hardware "
-                            "context"
-                          : absl::StrCat("rebuilding the context failed: ",
-                                         rebuilt.message());
+    const char* why =
+        rebuild ? "submission refused" : "second failure in a row";
+    action =
+        rebuilt.ok()
+            ? absl::StrCat(why, ": rebuilt the hardware context")
+            : absl::StrCat(
+                  why, ": rebuilding the context failed: ", rebuilt.message());
   }
   spdlog::warn("{}: {} {}; {}", options_->backend_name, spec_.name, what,
                action);
