@@ -87,7 +87,9 @@ absl::Status FinalizeConfig(config::Config& c) {
   if (c.listen().empty())
     c.set_listen(absl::StrCat("unix:", DefaultSocketPath()));
   if (c.drain_timeout_ms() == 0) c.set_drain_timeout_ms(10000);
-  if (c.health_interval_ms() == 0) c.set_health_interval_ms(5000);
+  // Below amdxdna's 5000 ms autosuspend delay, so canaries keep the NPU
+  // resumed instead of racing the suspend (docs/XRT_RUNTIME.md).
+  if (c.health_interval_ms() == 0) c.set_health_interval_ms(4000);
   if (c.socket_mode() == 0) c.set_socket_mode(0660);
   if (c.socket_mode() > 0777) {
     return absl::InvalidArgumentError(

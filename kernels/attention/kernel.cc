@@ -68,8 +68,10 @@ const KernelSpec& Spec() {
                  {"k", DType::kInt8, {kAttentionTokens, kAttentionDims}},
                  {"v", DType::kInt8, {kAttentionTokens, kAttentionDims}}},
       .output = {"out", DType::kInt8, {kAttentionTokens, kAttentionDims}},
-      .params = {{"score_scale", ParamType::kDouble, 0.125,
-                  "request parameter (double), default 0.125"}},
+      .params =
+          {{"score_scale", ParamType::kDouble, 0.125,
+            "scale of q.k before the softmax, in [2^-16, 4]; for float Q, K "
+            "quantised with scales s_q, s_k send s_q*s_k/8"}},
       .param_bytes = kRecordBytes,
       .encode_params = EncodeParams,
       // q|k|v per tile on the core's input stream; the records on a second.

@@ -22,7 +22,7 @@ TEST(ExampleConfig, LoadsAndFinalizes) {
   EXPECT_EQ(config->socket_mode(), 0660u);  // written in octal
   // FinalizeConfig gives every registered model settings.
   EXPECT_EQ(static_cast<size_t>(config->models_size()), AllKernels().size());
-  EXPECT_EQ(config->health_interval_ms(), 5000u);
+  EXPECT_EQ(config->health_interval_ms(), 4000u);
   EXPECT_EQ(config->faults_size(), 0) << "the example must not inject faults";
 }
 

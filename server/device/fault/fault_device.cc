@@ -272,8 +272,8 @@ std::vector<FaultSpec> FaultController::specs() const {
 }
 
 void FaultController::WaitWhileHung(std::string_view model) const {
-  // armed_ may flip from a signal handler without touching mu_, so the wait
-  // re-checks on a short period rather than relying on a wake-up.
+  // armed_ may flip (main.cc's sigwait thread) without touching mu_, so the
+  // wait re-checks on a short period rather than relying on a wake-up.
   while (true) {
     std::optional<FaultSpec> fault = For(model);
     if (!fault.has_value() || fault->kind != FaultSpec::kHang) return;

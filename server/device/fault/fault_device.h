@@ -3,10 +3,12 @@
 // logs a warning at start and for every injected fault (rate-limited).
 //
 // Usage (main.cc):
-//   ASSIGN_OR_RETURN(std::vector<FaultSpec> specs, ParseFaultSpecs(flag));
+//   NPUK_ASSIGN_OR_RETURN(std::vector<FaultSpec> specs,
+//                         ParseFaultSpecs(flag));
 //   FaultController faults;                      // outlives the device
 //   device = WithFaults(std::move(device), specs, &faults);
-//   ... SIGUSR2 (drill) -> faults.ToggleArmed() from a signal handler, or
+//   ... SIGUSR2 (drill) -> faults.ToggleArmed() from main.cc's sigwait
+//   thread, or
 //   faults.Set({...}) / faults.Clear() from any thread.
 //
 // Wrap with a controller even when no --fault is given only if run-time

@@ -31,6 +31,8 @@ namespace {
 constexpr unsigned int kOpcodeDpuSequence = 3;
 constexpr int kInstrArg = 1;
 constexpr int kFirstDataArg = 3;
+// Runs at least this slow are logged with their likely cause.
+constexpr absl::Duration kSlowRun = absl::Milliseconds(100);
 
 std::string StateName(ert_cmd_state s) {
   switch (s) {
@@ -167,6 +169,7 @@ class XrtExecutor final : public Executor {
   std::optional<xrt::runlist> pending_list_;
   absl::Time pending_since_;
   absl::Time last_run_end_ = absl::Now();
+  absl::Time last_slow_log_ = absl::InfinitePast();
 };
 
 class XrtDevice final : public Device {
@@ -463,14 +466,21 @@ absl::Status XrtExecutor::Run(size_t n) {
     last_run_end_ = absl::Now();
     NPUK_RETURN_IF_ERROR(status);
   }
-  if (idle >= options_->autosuspend) {
-    // Not an error: amdxdna suspended the idle NPU and resumed it for this
-    // run (~135 ms on Phoenix). Other processes may have kept it awake.
+  const absl::Duration took = last_run_end_ - start;
+  if ((idle >= options_->autosuspend || took >= kSlowRun) &&
+      last_run_end_ - last_slow_log_ >= absl::Seconds(1)) {
+    // Not an error: the likely cause is a cold start, amdxdna resuming an
+    // NPU it suspended after autosuspend idle (~135 ms on Phoenix; other
+    // processes may have kept it awake). Logged so that latency outliers
+    // have a name; at most once a second per executor.
+    last_slow_log_ = last_run_end_;
     spdlog::info(
-        "{}: {} run after {} idle took {} (the NPU autosuspends after {} "
-        "idle; a cold first run is slower)",
-        options_->backend_name, spec_.name, absl::FormatDuration(idle),
-        absl::FormatDuration(last_run_end_ - start),
+        "{}: {} run of {} items took {} after {} idle ({}; the NPU "
+        "autosuspends after {} idle and a cold first run takes ~135 ms)",
+        options_->backend_name, spec_.name, n, absl::FormatDuration(took),
+        absl::FormatDuration(idle),
+        idle >= options_->autosuspend ? "likely a cold start"
+                                      : "slow run: a cold start or a busy NPU",
         absl::FormatDuration(options_->autosuspend));
   }
   consecutive_failures_ = 0;
