@@ -557,6 +557,16 @@ absl::Status XrtExecutor::RunSequence(const Chunk& chunk) {
     if (!Ended(run.state())) return TimedOut(std::move(run), chunk);
     return Fail(absl::StrCat("run of N=", chunk.n, ": ", e.what()));
   }
+  if (state == ERT_CMD_STATE_TIMEOUT || state == ERT_CMD_STATE_ABORT) {
+    // Ended by the driver's TDR: TIMEOUT for the hung command, ABORT for
+    // one queued behind it on the shared context. The driver restarted the
+    // context in place.
+    return Fail(absl::StrCat(
+        "run of N=", chunk.n, " ended in ", StateName(state),
+        state == ERT_CMD_STATE_TIMEOUT
+            ? " (the driver's TDR ended the hung command)"
+            : " (the driver's TDR aborted it behind a hung command)"));
+  }
   if (state != ERT_CMD_STATE_COMPLETED) {
     return Fail(
         absl::StrCat("run of N=", chunk.n, " ended in ", StateName(state)));

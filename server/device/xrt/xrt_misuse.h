@@ -13,7 +13,11 @@ namespace npuk::xrt_backend {
 
 enum class Misuse {
   kNone,
-  kDataBoGroupZero,    // data BOs in memory group 0, not group_id(3+i)
+  // Data BOs in memory group 0, not group_id(3+i). Real XRT warns and runs
+  // the kernel on copies in the connected bank made at set_arg time
+  // (validate_bo_at_index): the input copy is right, the result stays in
+  // the output copy, so the output BO reads zeros. Not invisibility.
+  kDataBoGroupZero,
   kDataBoNormalFlags,  // data BOs with flags::normal, not host_only
   kInstrCountInBytes,  // ninstr as a byte count instead of 32-bit words
   kNoInstructionBo,    // kernel(3, bo{}, 0, ...)
