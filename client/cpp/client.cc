@@ -10,7 +10,6 @@
 namespace npuk {
 namespace {
 
-constexpr size_t kMelInBytes = kMelFrameSamples * sizeof(int16_t);
 constexpr size_t kTileBytes = kTileDim * kTileDim;
 
 absl::Duration MicrosParam(const inference::ModelInferResponse& r,
