@@ -3,7 +3,9 @@
 # C++ sources (server/, kernels/, client/, tests/, bench/ and their headers;
 # not generated code), using a build's compile_commands.json. Any finding is
 # an error (WarningsAsErrors: '*').
-#   scripts/run-clang-tidy.sh [BUILD_DIR]    default build/clang-tsa
+#   scripts/run-clang-tidy.sh [BUILD_DIR [FILE_REGEX...]]
+# BUILD_DIR defaults to build/clang-tsa; FILE_REGEX (Python regexes matched
+# against absolute paths, e.g. server/rpc/) narrows the run to some files.
 # The build must have run (generated *.pb.h must exist): scripts/test.sh runs
 # this right after building the clang-tsa preset.
 set -euo pipefail
@@ -29,11 +31,12 @@ done
 # run-clang-tidy matches this Python regex against the absolute paths in
 # compile_commands.json.
 dirs='(server|kernels|client|bench)'
-files="^$root/(?!kernels/golden/golden_data\\.cc)(?!.*_test\\.cc\$)$dirs/"
+files=("^$root/(?!kernels/golden/golden_data\\.cc)(?!.*_test\\.cc\$)$dirs/")
+if [ "$#" -gt 1 ]; then files=("${@:2}"); fi
 t0=$SECONDS
 if ! run-clang-tidy-14 -quiet -j "${NPUK_TIDY_JOBS:-$(nproc)}" \
     -clang-tidy-binary "$(command -v clang-tidy-14)" \
-    -p "$build" -header-filter="^$root/(server|kernels|client|tests|bench)/" "$files" >"$build/clang-tidy.log" 2>&1; then
+    -p "$build" -header-filter="^$root/(server|kernels|client|tests|bench)/" "${files[@]}" >"$build/clang-tidy.log" 2>&1; then
   # Only the findings, without colours or the clang-tidy command lines.
   sed 's/\x1b\[[0-9;]*m//g' "$build/clang-tidy.log" | grep -v -e '-header-filter=' -e ' warnings generated\.$' |
     grep -E -A4 '(warning|error): ' | head -150 >&2
