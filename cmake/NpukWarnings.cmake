@@ -1,7 +1,12 @@
 # npuk_warnings(target): the project's warning set; errors when NPUK_WERROR.
+# clang also checks the ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED
+# annotations (-Wthread-safety); the `clang-tsa` preset builds everything that
+# way with -Werror, and scripts/test.sh runs it in CI.
 function(npuk_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic
-    -Wno-missing-field-initializers $<$<BOOL:${NPUK_WERROR}>:-Werror>)
+    -Wno-missing-field-initializers
+    $<$<CXX_COMPILER_ID:Clang>:-Wthread-safety>
+    $<$<BOOL:${NPUK_WERROR}>:-Werror>)
 endfunction()
 
 # npuk_test(NAME SOURCES src... LIBS lib... [LABELS l...]): a GoogleTest

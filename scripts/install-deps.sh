@@ -12,12 +12,15 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libsystemd-dev libssl-dev uuid-dev
-  dpkg-dev  # scripts/tsan-abseil.sh: apt-get source + dpkg-source
+  dpkg-dev patch  # scripts/tsan-abseil.sh: apt-get source, dpkg-source, patch
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-grpcio python3-grpc-tools python3-numpy python3-pytest
-  python3-yaml espeak-ng sox openssl systemd clang-14 libclang-rt-14-dev clang-format
+  python3-yaml espeak-ng sox openssl systemd clang-14 libclang-rt-14-dev
   mlir-19-tools  # ctest npuk_check_mlir: mlir-opt verifies the NPU designs
+  # style checks (scripts/check-format.sh, the clang-tsa preset,
+  # scripts/run-clang-tidy.sh)
+  clang-format clang-format-14 clang-tidy-14
 )
 # bench/kernels compares against PyTorch; only `install-deps.sh --bench`
 # installs it (large, and never needed by the tests).

@@ -11,7 +11,6 @@
 namespace npuk {
 namespace {
 
-constexpr size_t kMelInBytes = kMelFrameSamples * sizeof(int16_t);
 constexpr size_t kTileBytes = kTileDim * kTileDim;
 
 absl::Duration MicrosParam(const inference::ModelInferResponse& r,
@@ -128,7 +127,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   return grpc::CreateCustomChannel(*resolved, credentials, args);
 }
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Connect(Options options) {
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
+    const Options& options) {
   auto channel = MakeChannel(options.target, options.credentials);
   if (!channel.ok()) return channel.status();
   return std::make_unique<Client>(*std::move(channel), options.timeout);

@@ -126,7 +126,8 @@ class Client {
 
   // Creates the channel; it connects lazily, so an absent daemon shows up as
   // UNAVAILABLE on the first call. Fails only on a malformed target.
-  static absl::StatusOr<std::unique_ptr<Client>> Connect(Options options);
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(
+      const Options& options);
   // Over an existing channel (tests, custom channel arguments).
   Client(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout);
 

@@ -3,10 +3,10 @@
 #ifndef NPUSIM_VERSION_H_
 #define NPUSIM_VERSION_H_
 
-#define XRT_VERSION(major, minor) ((major << 16) + (minor))
+#define XRT_VERSION(major, minor) (((major) << 16) + (minor))
 #define XRT_VERSION_CODE XRT_VERSION(2, 17)
-#define XRT_MAJOR(code) ((code >> 16))
-#define XRT_MINOR(code) (code - ((code >> 16) << 16))
+#define XRT_MAJOR(code) ((code) >> 16)
+#define XRT_MINOR(code) ((code) - (((code) >> 16) << 16))
 #define XRT_PATCH 0
 #define XRT_HEAD_COMMITS 0
 #define XRT_BRANCH_COMMITS 0
