@@ -33,7 +33,12 @@ ABSL_FLAG(std::string, metrics, "",
 ABSL_FLAG(absl::Duration, drain_timeout, absl::ZeroDuration(),
           "On SIGTERM, time given to accepted requests (default 10s)");
 ABSL_FLAG(absl::Duration, health_interval, absl::ZeroDuration(),
-          "Interval between health canaries, e.g. 1s, 500ms (default 5s)");
+          "Interval between health canaries, e.g. 1s, 500ms (default 4s, below "
+          "the NPU's 5 s autosuspend)");
+ABSL_FLAG(std::string, npu_sim_fault, "",
+          "npu-sim only: a fault of the simulated NPU, KIND[:RATE] with KIND "
+          "one of hang, error, zeros, garbage, cold, slow (e.g. hang:0.05); "
+          "goes through the xrt backend's own TIMEOUT/ERROR handling");
 ABSL_FLAG(std::vector<std::string>, fault, {},
           "Fault injection for drills: MODEL:KIND[:RATE], KIND one of zeros, "
           "garbage, error, timeout, slow; comma-separated");
@@ -110,6 +115,9 @@ absl::StatusOr<config::Config> BuildConfig() {
         std::max<int64_t>(1, absl::ToInt64Milliseconds(d))));
   }
   for (const std::string& f : absl::GetFlag(FLAGS_fault)) c.add_faults(f);
+  if (auto v = absl::GetFlag(FLAGS_npu_sim_fault); !v.empty()) {
+    c.mutable_npu_sim()->set_fault(v);
+  }
   if (auto v = absl::GetFlag(FLAGS_tls_cert); !v.empty()) {
     c.mutable_tls()->set_cert_file(v);
   }

@@ -14,7 +14,9 @@
 #include "absl/strings/str_split.h"
 #include "kernels/registry/registry.h"
 #include "npusim/machine.h"
+#include "server/common/status_macros.h"
 #include "server/device/xrt/xrt_device.h"
+#include "spdlog/spdlog.h"
 #include "xrt/xrt_device.h"
 
 namespace npuk {
@@ -77,6 +79,15 @@ absl::StatusOr<std::unique_ptr<NpuSimDevice>> Open(const config::Config& config,
   }
   std::shared_ptr<npusim::Machine> machine = npusim::MachineOf(device);
   machine->Configure(settings);
+  if (!sim.fault().empty()) {
+    NPUK_ASSIGN_OR_RETURN(const npusim::Fault fault,
+                          ParseNpuSimFault(sim.fault()));
+    machine->InjectFault(fault);
+    spdlog::warn(
+        "npu-sim: simulated NPU fault {} in force (drills only, never in "
+        "production)",
+        sim.fault());
+  }
 
   xrt_backend::Options options;
   options.backend_name = "npu-sim";
