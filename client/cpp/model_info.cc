@@ -401,13 +401,11 @@ ParseParameter(const ModelInfo& info, absl::string_view assignment) {
   } else if (type == "double") {
     if (!absl::SimpleAtod(value, &d)) return bad("a double");
     p.set_double_param(d);
-  } else if (type == "string") {
-    p.set_string_param(std::string(value));
-  } else if (value == "true" || value == "false") {
+  } else if (type != "string" && (value == "true" || value == "false")) {
     p.set_bool_param(value == "true");
-  } else if (absl::SimpleAtoi(value, &i)) {
+  } else if (type != "string" && absl::SimpleAtoi(value, &i)) {
     p.set_int64_param(i);
-  } else if (absl::SimpleAtod(value, &d)) {
+  } else if (type != "string" && absl::SimpleAtod(value, &d)) {
     p.set_double_param(d);
   } else {
     p.set_string_param(std::string(value));

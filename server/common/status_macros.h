@@ -29,9 +29,13 @@
   NPUK_ASSIGN_OR_RETURN_IMPL_(NPUK_STATUS_CONCAT_(npuk_statusor_, __LINE__), \
                               lhs, expr)
 
+// `statusor` names a variable and `lhs` may be a declaration
+// ("std::string s"), so neither can be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define NPUK_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)   \
   auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = *std::move(statusor)
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // NPUK_SERVER_COMMON_STATUS_MACROS_H_
