@@ -4,7 +4,10 @@
 #    npuk_txn_tool, and the npu-sim kernel package of every kernel (always
 #    built);
 #  - with -DNPUK_BUILD_AIE=ON: aiecc + Peano builds of every kernel in
-#    NPUK_KERNELS into real npu1_1col kernel packages (kernels/README.md).
+#    NPUK_KERNELS into real kernel packages of its column design (one column
+#    of 4 cores, the mem tile splitting items across them; kernels/README.md)
+#    with a sequence for each of the design's batch sizes (`<design>.py
+#    --sizes`).
 #
 # Per kernel <k> the AIE build uses kernels/<k>/<k>_design.py (the MLIR
 # generator) and kernels/<k>/<k>_kernel.cc (the AIE C++ source), the names
@@ -90,7 +93,6 @@ endif()
 message(STATUS "AIE build: aiecc ${NPUK_AIECC}, Peano ${NPUK_PEANO_DIR}, "
   "mlir-aie ${NPUK_MLIR_AIE_DIR}, design mode ${_npuk_design_mode}")
 
-set(NPUK_AIE_BATCH_SIZES 1 4 16 32 64 128 256)
 set(_aie_out ${PROJECT_BINARY_DIR}/aie/kernels)
 set(_aie_manifests)
 set(_lint ${CMAKE_CURRENT_LIST_DIR}/tools/lint_sequences.py)
@@ -113,6 +115,18 @@ foreach(_k ${NPUK_KERNELS})
         "kernels/${_k}/CMakeLists.txt (see kernels/aie_build.cmake)")
     endif()
   endforeach()
+  # The batch sizes of this design: multiples of its cores x columns
+  # (aie_design.batch_sizes; lint_sequences.py checks that the C++ side,
+  # txn::BatchSizesFor, has the same).
+  execute_process(
+    COMMAND /usr/bin/python3 ${_design} --sizes
+    OUTPUT_VARIABLE _sizes OUTPUT_STRIP_TRAILING_WHITESPACE
+    RESULT_VARIABLE _sizes_rc)
+  if(NOT _sizes_rc EQUAL 0 OR _sizes STREQUAL "")
+    message(FATAL_ERROR "AIE build of kernel '${_k}': ${_design} --sizes "
+      "failed; run it by hand to see why")
+  endif()
+  separate_arguments(_sizes)
   set(_work ${PROJECT_BINARY_DIR}/aie/work/${_k})
   # The object the design's link_with names: <source stem>.o.
   get_filename_component(_stem ${_src} NAME_WE)
@@ -144,7 +158,7 @@ foreach(_k ${NPUK_KERNELS})
   set(_insts_args)
   set(_insts_files)
   set(_first TRUE)
-  foreach(_n ${NPUK_AIE_BATCH_SIZES})
+  foreach(_n ${_sizes})
     set(_mlir ${_work}/${_k}_n${_n}.mlir)
     set(_insts ${_work}/insts_${_n}.bin)
     set(_gen_flags)

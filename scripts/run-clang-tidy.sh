@@ -6,8 +6,10 @@
 #   scripts/run-clang-tidy.sh [BUILD_DIR [FILE_REGEX...]]
 # BUILD_DIR defaults to build/clang-tsa; FILE_REGEX (Python regexes matched
 # against absolute paths, e.g. server/rpc/) narrows the run to some files.
-# The build must have run (generated *.pb.h must exist): scripts/test.sh runs
-# this right after building the clang-tsa preset.
+# The generated *.pb.h must exist: `cmake --build build/clang-tsa --target
+# npuk_generated_headers` makes them (scripts/test.sh does). The compile commands
+# carry -Wthread-safety -Werror, so clang's thread-safety analysis and every
+# other compiler warning are reported here as errors too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,7 +21,7 @@ for t in clang-tidy-14 run-clang-tidy-14; do
 done
 [ -f "$build/compile_commands.json" ] || {
   echo "run-clang-tidy: no $build/compile_commands.json; first run" >&2
-  echo "  cmake --preset clang-tsa && cmake --build --preset clang-tsa" >&2
+  echo "  cmake --preset clang-tsa && cmake --build --preset clang-tsa --target npuk_generated_headers" >&2
   exit 2
 }
 

@@ -5,11 +5,16 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "kernels/registry/registry.h"
+#include "server/common/status_macros.h"
 
 namespace npuk {
 namespace {
@@ -39,6 +44,58 @@ uint32_t DefaultInstances(std::string_view backend) {
 }
 
 constexpr uint32_t kMaxBatchLimit = 65536;
+// gRPC takes message sizes as int.
+constexpr uint64_t kMaxMessageBytes = 2147483647;
+constexpr uint32_t kMinMessageBytes = 4096;
+constexpr uint32_t kMaxCpuThreads = 1024;
+constexpr uint32_t kMaxQueueSize = 1 << 20;
+constexpr uint32_t kMaxDurationMs = 3600 * 1000;  // one hour
+
+// At most 64 bytes of an operator-supplied value in an error.
+std::string Bounded(const std::string& s) {
+  if (s.size() <= 64) return std::string(s);
+  return absl::StrCat(s.substr(0, 64), "...");
+}
+
+// "unix:/abs/path" or HOST:PORT with PORT 0 to 65535; `field` names it.
+absl::Status ValidateAddress(const std::string& address, const char* field,
+                             bool allow_unix) {
+  if (allow_unix && absl::StartsWith(address, "unix:")) {
+    if (address.size() < 7 || address[5] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " '", Bounded(address),
+                       "': the unix socket path must be absolute "
+                       "(unix:/run/npukd/npukd.sock)"));
+    }
+    return absl::OkStatus();
+  }
+  const size_t colon = address.rfind(':');
+  const std::string example =
+      allow_unix ? "unix:/abs/path or HOST:PORT, e.g. 127.0.0.1:8001"
+                 : "HOST:PORT, e.g. 127.0.0.1:9090";
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " '", Bounded(address),
+                     "' is not an address; expected ", example));
+  }
+  const std::string port = address.substr(colon + 1);
+  uint64_t value = 0;
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(port, &value) || value > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " '", Bounded(address), "': port '", Bounded(port),
+                     "' is out of range; allowed 0 to 65535 (", example, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InRange(uint64_t value, uint64_t lo, uint64_t hi,
+                     const std::string& what, const std::string& unit = "") {
+  if (value >= lo && value <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " is ", value, unit, "; allowed ", lo, unit, " to ", hi, unit));
+}
 
 }  // namespace
 
@@ -98,6 +155,28 @@ absl::Status FinalizeConfig(config::Config& c) {
                      "0777, e.g. 0660)"));
   }
   if (c.max_message_bytes() == 0) c.set_max_message_bytes(64 << 20);
+  if (absl::Status s = ValidateAddress(c.listen(), "listen", true); !s.ok()) {
+    return s;
+  }
+  if (!c.metrics_listen().empty()) {
+    if (absl::Status s =
+            ValidateAddress(c.metrics_listen(), "metrics_listen", false);
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& [value, lo, hi, what, unit] : std::vector<
+           std::tuple<uint64_t, uint64_t, uint64_t, const char*, const char*>>{
+           {c.drain_timeout_ms(), 1, kMaxDurationMs, "drain_timeout_ms", " ms"},
+           {c.health_interval_ms(), 1, kMaxDurationMs, "health_interval_ms",
+            " ms"},
+           {c.max_message_bytes(), kMinMessageBytes, kMaxMessageBytes,
+            "max_message_bytes (gRPC takes an int)", " bytes"},
+           {c.cpu_threads() == 0 ? 1 : c.cpu_threads(), 1, kMaxCpuThreads,
+            "cpu_threads (0 = one per core)", ""},
+       }) {
+    NPUK_RETURN_IF_ERROR(InRange(value, lo, hi, what, unit));
+  }
   if (c.has_tls() &&
       (c.tls().cert_file().empty() != c.tls().key_file().empty())) {
     return absl::InvalidArgumentError(
@@ -144,6 +223,9 @@ absl::Status FinalizeConfig(config::Config& c) {
           "; allowed 1 to ", kMaxBatchLimit));
     }
     if (m->max_queue_size() == 0) m->set_max_queue_size(1024);
+    NPUK_RETURN_IF_ERROR(
+        InRange(m->max_queue_size(), 1, kMaxQueueSize,
+                absl::StrCat("max_queue_size for '", spec.name, "'")));
     if (m->instances() == 0) m->set_instances(DefaultInstances(c.backend()));
     if (m->instances() > 16) {
       return absl::InvalidArgumentError(

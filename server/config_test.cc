@@ -85,5 +85,67 @@ TEST(ConfigTest, DefaultSocketFollowsTheEnvironment) {
   ::unsetenv("RUNTIME_DIRECTORY");
 }
 
+// FinalizeConfig's message for `c`, "" when it accepts it.
+std::string Refusal(config::Config c) {
+  return std::string(FinalizeConfig(c).message());
+}
+
+TEST(ConfigTest, ListenPortsAreInRange) {
+  config::Config c;
+  c.set_listen("127.0.0.1:70000");
+  EXPECT_THAT(Refusal(c), HasSubstr("allowed 0 to 65535"));
+  c.set_listen("127.0.0.1:-1");
+  EXPECT_THAT(Refusal(c), HasSubstr("allowed 0 to 65535"));
+  c.set_listen("127.0.0.1:80x");
+  EXPECT_THAT(Refusal(c), HasSubstr("port '80x'"));
+  c.set_listen("localhost");
+  EXPECT_THAT(Refusal(c), HasSubstr("is not an address"));
+  c.set_listen("unix:relative.sock");
+  EXPECT_THAT(Refusal(c), HasSubstr("must be absolute"));
+  c.set_listen("127.0.0.1:65535");
+  EXPECT_EQ(Refusal(c), "");
+  c.set_listen("[::1]:0");
+  EXPECT_EQ(Refusal(c), "");
+  c.set_metrics_listen("0.0.0.0:99999");
+  EXPECT_THAT(Refusal(c), HasSubstr("metrics_listen"));
+}
+
+TEST(ConfigTest, ErrorsQuoteABoundedPrefixOfTheValue) {
+  config::Config c;
+  c.set_listen(std::string(10000, 'x') + ":99999");
+  const std::string message = Refusal(c);
+  EXPECT_THAT(message, HasSubstr("allowed 0 to 65535"));
+  EXPECT_LT(message.size(), 300u);
+}
+
+TEST(ConfigTest, MessageSizeFitsGrpcsInt) {
+  config::Config c;
+  c.set_max_message_bytes(3000000000u);
+  EXPECT_THAT(Refusal(c), HasSubstr("allowed 4096 bytes to 2147483647 bytes"));
+  c.set_max_message_bytes(100);
+  EXPECT_THAT(Refusal(c), HasSubstr("max_message_bytes"));
+  c.set_max_message_bytes(2147483647u);
+  EXPECT_EQ(Refusal(c), "");
+}
+
+TEST(ConfigTest, ThreadsDurationsAndQueuesHaveRanges) {
+  config::Config c;
+  c.set_cpu_threads(1000000);
+  EXPECT_THAT(Refusal(c), HasSubstr("cpu_threads (0 = one per core) is "
+                                    "1000000; allowed 1 to 1024"));
+  c.set_cpu_threads(8);
+  EXPECT_EQ(Refusal(c), "");
+  c.set_drain_timeout_ms(4000000000u);
+  EXPECT_THAT(Refusal(c), HasSubstr("drain_timeout_ms is 4000000000 ms"));
+  c.set_drain_timeout_ms(2000);
+  c.set_health_interval_ms(3600001);
+  EXPECT_THAT(Refusal(c), HasSubstr("health_interval_ms"));
+  c.set_health_interval_ms(500);
+  auto* m = c.add_models();
+  m->set_name("mel");
+  m->set_max_queue_size(4294967295u);
+  EXPECT_THAT(Refusal(c), HasSubstr("max_queue_size for 'mel'"));
+}
+
 }  // namespace
 }  // namespace npuk

@@ -3,8 +3,12 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <iostream>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -15,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "kernels/registry/registry.h"
+#include "server/common/cli.h"
 #include "server/common/status_macros.h"
 #include "server/config.h"
 #include "server/daemon.h"
@@ -30,6 +35,9 @@ ABSL_FLAG(std::string, listen, "",
 ABSL_FLAG(std::string, backend, "", "cpu (default), npu-sim or xrt");
 ABSL_FLAG(std::string, metrics, "",
           "HOST:PORT for Prometheus metrics over HTTP (off by default)");
+ABSL_FLAG(std::string, http, "",
+          "HOST:PORT for the KServe v2 REST API over HTTP (off by default), "
+          "e.g. 127.0.0.1:8000");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::ZeroDuration(),
           "On SIGTERM, time given to accepted requests (default 10s)");
 ABSL_FLAG(absl::Duration, health_interval, absl::ZeroDuration(),
@@ -74,9 +82,12 @@ config::ModelSettings& SettingsFor(config::Config& c, std::string_view name) {
 
 // Applies "N" (every model) or "MODEL:N" entries to one numeric field.
 // Unknown model names are left for FinalizeConfig to refuse.
+// `max` is the field's type limit (uint32 fields must not wrap); the real
+// ranges are FinalizeConfig's.
 absl::Status ApplyPerModel(const std::vector<std::string>& entries,
                            const char* flag, config::Config& c,
-                           void (*set)(config::ModelSettings&, uint64_t)) {
+                           void (*set)(config::ModelSettings&, uint64_t),
+                           uint64_t max = UINT32_MAX) {
   for (const std::string& e : entries) {
     std::vector<std::string> parts = absl::StrSplit(e, ':');
     uint64_t value = 0;
@@ -85,6 +96,11 @@ absl::Status ApplyPerModel(const std::vector<std::string>& entries,
       return absl::InvalidArgumentError(absl::StrCat(
           "--", flag, "=", e, ": expected N or MODEL:N, e.g. ",
           AllKernels().front()->name, ":64 (models: ", KernelNames(), ")"));
+    }
+    if (value > max) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, "=", e.substr(0, 64), ": ", number.substr(0, 32),
+          " is out of range (at most ", max, ")"));
     }
     if (parts.size() == 1) {
       for (const KernelSpec* kernel : AllKernels()) {
@@ -97,6 +113,22 @@ absl::Status ApplyPerModel(const std::vector<std::string>& entries,
   return absl::OkStatus();
 }
 
+// Case-insensitive; errors always reach stderr (the journal), so the
+// quietest level is "error".
+absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(std::string name) {
+  for (char& ch : name) ch = static_cast<char>(std::tolower(ch));
+  if (name == "warning") name = "warn";
+  for (const auto level :
+       {spdlog::level::trace, spdlog::level::debug, spdlog::level::info,
+        spdlog::level::warn, spdlog::level::err}) {
+    if (spdlog::level::to_string_view(level) == name) return level;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--log_level=", name.substr(0, 32),
+      ": expected trace, debug, info, warn or error (errors are always "
+      "logged)"));
+}
+
 absl::StatusOr<config::Config> BuildConfig() {
   config::Config c;
   if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
@@ -107,12 +139,27 @@ absl::StatusOr<config::Config> BuildConfig() {
   if (auto v = absl::GetFlag(FLAGS_metrics); !v.empty()) {
     c.set_metrics_listen(v);
   }
-  if (auto d = absl::GetFlag(FLAGS_drain_timeout); d > absl::ZeroDuration()) {
-    c.set_drain_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(d)));
-  }
-  if (auto d = absl::GetFlag(FLAGS_health_interval); d > absl::ZeroDuration()) {
-    c.set_health_interval_ms(static_cast<uint32_t>(
-        std::max<int64_t>(1, absl::ToInt64Milliseconds(d))));
+  if (auto v = absl::GetFlag(FLAGS_http); !v.empty()) c.set_http_listen(v);
+  // Durations: negative is refused, 0 keeps the config's (or the default),
+  // the upper bound is FinalizeConfig's.
+  for (const auto& [flag, value, set] :
+       {std::tuple{"drain_timeout", absl::GetFlag(FLAGS_drain_timeout),
+                   &config::Config::set_drain_timeout_ms},
+        std::tuple{"health_interval", absl::GetFlag(FLAGS_health_interval),
+                   &config::Config::set_health_interval_ms}}) {
+    if (value < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, "=", absl::FormatDuration(value),
+                       " is negative; give a duration such as 10s or 500ms"));
+    }
+    if (value == absl::ZeroDuration()) continue;
+    const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(value));
+    if (ms > UINT32_MAX) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, "=", absl::FormatDuration(value),
+                       " is out of range; allowed 1ms to 1h"));
+    }
+    (c.*set)(static_cast<uint32_t>(ms));
   }
   for (const std::string& f : absl::GetFlag(FLAGS_fault)) c.add_faults(f);
   if (auto v = absl::GetFlag(FLAGS_npu_sim_fault); !v.empty()) {
@@ -139,7 +186,13 @@ absl::StatusOr<config::Config> BuildConfig() {
   if (auto v = absl::GetFlag(FLAGS_socket_group); !v.empty()) {
     c.set_socket_group(v);
   }
-  if (int t = absl::GetFlag(FLAGS_cpu_threads); t > 0) {
+  if (int t = absl::GetFlag(FLAGS_cpu_threads); t != 0) {
+    if (t < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cpu_threads=", t,
+                       " is negative; allowed 1 to 1024 (0 = one per "
+                       "core)"));
+    }
     c.set_cpu_threads(static_cast<uint32_t>(t));
   }
   NPUK_RETURN_IF_ERROR(
@@ -211,10 +264,15 @@ int Run() {
 }  // namespace npuk
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      absl::StrCat("npukd serves its kernels (", npuk::KernelNames(),
-                   ") over gRPC (KServe v2 / Triton protocol).\nExample: npukd "
-                   "--backend=cpu --listen=unix:/tmp/npukd.sock"));
+  const std::string usage = absl::StrCat(
+      "npukd serves its kernels (", npuk::KernelNames(),
+      ") over gRPC (KServe v2 / Triton protocol).\n\n"
+      "usage: npukd [--config=FILE] [flags]\n"
+      "       npukd --version\n\n"
+      "example: npukd --backend=cpu --listen=unix:/tmp/npukd.sock\n"
+      "Flags override the config file's fields; hyphens and underscores in "
+      "flag\nnames are interchangeable (--drain-timeout, --drain_timeout).\n");
+  absl::SetProgramUsageMessage(usage);
   // Accept --drain-timeout as well as --drain_timeout (absl spells flags
   // with underscores; the docs and systemd units often use hyphens).
   std::vector<std::string> normalized(argv, argv + argc);
@@ -227,10 +285,23 @@ int main(int argc, char** argv) {
   }
   std::vector<char*> args;
   for (std::string& a : normalized) args.push_back(a.data());
+  // --help/-h and --version exit 0; unknown flags and bad values exit 2.
+  const npuk::cli::Program program{
+      .name = "npukd", .usage = usage, .flag_files = {"server/main.cc"}};
+  if (std::optional<int> code =
+          npuk::cli::HandleEarly(program, static_cast<int>(args.size()),
+                                 args.data(), std::cout, std::cerr)) {
+    return *code;
+  }
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  const auto level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
   spdlog::set_default_logger(spdlog::stderr_color_mt("npukd"));
-  spdlog::set_level(level);
+  absl::StatusOr<spdlog::level::level_enum> level =
+      npuk::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) {
+    spdlog::critical("npukd: {}", std::string(level.status().message()));
+    return 2;
+  }
+  spdlog::set_level(*level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   return npuk::Run();
 }

@@ -4,11 +4,17 @@
 // PyTorch on the same inputs and prints the ratios.
 //
 //   npuk_kernels_bench [--mel FILE] [--attention FILE] [--seconds S]
+//                      [--threads N]
+//
+// --threads N (N > 1) adds the CPU backend's paths on N threads, the items
+// split in N contiguous chunks, in items per wall-clock second
+// ("*_cpu_per_s_threads").
 //
 // FILE holds raw device-layout items (800-byte frames, 12288-byte tiles);
 // without one, seeded random items are used. "registry" in the output has
 // the reference and CPU path of every registered kernel (KernelSpec) on
 // seeded random tensors with the default parameters.
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +25,8 @@
 #include <random>
 #include <span>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -74,6 +82,41 @@ double Throughput(size_t items, double seconds, Fn fn) {
   return static_cast<double>(done) / elapsed;
 }
 
+// Items per wall-clock second of fn(begin, count) on `threads` threads,
+// each repeating its own contiguous chunk of the items until `seconds` of
+// wall time have passed (thread CPU time would hide contention).
+template <typename Fn>
+double ThreadedThroughput(size_t items, double seconds, int threads, Fn fn) {
+  const auto chunk = [&](int t) {
+    const size_t b = items * static_cast<size_t>(t) / threads;
+    return std::pair<size_t, size_t>(
+        b, items * static_cast<size_t>(t + 1) / threads - b);
+  };
+  for (int t = 0; t < threads; ++t) fn(chunk(t).first, chunk(t).second);
+  using Clock = std::chrono::steady_clock;
+  std::vector<size_t> done(threads, 0);
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end =
+      start + std::chrono::duration_cast<Clock::duration>(
+                  std::chrono::duration<double>(seconds));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      const auto [b, n] = chunk(t);
+      do {
+        fn(b, n);
+        done[t] += n;
+      } while (Clock::now() < end);
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  const double elapsed =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  size_t total = 0;
+  for (size_t d : done) total += d;
+  return static_cast<double>(total) / elapsed;
+}
+
 // "name": {"reference_per_s": R, "cpu_per_s": C} for every registered
 // kernel, over `items` random items per call.
 std::string RegistryThroughput(size_t items, double seconds) {
@@ -90,7 +133,7 @@ std::string RegistryThroughput(size_t items, double seconds) {
     std::vector<std::vector<uint8_t>> planes;
     for (size_t p = 0; p < spec->plane_count(); ++p) {
       if (p < spec->inputs.size()) {
-        planes.push_back(RandomBytes(items * spec->plane_bytes(p), seed++));
+        planes.push_back(RandomBytes(spec->plane_span(p, items), seed++));
       } else {
         planes.emplace_back();
         for (size_t i = 0; i < items; ++i) {
@@ -104,7 +147,7 @@ std::string RegistryThroughput(size_t items, double seconds) {
     std::vector<std::vector<uint8_t>> args(spec->device_args.size());
     std::vector<const uint8_t*> in;
     for (size_t a = 0; a < args.size(); ++a) {
-      args[a].resize(items * spec->arg_bytes(a));
+      args[a].resize(spec->arg_span(a, items));
       npuk::GatherArg(*spec, a, views, 0, items, args[a].data());
       in.push_back(args[a].data());
     }
@@ -126,6 +169,7 @@ std::string RegistryThroughput(size_t items, double seconds) {
 int main(int argc, char** argv) {
   std::string mel_path, attention_path;
   double seconds = 1.0;
+  int threads = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--mel" && i + 1 < argc) {
@@ -134,9 +178,17 @@ int main(int argc, char** argv) {
       attention_path = argv[++i];
     } else if (arg == "--seconds" && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
+    } else if (arg == "--threads" && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
+      if (threads < 1 || threads > 1024) {
+        std::fprintf(stderr, "--threads %s: give a thread count in [1, 1024]\n",
+                     argv[i]);
+        return 2;
+      }
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--mel FILE] [--attention FILE] [--seconds S]\n",
+                   "usage: %s [--mel FILE] [--attention FILE] [--seconds S] "
+                   "[--threads N]\n",
                    argv[0]);
       return 2;
     }
@@ -172,13 +224,42 @@ int main(int argc, char** argv) {
   const double att_cpu = Throughput(tiles, seconds, [&](size_t n) {
     npuk::cpu::AttentionTiles(qkv, att_out.data(), n, scales.data());
   });
+  // The AVX2 path too where dispatch picks a better one: what CPUs without
+  // AVX-512 VNNI run.
+  std::string avx2;
+  if (npuk::cpu::HasAvx2() &&
+      std::string(npuk::cpu::AttentionPath()) != "avx2") {
+    const double att_avx2 = Throughput(tiles, seconds, [&](size_t n) {
+      npuk::cpu::AttentionTilesAvx2(qkv, att_out.data(), n, scales.data());
+    });
+    avx2 = absl::StrCat("\"attention_avx2_per_s\": ", att_avx2, ", ");
+  }
+  std::string threaded;
+  if (threads > 1) {
+    const double mel_mt =
+        ThreadedThroughput(frames, seconds, threads, [&](size_t b, size_t n) {
+          npuk::cpu::MelFrames(mel_in.data() + b * npuk::kMelFrameSamples,
+                               mel_out.data() + b * npuk::kMelBands, n);
+        });
+    const double att_mt =
+        ThreadedThroughput(tiles, seconds, threads, [&](size_t b, size_t n) {
+          npuk::cpu::AttentionTiles(
+              qkv + b * npuk::kAttentionInBytes,
+              att_out.data() + b * npuk::kAttentionOutBytes, n, &scales[b]);
+        });
+    threaded = absl::StrCat(
+        "\"threads\": ", threads, ", \"mel_cpu_per_s_threads\": ", mel_mt,
+        ", \"attention_cpu_per_s_threads\": ", att_mt, ", ");
+  }
   const std::string registry = RegistryThroughput(64, seconds);
   std::printf(
-      "{\"simd\": \"%s\", \"mel_frames\": %zu, \"attention_tiles\": %zu, "
+      "{\"simd\": \"%s\", \"attention_path\": \"%s\", \"mel_frames\": %zu, "
+      "\"attention_tiles\": %zu, "
       "\"mel_entry_per_s\": %.1f, \"mel_cpu_per_s\": %.1f, "
       "\"attention_entry_per_s\": %.1f, \"attention_cpu_per_s\": %.1f, "
-      "\"registry\": %s}\n",
-      npuk::cpu::SimdLevel(), frames, tiles, mel_entry, mel_cpu, att_entry,
-      att_cpu, registry.c_str());
+      "%s%s\"registry\": %s}\n",
+      npuk::cpu::SimdLevel(), npuk::cpu::AttentionPath(), frames, tiles,
+      mel_entry, mel_cpu, att_entry, att_cpu, avx2.c_str(), threaded.c_str(),
+      registry.c_str());
   return 0;
 }

@@ -1,18 +1,24 @@
 #!/usr/bin/python3
-"""Kernel throughput against PyTorch, single thread, same inputs, one run.
+"""Kernel throughput against PyTorch, single thread and all threads, same inputs, one run.
 
     /usr/bin/python3 bench/kernels/run.py [--build build/default] [--seconds 2]
+        [--threads N]
 
 Makes speech frames (espeak-ng, resampled to 16 kHz with sox; random frames
 when those tools are missing) and Gaussian attention tiles, runs
 npuk_kernels_bench (C++) and PyTorch float32 on them, and prints items/s
-and the ratios. PyTorch: Debian's python3-torch (bench only, never tests).
+and the ratios: single thread in thread CPU time, then all threads
+(--threads, default every CPU; 1 skips it) in wall-clock time, where our
+side splits the items over N threads and PyTorch runs with
+torch.set_num_threads(N). PyTorch: Debian's python3-torch (bench only,
+never tests).
 """
 
 import argparse
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -82,6 +88,19 @@ def rate(fn, items, seconds):
             return done / elapsed
 
 
+def rate_wall(fn, items, seconds):
+    """Items per wall-clock second: for the all-thread figures, where the
+    work of several threads is what counts."""
+    fn()
+    done, start = 0, time.perf_counter()
+    while True:
+        fn()
+        done += items
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done / elapsed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=str(ROOT / "build" / "default"),
@@ -91,6 +110,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--frames", type=int, default=2048)
     ap.add_argument("--tiles", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="threads for the all-thread figures (1: skip them)")
     args = ap.parse_args()
 
     bench = pathlib.Path(args.build) / "bench" / "kernels" / \
@@ -113,6 +134,8 @@ def main():
         cmd = [str(bench), "--mel", str(tmp / "mel.bin"), "--attention",
                str(tmp / "att.bin"), "--seconds",
                str(args.seconds / args.rounds)]
+        if args.threads > 1:
+            cmd += ["--threads", str(args.threads)]
         rounds_ours = []
         rounds_torch = []
         for _ in range(args.rounds):
@@ -123,11 +146,13 @@ def main():
             rounds_torch.append(measure_torch(audio, tiles, args))
 
     ours = {key: max(r[key] for r in rounds_ours)
-            for key in rounds_ours[0] if key.endswith("_per_s")}
+            for key in rounds_ours[0]
+            if key.endswith(("_per_s", "_per_s_threads"))}
     ours["simd"] = rounds_ours[0]["simd"]
-    torch_mel_rate = max(r[0] for r in rounds_torch)
-    torch_att_rate = max(r[1] for r in rounds_torch)
-    report(ours, torch_mel_rate, torch_att_rate, args)
+    ours["attention_path"] = rounds_ours[0].get("attention_path", "?")
+    torch_rates = [max(r[i] for r in rounds_torch)
+                   for i in range(len(rounds_torch[0]))]
+    report(ours, torch_rates, args)
 
 
 def measure_torch(audio, tiles, args):
@@ -154,17 +179,51 @@ def measure_torch(audio, tiles, args):
         return torch.bmm(torch.softmax(s, dim=-1), v)
 
     with torch.inference_mode():
-        return (rate(torch_mel, args.frames, seconds),
-                rate(torch_attention, args.tiles, seconds))
+        rates = [rate(torch_mel, args.frames, seconds),
+                 rate(torch_attention, args.tiles, seconds)]
+        if args.threads > 1:
+            torch.set_num_threads(args.threads)
+            try:
+                rates += [rate_wall(torch_mel, args.frames, seconds),
+                          rate_wall(torch_attention, args.tiles, seconds)]
+            finally:
+                torch.set_num_threads(1)
+        return rates
 
 
-def report(ours, torch_mel_rate, torch_att_rate, args):
+def torch_blas():
+    """The BLAS this PyTorch process runs on: the libblas/openblas file
+    mapped into it (Debian's torch links libblas.so.3, which the
+    alternatives system points at the reference BLAS or OpenBLAS) and what
+    torch.__config__.show() reports."""
     import torch
+    torch.ones(8, 8) @ torch.ones(8, 8)  # make sure BLAS is loaded
+    mapped = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1] if "/" in line else ""
+            name = os.path.basename(path)
+            if "blas" in name or "lapack" in name:
+                mapped.add(os.path.realpath(path))
+    blas = sorted(p for p in mapped if "blas" in os.path.basename(p))
+    config = re.findall(r"(?:BLAS|LAPACK)_INFO=[^,\s]*",
+                        torch.__config__.show())
+    return blas, config
+
+
+def report(ours, torch_rates, args):
+    import torch
+    torch_mel_rate, torch_att_rate = torch_rates[0], torch_rates[1]
+    blas, config = torch_blas()
+    openblas = any("openblas" in p for p in blas)
+    print(f"PyTorch BLAS: {', '.join(blas) or 'none mapped'} "
+          f"({'OpenBLAS' if openblas else 'NOT OpenBLAS: install libopenblas0-pthread (scripts/install-deps.sh --bench)'}); "
+          f"torch config: {'; '.join(config) or 'no BLAS line'}")
     print(f"single thread, items per thread-CPU-second, best of {args.rounds} "
           f"interleaved rounds, "
           f"{os.cpu_count()} cpus, load "
           f"{os.getloadavg()[0]:.2f}, torch {torch.__version__}, "
-          f"npuk path {ours['simd']}")
+          f"npuk path {ours['simd']} (attention {ours['attention_path']})")
     print(f"{'':26}{'items/s':>12}{'vs torch':>10}")
     rows = [("mel  torch stft+mel+log10", torch_mel_rate, torch_mel_rate),
             ("mel  npuk cpu backend", ours["mel_cpu_per_s"], torch_mel_rate),
@@ -175,8 +234,26 @@ def report(ours, torch_mel_rate, torch_att_rate, args):
              torch_att_rate),
             ("attn npuk kernel entry", ours["attention_entry_per_s"],
              torch_att_rate)]
+    if "attention_avx2_per_s" in ours:  # dispatch took a better path
+        rows.insert(5, ("attn npuk avx2 path", ours["attention_avx2_per_s"],
+                        torch_att_rate))
     for name, r, base in rows:
         print(f"{name:26}{r:12.0f}{r / base:9.2f}x")
+    if args.threads > 1:
+        mel_mt, att_mt = torch_rates[2], torch_rates[3]
+        print(f"all threads ({args.threads}; ours: items split over "
+              f"{args.threads} threads, torch.set_num_threads"
+              f"({args.threads})), items per wall-clock second, best of "
+              f"{args.rounds}")
+        print(f"{'':26}{'items/s':>12}{'vs torch':>10}")
+        rows = [("mel  torch stft+mel+log10", mel_mt, mel_mt),
+                ("mel  npuk cpu backend", ours["mel_cpu_per_s_threads"],
+                 mel_mt),
+                ("attn torch bmm+softmax+bmm", att_mt, att_mt),
+                ("attn npuk cpu backend",
+                 ours["attention_cpu_per_s_threads"], att_mt)]
+        for name, r, base in rows:
+            print(f"{name:26}{r:12.0f}{r / base:9.2f}x")
 
 
 if __name__ == "__main__":

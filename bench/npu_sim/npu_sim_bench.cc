@@ -1,135 +1,196 @@
-// SIMULATED mel throughput on the NPU path: per-frame cost vs batch size,
-// multi-frame runtime sequences vs xrt::runlist, through the real xrt
-// backend code on npu-sim. Every figure is simulated (no NPU here).
+// SIMULATED kernel throughput on the NPU path: the real xrt backend code
+// on npu-sim, with core compute priced by the AIE2 cycle model
+// (kernels/vec/cycle_model.h) from the operation counts of the kernel code
+// the cores run, the vector kernels or today's scalar entries. Every figure
+// is modelled (no NPU here): launch, command floor and DMA from npu-sim's
+// Phoenix model, compute from the cycle model at 1.024 GHz.
 //
-// Two views per configuration:
-//  - modelled: the simulator's Phoenix model (run launch+wait latency, DMA
-//    and sync bandwidth) plus an assumed per-frame core compute cost
-//    (--core_us, default 37 us: the prior attempt's measured NPU compute,
-//    0.37 ms per batch-10 call). Deterministic; this is the headline.
-//  - wall: real time with the simulator sleeping for its model. It also
-//    contains this host's CPU running the reference kernel inside the
-//    simulated run, so it says more about this machine than about an NPU.
-// Ratios are against the one-call-per-frame configuration (batch 1,
-// sequence mode) measured in the same run, and against the prior attempt's
-// reported 282 us/frame (35.5x realtime, one NPU call per frame).
-//
-// Usage: npuk_npu_sim_bench [--core_us=37] [--frames=1024] [--wall_frames=256]
+// Usage: npuk_npu_sim_bench [--json] [--items=1024]
+//   --json: one JSON object per line: kernel, variant, batch, cores,
+//   columns (the kernel's design, KernelSpec::design), cycles_per_item (one
+//   core, from the op counts), items_per_s (modelled) and, for mel, realtime_x
+//   (100 frames = 1 s).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "kernels/registry/registry.h"
+#include "kernels/vec/cycle_model.h"
 #include "npusim/machine.h"
 #include "server/device/npu_sim/npu_sim_device.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
 constexpr double kFramesPerAudioSecond = 100.0;  // 10 ms hop
-constexpr double kPriorUsPerFrame = 282.0;       // 35.5x realtime
 
-struct Result {
-  double modelled_us_per_frame;
-  double wall_us_per_frame;
+struct Row {
+  std::string kernel;
+  std::string_view variant;
+  size_t batch;
+  int cores;
+  int columns;
+  double cycles_per_item;
+  double items_per_s;
+  double compute_share;  // of the modelled device time
 };
 
-double Flag(int argc, char** argv, const char* name, double def) {
+bool HasFlag(int argc, char** argv, const char* name) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return true;
+  }
+  return false;
+}
+
+size_t SizeFlag(int argc, char** argv, const char* name, size_t def) {
   const std::string prefix = std::string("--") + name + "=";
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
-      return std::atof(argv[i] + prefix.size());
+      return static_cast<size_t>(std::atoll(argv[i] + prefix.size()));
     }
   }
   return def;
 }
 
-Result Measure(npusim::Machine& m, npuk::Executor& ex, size_t batch,
-               size_t frames, size_t wall_frames, double core_us) {
+// Fills every input argument with deterministic bytes and the parameter
+// plane with the kernel's default parameters.
+bool FillInputs(const npuk::KernelSpec& spec, npuk::Executor& ex) {
+  std::vector<uint8_t> record(spec.param_bytes);
+  if (spec.param_bytes > 0 &&
+      !spec.encode_params(npuk::DefaultParams(spec), record).ok()) {
+    return false;
+  }
+  for (size_t a = 0; a < spec.device_args.size(); ++a) {
+    auto in = ex.input(a);
+    const bool params = spec.param_bytes > 0 &&
+                        spec.arg_bytes(a) == spec.param_bytes &&
+                        a + 1 == spec.device_args.size();
+    for (size_t i = 0; i < in.size(); ++i) {
+      in[i] = params ? record[i % record.size()]
+                     : static_cast<uint8_t>((i * 7919) % 251);
+    }
+  }
+  return true;
+}
+
+// The cores and columns are the kernel's design (KernelSpec::design), the
+// one its package was built from and npu-sim runs.
+int Measure(const npuk::KernelSpec& spec, npuk::vec::Variant variant,
+            size_t batch, size_t items, Row* row) {
+  npuk::config::Config config;
+  auto device = npuk::NewNpuSimDevice(config);
+  if (!device.ok()) {
+    std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
+    return 1;
+  }
+  npusim::Machine& m = (*device)->machine();
   npusim::Settings s = m.settings();
-  Result r{};
-  // Modelled pass: account, do not sleep.
-  s.realtime = false;
+  s.realtime = false;  // account the model, do not sleep
+  s.vector_kernels = variant == npuk::vec::Variant::kVector;
   m.Configure(s);
+  auto ex = (*device)->CreateExecutor(spec, 256);
+  if (!ex.ok()) {
+    std::fprintf(stderr, "%s\n", ex.status().ToString().c_str());
+    return 1;
+  }
+  if (!FillInputs(spec, **ex)) return 1;
   m.ResetStats();
-  const size_t runs = std::max<size_t>(1, frames / batch);
+  const size_t runs = std::max<size_t>(1, items / batch);
   for (size_t i = 0; i < runs; ++i) {
-    if (!ex.Run(batch).ok()) std::abort();
+    if (const absl::Status st = (*ex)->Run(batch); !st.ok()) {
+      std::fprintf(stderr, "%s\n", st.ToString().c_str());
+      return 1;
+    }
   }
   const npusim::Stats st = m.stats();
-  const double total_us =
-      absl::ToDoubleMicroseconds(st.modelled_device + st.modelled_sync) +
-      core_us * static_cast<double>(runs * batch);
-  r.modelled_us_per_frame = total_us / static_cast<double>(runs * batch);
-  // Wall pass: the simulator sleeps for its model.
-  s.realtime = true;
-  m.Configure(s);
-  const size_t wall_runs = std::max<size_t>(1, wall_frames / batch);
-  const absl::Time start = absl::Now();
-  for (size_t i = 0; i < wall_runs; ++i) {
-    if (!ex.Run(batch).ok()) std::abort();
-  }
-  r.wall_us_per_frame = absl::ToDoubleMicroseconds(absl::Now() - start) /
-                        static_cast<double>(wall_runs * batch);
-  return r;
+  const double seconds =
+      absl::ToDoubleSeconds(st.modelled_device + st.modelled_sync);
+  const npuk::vec::KernelCost cost = npuk::vec::CostOf(spec.name, variant);
+  row->kernel = spec.name;
+  row->variant = npuk::vec::VariantName(variant);
+  row->batch = batch;
+  row->cores = static_cast<int>(spec.design.cores);
+  row->columns = static_cast<int>(spec.design.columns);
+  row->cycles_per_item = cost.cycles_per_call / cost.items_per_call;
+  row->items_per_s = static_cast<double>(runs * batch) / seconds;
+  row->compute_share = absl::ToDoubleSeconds(st.modelled_compute) /
+                       absl::ToDoubleSeconds(st.modelled_device);
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const double core_us = Flag(argc, argv, "core_us", 37.0);
-  const size_t frames = static_cast<size_t>(Flag(argc, argv, "frames", 1024));
-  const size_t wall_frames =
-      static_cast<size_t>(Flag(argc, argv, "wall_frames", 256));
-  const std::vector<size_t> batches = {1, 2, 4, 8, 16, 32, 64, 128, 256};
-  const npuk::KernelSpec& mel = *npuk::FindKernel("mel");
-
-  std::printf(
-      "SIMULATED (npu-sim, Phoenix model: 110 us/run, 28 us/run in a "
-      "runlist, 8000 MB/s DMA; assumed core compute %.1f us/frame)\n",
-      core_us);
-  std::printf("%-9s %6s %12s %12s %10s %10s %12s\n", "mode", "batch",
-              "model_us/fr", "model_xRT", "vs_b1", "vs_prior", "wall_us/fr");
-  double baseline = 0;
-  for (bool runlist : {false, true}) {
-    npuk::config::Config config;
-    config.mutable_xrt()->set_use_runlist(runlist);
-    auto device = npuk::NewNpuSimDevice(config);
-    if (!device.ok()) {
-      std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
-      return 1;
-    }
-    auto ex = (*device)->CreateExecutor(mel, 256);
-    if (!ex.ok()) {
-      std::fprintf(stderr, "%s\n", ex.status().ToString().c_str());
-      return 1;
-    }
-    // Speech-like input so the kernel does real work; values do not matter
-    // for timing.
-    auto in = (*ex)->input(0);
-    for (size_t i = 0; i + 1 < in.size(); i += 2) {
-      const int16_t v = static_cast<int16_t>((i * 7919) % 20000 - 10000);
-      std::memcpy(in.data() + i, &v, 2);
-    }
-    for (size_t batch : batches) {
-      const Result r = Measure((*device)->machine(), **ex, batch, frames,
-                               wall_frames, core_us);
-      if (!runlist && batch == 1) baseline = r.modelled_us_per_frame;
-      const double rt = 1e6 / kFramesPerAudioSecond / r.modelled_us_per_frame;
-      std::printf(
-          "%-9s %6zu %12.1f %11.1fx %9.2fx %9.2fx %12.1f\n",
-          runlist ? "runlist" : "sequence", batch, r.modelled_us_per_frame, rt,
-          baseline / r.modelled_us_per_frame,
-          kPriorUsPerFrame / r.modelled_us_per_frame, r.wall_us_per_frame);
+  const bool json = HasFlag(argc, argv, "--json");
+  // Package-loading notices would interleave with the rows.
+  spdlog::set_level(spdlog::level::warn);
+  const size_t items = SizeFlag(argc, argv, "items", 1024);
+  const std::vector<size_t> batches = {1, 16, 64, 256};
+  if (!json) {
+    std::printf(
+        "SIMULATED (npu-sim Phoenix model: 110 us/run, 42 us command floor, "
+        "8000 MB/s DMA; core compute from the AIE2 cycle model at %.3f GHz, "
+        "kernels/vec/cycle_model.h)\n",
+        npuk::vec::kAie2.clock_hz / 1e9);
+    std::printf("%-10s %-7s %6s %6s %8s %14s %14s %10s %9s\n", "kernel",
+                "variant", "batch", "cores", "columns", "cycles/item",
+                "items/s", "realtime_x", "compute%");
+  }
+  for (const npuk::KernelSpec* spec : npuk::AllKernels()) {
+    if (spec->name == "passthrough") continue;  // a transport test kernel
+    for (npuk::vec::Variant variant :
+         {npuk::vec::Variant::kVector, npuk::vec::Variant::kScalar}) {
+      for (size_t batch : batches) {
+        // The scalar kernels are ~100x slower: fewer items keep the run
+        // short (the model is deterministic either way).
+        Row r;
+        if (Measure(*spec, variant, batch,
+                    variant == npuk::vec::Variant::kScalar
+                        ? std::max(batch, items / 16)
+                        : items,
+                    &r) != 0) {
+          return 1;
+        }
+        // The mel family counts frames: 100 frames are 1 s of audio.
+        const bool mel = spec->unit == "frame";
+        if (json) {
+          std::printf(
+              "{\"kernel\":\"%s\",\"variant\":\"%s\",\"batch\":%zu,"
+              "\"cores\":%d,\"columns\":%d,\"cycles_per_item\":%.1f,"
+              "\"items_per_s\":%.1f",
+              r.kernel.c_str(), std::string(r.variant).c_str(), r.batch,
+              r.cores, r.columns, r.cycles_per_item, r.items_per_s);
+          if (mel) {
+            std::printf(",\"realtime_x\":%.2f",
+                        r.items_per_s / kFramesPerAudioSecond);
+          }
+          std::printf(",\"simulated\":true}\n");
+        } else {
+          char rt[32] = "-";
+          if (mel) {
+            std::snprintf(rt, sizeof(rt), "%.1f",
+                          r.items_per_s / kFramesPerAudioSecond);
+          }
+          std::printf("%-10s %-7s %6zu %6d %8d %14.0f %14.1f %10s %8.0f%%\n",
+                      r.kernel.c_str(), std::string(r.variant).c_str(), r.batch,
+                      r.cores, r.columns, r.cycles_per_item, r.items_per_s, rt,
+                      100 * r.compute_share);
+        }
+      }
     }
   }
-  std::printf(
-      "model_xRT = realtime factor (audio seconds / processing seconds, 100 "
-      "frames per audio second). vs_b1 = speed-up over one call per frame "
-      "measured above; vs_prior = over the prior attempt's reported 282 "
-      "us/frame. All SIMULATED.\n");
+  if (!json) {
+    std::printf(
+        "cycles/item: one core, from the counted operations; items/s: the "
+        "whole modelled run (launch, DMA, compute over the design's `cores` "
+        "x `columns` cores; a batch that is not a multiple of cores x "
+        "columns runs padded to the next sequence size, and only its real "
+        "items are counted). All SIMULATED.\n");
+  }
   return 0;
 }

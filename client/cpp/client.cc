@@ -131,7 +131,24 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     const Options& options) {
   auto channel = MakeChannel(options.target, options.credentials);
   if (!channel.ok()) return channel.status();
-  return std::make_unique<Client>(*std::move(channel), options.timeout);
+  auto client = std::make_unique<Client>(*std::move(channel), options.timeout);
+  bool shm = false;
+  if (options.shared_memory.has_value()) {
+    shm = *options.shared_memory;
+  } else if (SharedMemoryEnabledByEnv()) {
+    auto resolved = ResolveTarget(options.target);
+    shm = resolved.ok() && IsLocalTarget(*resolved);
+  }
+  if (shm) client->EnableSharedMemory();
+  return client;
+}
+
+void Client::EnableSharedMemory() {
+  if (shm_ == nullptr) {
+    shm_ = std::make_unique<ShmTransport>(
+        inference_.get(),
+        timeout_ == absl::InfiniteDuration() ? absl::Seconds(30) : timeout_);
+  }
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
@@ -244,56 +261,102 @@ absl::StatusOr<TensorsResult> Client::Infer(absl::string_view model,
 
 absl::StatusOr<InferResult> Client::Infer(
     const inference::ModelInferRequest& request, const CallOptions& call) {
-  grpc::ClientContext ctx;
-  if (!Prepare(&ctx, call)) return absl::CancelledError("call cancelled");
   InferResult result;
   const absl::Time start = absl::Now();
-  grpc::Status s = inference_->ModelInfer(&ctx, request, &result.response);
-  if (call.cancellation != nullptr) call.cancellation->Detach(&ctx);
+  // One context per attempt: the shared-memory path may fall back to a
+  // second, plain call.
+  auto send = [&](const inference::ModelInferRequest& r,
+                  inference::ModelInferResponse* response) {
+    grpc::ClientContext ctx;
+    if (!Prepare(&ctx, call)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
+    }
+    grpc::Status s = inference_->ModelInfer(&ctx, r, response);
+    if (call.cancellation != nullptr) call.cancellation->Detach(&ctx);
+    return s;
+  };
+  const grpc::Status s = shm_ != nullptr
+                             ? shm_->Infer(request, &result.response, send)
+                             : send(request, &result.response);
   if (!s.ok()) return FromGrpc(s);
   result.timing = TimingOf(result.response);
   result.timing.round_trip = absl::Now() - start;
   return result;
 }
 
+// One asynchronous inference: through a shared-memory lease when the
+// transport gives one, and plainly (a second attempt, with a new context)
+// when the daemon lost the region.
+struct Client::AsyncCall {
+  Client* client = nullptr;
+  CallOptions call;
+  std::unique_ptr<grpc::ClientContext> ctx;
+  inference::ModelInferRequest request;
+  std::unique_ptr<ShmTransport::Lease> lease;
+  InferResult result;
+  absl::Time start;
+  InferCallback done;
+
+  // Starts the (next) attempt; finishes at once when it cannot start.
+  void Send() {
+    ctx = std::make_unique<grpc::ClientContext>();
+    if (!client->Prepare(ctx.get(), call)) {
+      if (lease != nullptr) {
+        client->shm_->End(*lease, grpc::Status(grpc::StatusCode::CANCELLED, ""),
+                          &result.response);
+      }
+      Finish(absl::CancelledError("call cancelled"));
+      return;
+    }
+    const inference::ModelInferRequest* r =
+        lease != nullptr ? &lease->request : &request;
+    client->inference_->async()->ModelInfer(
+        ctx.get(), r, &result.response,
+        [this](grpc::Status s) { Ended(std::move(s)); });
+  }
+
+  void Ended(grpc::Status s) {
+    if (call.cancellation != nullptr) call.cancellation->Detach(ctx.get());
+    if (lease != nullptr) {
+      const bool resend = client->shm_->End(*lease, s, &result.response);
+      lease.reset();
+      if (resend) {
+        Send();
+        return;
+      }
+    }
+    if (!s.ok()) {
+      Finish(FromGrpc(s));
+      return;
+    }
+    result.timing = TimingOf(result.response);
+    result.timing.round_trip = absl::Now() - start;
+    Finish(std::move(result));
+  }
+
+  // Every gRPC object of the call is released before `done` runs, so a
+  // caller may destroy the Client as soon as its callback fires.
+  void Finish(absl::StatusOr<InferResult> r) {
+    InferCallback cb = std::move(done);
+    delete this;
+    cb(std::move(r));
+  }
+};
+
 void Client::InferAsync(const inference::ModelInferRequest& request,
                         const CallOptions& call, InferCallback done) {
-  struct State {
-    grpc::ClientContext ctx;
-    inference::ModelInferRequest request;
-    InferResult result;
-    absl::Time start;
-    Cancellation* cancellation;
-    InferCallback done;
-  };
-  auto* st = new State;
+  auto* st = new AsyncCall;
+  st->client = this;
+  st->call = call;
   st->request = request;
-  st->cancellation = call.cancellation;
   st->done = std::move(done);
-  if (!Prepare(&st->ctx, call)) {
-    auto cb = std::move(st->done);
-    delete st;
-    cb(absl::CancelledError("call cancelled"));
+  if (call.cancellation != nullptr && call.cancellation->cancelled()) {
+    st->Finish(absl::CancelledError("call cancelled"));
     return;
   }
   st->start = absl::Now();
-  inference_->async()->ModelInfer(
-      &st->ctx, &st->request, &st->result.response, [st](grpc::Status s) {
-        // Every gRPC object of the call is released before `done` runs, so
-        // a caller may destroy the Client as soon as its callback fires.
-        if (st->cancellation != nullptr) st->cancellation->Detach(&st->ctx);
-        InferCallback done = std::move(st->done);
-        absl::StatusOr<InferResult> result;
-        if (s.ok()) {
-          st->result.timing = TimingOf(st->result.response);
-          st->result.timing.round_trip = absl::Now() - st->start;
-          result = std::move(st->result);
-        } else {
-          result = FromGrpc(s);
-        }
-        delete st;
-        done(std::move(result));
-      });
+  if (shm_ != nullptr) st->lease = shm_->Begin(st->request);
+  st->Send();
 }
 
 absl::StatusOr<MelResult> Client::Mel(absl::Span<const int16_t> frames,
@@ -347,26 +410,41 @@ void Client::AttentionAsync(
 }
 
 absl::StatusOr<LogMelResult> Client::LogMelSpectrogram(
-    absl::Span<const float> audio, const CallOptions& call) {
-  auto frames = FrameAudio(audio);
-  if (!frames.ok()) return frames.status();
-  const size_t n = frames->size() / kMelFrameSamples;
-  auto mel = Mel(*frames, call);
-  if (!mel.ok()) {
-    if (mel.status().code() != absl::StatusCode::kInvalidArgument) {
-      return mel.status();
-    }
-    return absl::Status(
-        mel.status().code(),
-        absl::StrCat(mel.status().message(), " (this clip of ",
-                     audio.size() / static_cast<double>(kSampleRate),
-                     " s needs ", n,
-                     " mel frames in one request; if that is over the "
-                     "daemon's limit, raise it with --max_batch_frames=mel:",
-                     n, ")"));
+    const inference::ModelInferRequest& request, const CallOptions& call) {
+  auto n_mels = request.parameters().find("n_mels");
+  auto padding = request.parameters().find("padding");
+  if (request.model_name() != "log_mel" || request.inputs_size() != 1 ||
+      request.inputs(0).shape_size() != 1 ||
+      n_mels == request.parameters().end() ||
+      padding == request.parameters().end()) {
+    return absl::InvalidArgumentError(
+        "LogMelSpectrogram(request) takes a request made by LogMelRequest()");
   }
-  return LogMelResult{NormalizeLogMel(mel->log_mel, n), n,
-                      std::move(mel->timing)};
+  const int bands = static_cast<int>(n_mels->second.int64_param());
+  const size_t frames =
+      LogMelFrames(static_cast<size_t>(request.inputs(0).shape(0)),
+                   padding->second.int64_param());
+  auto r = Infer(request, call);
+  if (!r.ok()) return ExplainLogMelError(r.status(), request);
+  NPUK_ASSIGN_OR_RETURN(std::vector<float> features,
+                        LogMelFeatures(r->response, bands, frames));
+  return LogMelResult{std::move(features), frames, bands, std::move(r->timing)};
+}
+
+absl::StatusOr<LogMelResult> Client::LogMelSpectrogram(
+    absl::Span<const float> audio, const LogMelOptions& options,
+    const CallOptions& call) {
+  NPUK_ASSIGN_OR_RETURN(const inference::ModelInferRequest req,
+                        LogMelRequest(audio, options));
+  return LogMelSpectrogram(req, call);
+}
+
+absl::StatusOr<LogMelResult> Client::LogMelSpectrogram(
+    absl::Span<const int16_t> pcm, const LogMelOptions& options,
+    const CallOptions& call) {
+  NPUK_ASSIGN_OR_RETURN(const inference::ModelInferRequest req,
+                        LogMelRequest(pcm, options));
+  return LogMelSpectrogram(req, call);
 }
 
 absl::StatusOr<HealthStatus> Client::Health(absl::string_view service,

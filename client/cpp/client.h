@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,7 +38,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "client/cpp/log_mel.h"
 #include "client/cpp/model_info.h"
+#include "client/cpp/shm_transport.h"
 #include "grpc_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "health.grpc.pb.h"
@@ -96,8 +99,9 @@ struct AttentionResult {
 };
 
 struct LogMelResult {
-  std::vector<float> features;  // [80, frames], mel-major like Whisper
+  std::vector<float> features;  // [n_mels, frames], mel-major like Whisper
   size_t frames = 0;
+  int n_mels = 80;
   Timing timing;
 };
 
@@ -122,6 +126,11 @@ class Client {
     absl::Duration timeout = absl::Seconds(30);
     // Null means plaintext (the default for unix sockets and loopback).
     std::shared_ptr<grpc::ChannelCredentials> credentials;
+    // System shared memory for Infer/Mel/Attention/LogMelSpectrogram
+    // (shm_transport.h): unset means on when the target is a unix socket or
+    // loopback and $NPUK_SHM is not 0; it falls back to plain gRPC when the
+    // daemon cannot use it. The asynchronous calls use it too.
+    std::optional<bool> shared_memory;
   };
 
   // Creates the channel; it connects lazily, so an absent daemon shows up as
@@ -140,10 +149,20 @@ class Client {
                                             absl::Span<const int8_t> v,
                                             double score_scale = 0.125,
                                             const CallOptions& call = {});
-  // whisper.audio.log_mel_spectrogram of 16 kHz mono audio in [-1, 1], in one
-  // mel request (log_mel.h has the host half).
-  absl::StatusOr<LogMelResult> LogMelSpectrogram(absl::Span<const float> audio,
-                                                 const CallOptions& call = {});
+  // whisper.audio.log_mel_spectrogram(audio, n_mels, padding) of 16 kHz mono
+  // audio (float, full scale 1.0, sent as FP32; or int16 PCM, sent as INT16)
+  // in one `log_mel` request of any length up to the daemon's message limit.
+  // Bad input fails with INVALID_ARGUMENT before any call (log_mel.h).
+  absl::StatusOr<LogMelResult> LogMelSpectrogram(
+      absl::Span<const float> audio, const LogMelOptions& options = {},
+      const CallOptions& call = {});
+  absl::StatusOr<LogMelResult> LogMelSpectrogram(
+      absl::Span<const int16_t> pcm, const LogMelOptions& options = {},
+      const CallOptions& call = {});
+  // Sends a request made by LogMelRequest*() (log_mel.h).
+  absl::StatusOr<LogMelResult> LogMelSpectrogram(
+      const inference::ModelInferRequest& request,
+      const CallOptions& call = {});
   absl::StatusOr<InferResult> Infer(const inference::ModelInferRequest& request,
                                     const CallOptions& call = {});
   // Any model: `inputs` by name (datatype and shape default from the
@@ -172,7 +191,9 @@ class Client {
   // Asynchronous calls. `done` runs exactly once on a gRPC thread (or inline
   // when the call cannot start); it must not block. `request` and the spans
   // are copied before the call returns. The Client (and a Cancellation
-  // given in `call`) must outlive the call until `done` has run.
+  // given in `call`) must outlive the call until `done` has run. With shared
+  // memory on, a call that needs a new region registers it (one local RPC,
+  // bounded by Options::timeout) before it returns; later calls reuse it.
   using InferCallback = absl::AnyInvocable<void(absl::StatusOr<InferResult>)>;
   void InferAsync(const inference::ModelInferRequest& request,
                   const CallOptions& call, InferCallback done);
@@ -194,8 +215,15 @@ class Client {
   inference::GRPCInferenceService::Stub& inference() { return *inference_; }
   grpc::health::v1::Health::Stub& health() { return *health_; }
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  // Sends inferences (synchronous and asynchronous) through system shared
+  // memory from now on (Connect does this per Options::shared_memory). Not
+  // thread-safe: call before sharing the Client.
+  void EnableSharedMemory();
+  // Null when shared memory is off.
+  const ShmTransport* shared_memory() const { return shm_.get(); }
 
  private:
+  struct AsyncCall;
   // Applies the deadline; returns false when `call` is already cancelled.
   bool Prepare(grpc::ClientContext* ctx, const CallOptions& call) const;
 
@@ -203,6 +231,7 @@ class Client {
   absl::Duration timeout_;
   std::unique_ptr<inference::GRPCInferenceService::Stub> inference_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+  std::unique_ptr<ShmTransport> shm_;  // after inference_: uses it
 
   absl::Mutex mu_;
   std::map<std::string, ModelInfo, std::less<>> described_ ABSL_GUARDED_BY(mu_);

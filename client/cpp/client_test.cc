@@ -96,7 +96,9 @@ TEST_F(ClientTest, LogMelSpectrogramPeaksAtTheToneFrequency) {
   EXPECT_NEAR(static_cast<double>(best), 26.0, 1.0);
   const auto [lo, hi] =
       std::minmax_element(r->features.begin(), r->features.end());
-  EXPECT_FLOAT_EQ(*lo, *hi - 2.0f);  // clamped to max - 8 in log10 units
+  // Clamped to max - 8 in log10 units (2 in Whisper's); log_mel's values
+  // are on a 1/64 grid while its floor is exact.
+  EXPECT_NEAR(*hi - *lo, 2.0f, 1.0f / 64);
 }
 
 TEST_F(ClientTest, ThirtySecondClipIsOneRequest) {
@@ -263,6 +265,9 @@ TEST_F(ClientTest, EveryServedModelTakesRandomInputs) {
     SCOPED_TRACE(name);
     auto info = client_->Describe(name);
     ASSERT_TRUE(info.ok()) << info.status();
+    // No batch dimension (Triton's max_batch_size 0): log_mel takes one [S]
+    // of audio and has its own tests (log_mel_daemon_test.cc).
+    if (info->max_items == 0) continue;
     auto x = RandomInputs(*info, 2);
     ASSERT_TRUE(x.ok()) << x.status();
     auto r = client_->Infer(name, *x);

@@ -46,7 +46,7 @@ absl::StatusOr<GoldenRequest> GoldenRequestFor(const KernelSpec& kernel) {
   std::vector<std::string> planes(kernel.plane_count());
   std::vector<std::span<uint8_t>> views;
   for (size_t p = 0; p < planes.size(); ++p) {
-    planes[p].resize(g.items * kernel.plane_bytes(p));
+    planes[p].resize(kernel.plane_span(p, g.items));
     views.push_back(Bytes(planes[p]));
   }
   for (size_t arg = 0; arg < g.inputs.size(); ++arg) {

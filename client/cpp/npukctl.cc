@@ -7,7 +7,9 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -28,6 +30,8 @@
 #include "client/cpp/target.h"
 #include "client/cpp/wav.h"
 #include "kernels/registry/registry.h"
+#include "npuk_version.h"
+#include "server/common/cli.h"
 #include "server/common/status_macros.h"
 
 ABSL_FLAG(std::string, target, "",
@@ -62,7 +66,12 @@ ABSL_FLAG(std::vector<std::string>, param, {},
           "typed as the model declares them (see `npukctl models`)");
 ABSL_FLAG(std::string, wav, "",
           "infer: Whisper log-mel features of this 16 kHz WAV file, through "
-          "the mel model (ignores --model)");
+          "the log_mel model (ignores --model)");
+ABSL_FLAG(int32_t, n_mels, 80,
+          "infer --wav: mel bands, 80 or 128 (Whisper large-v3)");
+ABSL_FLAG(int64_t, padding, 0,
+          "infer --wav: trailing zero samples, as whisper's padding argument "
+          "(480000 in transcribe)");
 ABSL_FLAG(std::string, output, "",
           "infer: write the raw output bytes here (every output, in order)");
 ABSL_FLAG(std::string, tls_ca, "", "PEM roots to verify a TLS daemon");
@@ -73,24 +82,21 @@ namespace npuk {
 namespace {
 
 constexpr char kUsage[] =
-    R"(talks to the npukd inference daemon.
+    R"(npukctl talks to the npukd inference daemon.
 
 usage: npukctl [--target=unix:PATH|HOST:PORT] COMMAND [flags]
+       npukctl COMMAND --help    the command's flags
+       npukctl --version
 
 commands:
   models   list models, their state, tensors, parameters and per-request
            maximum
-  infer    run one request on any model: --model=NAME [--items=N]
-           [--input=NAME=FILE,... | --input=FILE] [--param=NAME=VALUE,...]
-           [--output=FILE]; inputs default to random data shaped from the
-           model's metadata. Whisper features: --wav=FILE.wav
-  health   grpc.health.v1 status: [--model=NAME,...] [--deep]
-           exit 0 all SERVING, 1 one is not, 2 daemon unreachable
+  infer    run one request on any model
+  health   grpc.health.v1 status; exit 0 all SERVING, 1 one is not,
+           2 daemon unreachable
   stats    per-model statistics (inference/execution counts, mean batch,
            queue and compute time)
-  bench    load test: --model=NAME --items=1 --concurrency=32
-           [--input=...] [--param=...] [--duration=10s | --count=N] [--json];
-           progress on stderr
+  bench    load test; progress on stderr
 
 examples:
   npukctl health --deep
@@ -99,7 +105,83 @@ examples:
       --param=score_scale=0.01
   npukctl infer --wav=speech.wav
   npukctl bench --model=mel --items=100 --concurrency=4 --duration=5s
+
+exit codes: 0 success, 1 the request or check failed, 2 usage error or
+daemon unreachable.
 )";
+
+// One subcommand: what `npukctl COMMAND --help` prints.
+struct Command {
+  const char* name;
+  const char* usage;
+  std::vector<std::string> flags;  // its own flags, in --help order
+};
+
+// Flags every command takes (connection and output).
+const std::vector<std::string>& CommonFlags() {
+  static const auto* flags = new std::vector<std::string>{
+      "target", "timeout", "tls_ca", "tls_cert", "tls_key"};
+  return *flags;
+}
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>{
+      {"models",
+       "usage: npukctl models [--json]\n"
+       "Lists every model the daemon serves: state, tensors with datatype "
+       "and shape,\nrequest parameters and the per-request maximum.\n",
+       {"json"}},
+      {"infer",
+       "usage: npukctl infer --model=NAME [--items=N]\n"
+       "         [--input=NAME=FILE,... | --input=FILE] "
+       "[--param=NAME=VALUE,...]\n"
+       "         [--output=FILE]\n"
+       "       npukctl infer --wav=FILE.wav [--n_mels=80|128] [--padding=N]\n"
+       "Runs one request. Inputs default to random data shaped from the "
+       "model's\nmetadata; prints a preview of each output and the server's "
+       "timing.\n",
+       {"model", "items", "frames", "input", "param", "output", "wav", "n_mels",
+        "padding"}},
+      {"health",
+       "usage: npukctl health [--model=NAME,...] [--deep] [--json]\n"
+       "grpc.health.v1 status of the server and each model; --deep also "
+       "sends\neach model's golden input and compares the answer byte for "
+       "byte.\nExit 0 all SERVING, 1 one is not, 2 daemon unreachable.\n",
+       {"model", "deep", "json"}},
+      {"stats",
+       "usage: npukctl stats [--model=NAME] [--json]\n"
+       "Per-model statistics: items, device runs, requests, failures, mean "
+       "queue\nand compute time, mean batch.\n",
+       {"model", "json"}},
+      {"bench",
+       "usage: npukctl bench --model=NAME [--items=N] [--concurrency=N]\n"
+       "         [--channels=N] [--input=...] [--param=...]\n"
+       "         [--duration=10s | --count=N] [--warmup=500ms] [--json]\n"
+       "Load test: requests/s and latency percentiles; progress on stderr.\n",
+       {"model", "items", "concurrency", "channels", "input", "param",
+        "duration", "count", "warmup", "json"}},
+  };
+  return *commands;
+}
+
+const Command* FindCommand(std::string_view name) {
+  for (const Command& c : Commands()) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+std::string CommandNames() {
+  std::vector<std::string> names;
+  for (const Command& c : Commands()) names.emplace_back(c.name);
+  return absl::StrJoin(names, ", ");
+}
+
+cli::Program NpukctlProgram() {
+  return {.name = "npukctl",
+          .usage = kUsage,
+          .flag_files = {"client/cpp/npukctl.cc"}};
+}
 
 // Exit codes shared by every command; health gives them their documented
 // meaning.
@@ -319,13 +401,15 @@ void PrintTiming(const Timing& t) {
 int InferWav(Client& c) {
   auto audio = ReadWav16kMono(absl::GetFlag(FLAGS_wav));
   if (!audio.ok()) return Report(audio.status(), "reading WAV");
-  auto mel = c.LogMelSpectrogram(*audio);
+  auto mel = c.LogMelSpectrogram(absl::Span<const float>(*audio),
+                                 {.n_mels = absl::GetFlag(FLAGS_n_mels),
+                                  .padding = absl::GetFlag(FLAGS_padding)});
   if (!mel.ok()) return Report(mel.status(), "log-mel spectrogram");
   const auto [lo, hi] =
       std::minmax_element(mel->features.begin(), mel->features.end());
   std::cout << absl::StrFormat(
       "log-mel features [%d, %d] (Whisper units), min %.3f max %.3f\n",
-      kMelBins, mel->frames, *lo, *hi);
+      mel->n_mels, mel->frames, *lo, *hi);
   PrintTiming(mel->timing);
   const std::string out = absl::GetFlag(FLAGS_output);
   if (!out.empty()) {
@@ -333,8 +417,8 @@ int InferWav(Client& c) {
     f.write(reinterpret_cast<const char*>(mel->features.data()),
             mel->features.size() * sizeof(float));
     if (!f) return Report(absl::InternalError("write failed"), out);
-    std::cout << "wrote float32 [" << kMelBins << ", " << mel->frames << "] to "
-              << out << "\n";
+    std::cout << "wrote float32 [" << mel->n_mels << ", " << mel->frames
+              << "] to " << out << "\n";
   }
   return kOk;
 }
@@ -508,26 +592,61 @@ int Bench(Client& c) {
   return report->errors == 0 ? kOk : kFail;
 }
 
+// `npukctl [COMMAND] --help`: the command's usage and flags, or the global
+// help without a command (unknown commands get the global help too).
+int Help(int argc, char** argv) {
+  const Command* command = nullptr;
+  for (const std::string& arg : cli::Positionals(argc, argv)) {
+    command = FindCommand(arg);
+    if (command != nullptr) break;
+  }
+  if (command == nullptr) {
+    cli::Program program = NpukctlProgram();
+    std::cout << program.usage << "\nflags:\n"
+              << cli::DescribeProgramFlags(program);
+    return kOk;
+  }
+  std::cout << command->usage << "\nflags:\n"
+            << cli::DescribeFlags(command->flags)
+            << "\nconnection flags (every command):\n"
+            << cli::DescribeFlags(CommonFlags());
+  return kOk;
+}
+
 int Main(int argc, char** argv) {
+  const cli::Program program = NpukctlProgram();
+  if (std::optional<std::string> early = cli::FindEarlyFlag(argc, argv)) {
+    if (*early != "version") return Help(argc, argv);
+  }
+  if (std::optional<int> code =
+          cli::HandleEarly(program, argc, argv, std::cout, std::cerr)) {
+    return *code;
+  }
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "npukctl " << kUsage
-              << "\nrun `npukctl --help` for every flag\n";
-    return kFail;
+    std::cerr << "npukctl: "
+              << (args.size() < 2 ? "no command given"
+                                  : absl::StrCat("one command expected, got ",
+                                                 args.size() - 1))
+              << "; commands are " << CommandNames()
+              << " (run `npukctl --help`)\n";
+    return cli::kUsageError;
   }
   const std::string cmd = args[1];
+  if (FindCommand(cmd) == nullptr) {
+    std::cerr << "npukctl: unknown command '" << cmd.substr(0, 64)
+              << "'; commands are " << CommandNames()
+              << " (run `npukctl --help`)\n";
+    return cli::kUsageError;
+  }
   auto client = Connect();
   if (!client.ok()) return Report(client.status(), "connecting");
   if (cmd == "models") return Models(**client);
   if (cmd == "infer") return Infer(**client);
   if (cmd == "health") return Health(**client);
   if (cmd == "stats") return Stats(**client);
-  if (cmd == "bench") return Bench(**client);
-  std::cerr << "npukctl: unknown command '" << cmd
-            << "'; commands are models, infer, health, stats, bench (see "
-               "npukctl --help)\n";
-  return kFail;
+  return Bench(**client);
 }
 
 }  // namespace

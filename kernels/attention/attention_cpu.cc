@@ -12,9 +12,16 @@ void AttentionTilesPortable(const int8_t* qkv, int8_t* out, size_t n,
   }
 }
 
+const char* AttentionPath() {
+  if (HasAvx512Vnni()) return "avx512vnni";
+  return HasAvx2() ? "avx2" : "portable";
+}
+
 void AttentionTiles(const int8_t* qkv, int8_t* out, size_t n,
                     const ScoreScale* scales) {
-  if (HasAvx2()) {
+  if (HasAvx512Vnni()) {
+    AttentionTilesAvx512(qkv, out, n, scales);
+  } else if (HasAvx2()) {
     AttentionTilesAvx2(qkv, out, n, scales);
   } else {
     AttentionTilesPortable(qkv, out, n, scales);

@@ -20,6 +20,23 @@ inline bool HasAvx2() {
 #endif
 }
 
+// True when the CPU and OS support the AVX-512 subsets the attention
+// kernel's AVX-512 path uses (F, BW, VL and VNNI's vpdpbusd/vpdpwssd).
+inline bool HasAvx512Vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0 &&
+           __builtin_cpu_supports("avx512bw") != 0 &&
+           __builtin_cpu_supports("avx512vl") != 0 &&
+           __builtin_cpu_supports("avx512vnni") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
 // "avx2" or "portable": the path the kernels' CPU batch functions take here.
 inline const char* SimdLevel() { return HasAvx2() ? "avx2" : "portable"; }
 

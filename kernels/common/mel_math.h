@@ -7,7 +7,9 @@
 //   mel      E[m] = sum_k W[m][k] P[k], W Q20                (Q14 of int16^2)
 //   log      q = clamp(round(16 (log10(E 2^-44) + 4)), -96, 127)
 // where 2^-44 turns Q14 of int16^2 into full-scale-1.0 units (2^14 * 2^30).
-// The floor log10 P >= -10 makes q >= -96.
+// The floor log10 P >= -10 makes q >= -96. The windowed kernels (mel_pcm,
+// mel128_pcm) end in a finer log stage instead (LogMelQ8, below):
+//   log      l = max(round(256 log10(E 2^-44)), -2560)      (int16, Q8)
 //
 // Why a direct DFT and not an FFT: Whisper's float pipeline resolves bands
 // down to log10 P = -9, about one int16 LSB^2 of power, next to bands
@@ -154,19 +156,71 @@ inline int8_t QuantizeLogMel(uint64_t energy) {
   return static_cast<int8_t>(q);
 }
 
-// From 2X[k] (Q4) to the Bands output bytes (80 for mel, 128 for mel128).
-// Everything before this stage is independent of the band count.
-template <int Bands = kMelBands>
-inline void LogMelFromSpectrum(const Bin* x2, int8_t* out) {
-  uint64_t power[kFftBins];
+// P[k] = re² + im² of 2X[k] (Q4): the power stage both log stages share.
+inline void PowerSpectrum(const Bin* x2, uint64_t* power) {
   for (int k = 0; k < kFftBins; ++k) {
     const int64_t re = x2[k].re;
     const int64_t im = x2[k].im;
     power[k] = static_cast<uint64_t>(re * re) + static_cast<uint64_t>(im * im);
   }
+}
+
+// From 2X[k] (Q4) to the Bands output bytes (80 for mel, 128 for mel128).
+// Everything before this stage is independent of the band count.
+template <int Bands = kMelBands>
+inline void LogMelFromSpectrum(const Bin* x2, int8_t* out) {
+  uint64_t power[kFftBins];
+  PowerSpectrum(x2, power);
   for (int m = 0; m < Bands; ++m) {
     out[m] = QuantizeLogMel(MelEnergy<Bands>(power, m));
   }
+}
+
+// The fine log stage of the windowed kernels (mel_pcm, mel128_pcm), from
+// the same integer mel energies as QuantizeLogMel:
+//   l = max(round(256 log10(E 2^-44)), -2560)   int16, Q8 of log10 P
+// i.e. log10 of max(P, 1e-10) in steps of 1/256, Whisper's own floor. The
+// int8 code's 1/16 step is too coarse where the features vary little
+// (low-level noise at 128 bands); this one is 16 times finer and still
+// exact integer arithmetic. E < 2^64 bounds l below 256 log10(2^20) = 1542,
+// so int16 never saturates. The framed kernels keep their int8 wire format.
+inline constexpr int kLogMelQ8Bits = 8;
+inline constexpr int16_t kMinLogMelQ8 = -10 << kLogMelQ8Bits;  // log10 1e-10
+// log10(2) in Q28.
+inline constexpr int64_t kLog10Of2Q28 =
+    cmath::Round(0.30102999566398119521373889472449302 * (1 << 28));
+
+inline int16_t LogMelQ8(uint64_t energy) {
+  if (energy == 0) return kMinLogMelQ8;
+  // log2(E 2^-44) in Q24, |.| <= 44 2^24; times log10(2) in Q28 is Q52,
+  // |.| < 2^56.
+  const int64_t log2_q24 =
+      (Log2Q30(energy) >> 6) - (int64_t{kEnergyFracBits} << 24);
+  const int64_t l =
+      fixed::RoundShift(log2_q24 * kLog10Of2Q28, 52 - kLogMelQ8Bits);
+  return static_cast<int16_t>(l < kMinLogMelQ8 ? kMinLogMelQ8 : l);
+}
+
+// From 2X[k] (Q4) to Bands Q8 log-mel values: the same power and
+// filterbank as LogMelFromSpectrum, then LogMelQ8.
+template <int Bands = kMelBands>
+inline void LogMelQ8FromSpectrum(const Bin* x2, int16_t* out) {
+  uint64_t power[kFftBins];
+  PowerSpectrum(x2, power);
+  for (int m = 0; m < Bands; ++m) {
+    out[m] = LogMelQ8(MelEnergy<Bands>(power, m));
+  }
+}
+
+// The whole window for mel_pcm / mel128_pcm: 400 int16 samples to Bands
+// int16 Q8 log-mel values (LogMelFrame's stages, the fine log stage).
+template <int Bands = kMelBands>
+inline void LogMelQ8Frame(const int16_t* in, int16_t* out) {
+  int32_t xw[kFrameSamples];
+  for (int n = 0; n < kFrameSamples; ++n) xw[n] = WindowSample(in[n], n);
+  Bin x2[kFftBins];
+  Spectrum(xw, x2);
+  LogMelQ8FromSpectrum<Bands>(x2, out);
 }
 
 // The whole frame: 400 int16 samples to Bands int8 log-mel values.

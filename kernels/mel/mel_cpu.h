@@ -29,6 +29,15 @@ void LogMelFramesAvx2(const int16_t* in, int8_t* out, size_t n);
 extern template void LogMelFramesAvx2<80>(const int16_t*, int8_t*, size_t);
 extern template void LogMelFramesAvx2<128>(const int16_t*, int8_t*, size_t);
 
+// The same frames through the fine log stage of the windowed kernels
+// (kernels/mel_pcm, kernels/mel128_pcm): n * Bands int16 Q8 log10 P out,
+// byte-identical to mel::LogMelQ8Frame<Bands> per frame.
+// REQUIRES HasAvx2().
+template <int Bands>
+void LogMelQ8FramesAvx2(const int16_t* in, int16_t* out, size_t n);
+extern template void LogMelQ8FramesAvx2<80>(const int16_t*, int16_t*, size_t);
+extern template void LogMelQ8FramesAvx2<128>(const int16_t*, int16_t*, size_t);
+
 }  // namespace npuk::cpu
 
 #endif  // NPUK_KERNELS_MEL_MEL_CPU_H_

@@ -215,8 +215,19 @@ struct BinSums<4> {
 // Power, filterbank and log of 4 frames, one frame per 64-bit lane; the
 // same integer formulas as mel::LogMelFromSpectrum<Bands> (the power split
 // into 32-bit halves, each times the Q20 weight, recombined at Q14).
-template <int Bands>
-void LogMel4(const int32_t (*re)[4], const int32_t (*im)[4], int8_t* out) {
+// Out is int8_t (QuantizeLogMel, the framed kernels) or int16_t (LogMelQ8,
+// the windowed kernels mel_pcm / mel128_pcm).
+template <typename Out>
+Out LogMelOut(uint64_t energy) {
+  if constexpr (sizeof(Out) == 1) {
+    return mel::QuantizeLogMel(energy);
+  } else {
+    return mel::LogMelQ8(energy);
+  }
+}
+
+template <int Bands, typename Out>
+void LogMel4(const int32_t (*re)[4], const int32_t (*im)[4], Out* out) {
   const mel::FilterbankTableOf<Bands>& fb = mel::kFilterbankOf<Bands>;
   alignas(32) uint64_t power[kBins][4];
   for (int k = 0; k < kBins; ++k) {
@@ -246,13 +257,13 @@ void LogMel4(const int32_t (*re)[4], const int32_t (*im)[4], int8_t* out) {
         reinterpret_cast<__m256i*>(energy),
         _mm256_add_epi64(_mm256_slli_epi64(hi, 16), _mm256_srli_epi64(lo, 16)));
     for (int g = 0; g < 4; ++g) {
-      out[g * Bands + m] = mel::QuantizeLogMel(energy[g]);
+      out[g * Bands + m] = LogMelOut<Out>(energy[g]);
     }
   }
 }
 
-template <int Bands, int G>
-void MelGroup(const int16_t* in, int8_t* out) {
+template <int Bands, int G, typename Out>
+void MelGroup(const int16_t* in, Out* out) {
   const FoldedTables& t = Tables();
   FoldedFrame frames[G];
   for (int g = 0; g < G; ++g) FoldFrame(in + g * kSamples, &frames[g]);
@@ -279,13 +290,28 @@ void MelGroup(const int16_t* in, int8_t* out) {
     }
   }
   if constexpr (G == 4) {
-    LogMel4<Bands>(re2, im2, out);
+    LogMel4<Bands, Out>(re2, im2, out);
   } else {
     for (int g = 0; g < G; ++g) {
       mel::Bin spectrum[kBins];
       for (int k = 0; k < kBins; ++k) spectrum[k] = {re2[k][g], im2[k][g]};
-      mel::LogMelFromSpectrum<Bands>(spectrum, out + g * Bands);
+      if constexpr (sizeof(Out) == 1) {
+        mel::LogMelFromSpectrum<Bands>(spectrum, out + g * Bands);
+      } else {
+        mel::LogMelQ8FromSpectrum<Bands>(spectrum, out + g * Bands);
+      }
     }
+  }
+}
+
+template <int Bands, typename Out>
+void Frames(const int16_t* in, Out* out, size_t n) {
+  size_t i = 0;
+  for (; i + kGroup <= n; i += kGroup) {
+    MelGroup<Bands, kGroup, Out>(in + i * kSamples, out + i * Bands);
+  }
+  for (; i < n; ++i) {
+    MelGroup<Bands, 1, Out>(in + i * kSamples, out + i * Bands);
   }
 }
 
@@ -293,18 +319,21 @@ void MelGroup(const int16_t* in, int8_t* out) {
 
 template <int Bands>
 void LogMelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
-  size_t i = 0;
-  for (; i + kGroup <= n; i += kGroup) {
-    MelGroup<Bands, kGroup>(in + i * kSamples, out + i * Bands);
-  }
-  for (; i < n; ++i) {
-    MelGroup<Bands, 1>(in + i * kSamples, out + i * Bands);
-  }
+  Frames<Bands, int8_t>(in, out, n);
+}
+
+template <int Bands>
+void LogMelQ8FramesAvx2(const int16_t* in, int16_t* out, size_t n) {
+  Frames<Bands, int16_t>(in, out, n);
 }
 
 template void LogMelFramesAvx2<mel::kMelBands>(const int16_t*, int8_t*, size_t);
 template void LogMelFramesAvx2<mel::kMel128Bands>(const int16_t*, int8_t*,
                                                   size_t);
+template void LogMelQ8FramesAvx2<mel::kMelBands>(const int16_t*, int16_t*,
+                                                 size_t);
+template void LogMelQ8FramesAvx2<mel::kMel128Bands>(const int16_t*, int16_t*,
+                                                    size_t);
 
 void MelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
   LogMelFramesAvx2<mel::kMelBands>(in, out, n);
@@ -327,6 +356,18 @@ void LogMelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
 template void LogMelFramesAvx2<mel::kMelBands>(const int16_t*, int8_t*, size_t);
 template void LogMelFramesAvx2<mel::kMel128Bands>(const int16_t*, int8_t*,
                                                   size_t);
+
+template <int Bands>
+void LogMelQ8FramesAvx2(const int16_t* in, int16_t* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    mel::LogMelQ8Frame<Bands>(in + i * mel::kFrameSamples, out + i * Bands);
+  }
+}
+
+template void LogMelQ8FramesAvx2<mel::kMelBands>(const int16_t*, int16_t*,
+                                                 size_t);
+template void LogMelQ8FramesAvx2<mel::kMel128Bands>(const int16_t*, int16_t*,
+                                                    size_t);
 
 void MelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
   MelFramesPortable(in, out, n);

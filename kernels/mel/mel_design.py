@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""mel on npu1_1col: shim -> core (0,2) audio frames, core -> shim log-mel.
+"""mel on npu1_1col, a column of 4 cores: shim -> mem tile -> cores (0,2)-(0,5)
+audio frames (one per core per round), cores -> mem tile -> shim log-mel.
 
 Per item: 400 int16 samples (800 B) in, 80 int8 bands (80 B) out; the core
 calls mel_kernel_simple once per frame. Usage: mel_design.py --n 16 [-o f]

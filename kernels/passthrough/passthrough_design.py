@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""passthrough on npu1_1col: shim -> core (0,2) blocks, core -> shim the same.
+"""passthrough on npu1_1col, a column of 4 cores: shim -> mem tile -> cores
+(0,2)-(0,5) blocks (one per core per round), cores -> mem tile -> shim the same.
 
 Per item: 4096 int8 (4096 B) in, the same 4096 B out; the core calls
 passthrough_4096 once per block. No compute, so on real hardware a wrong

@@ -1,5 +1,6 @@
 #include "kernels/registry/kernel_spec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -50,6 +51,25 @@ size_t KernelSpec::arg_bytes(size_t arg) const {
   return bytes;
 }
 
+size_t KernelSpec::plane_halo_bytes(size_t plane) const {
+  return plane < inputs.size() ? inputs[plane].halo_bytes() : 0;
+}
+
+size_t KernelSpec::arg_halo_bytes(size_t arg) const {
+  size_t bytes = 0;
+  for (size_t plane : device_args[arg]) bytes += plane_halo_bytes(plane);
+  return bytes;
+}
+
+size_t KernelSpec::pad_items() const {
+  size_t pad = 0;
+  for (size_t a = 0; a < device_args.size(); ++a) {
+    const size_t item = arg_bytes(a);
+    pad = std::max(pad, (arg_halo_bytes(a) + item - 1) / item);
+  }
+  return pad;
+}
+
 std::vector<size_t> KernelSpec::all_arg_bytes() const {
   std::vector<size_t> bytes;
   for (size_t a = 0; a < device_args.size(); ++a) bytes.push_back(arg_bytes(a));
@@ -71,6 +91,28 @@ absl::Status ValidateKernelSpec(const KernelSpec& spec) {
     if (t.item_bytes() == 0) return bad("input '", t.name, "' has no bytes");
   }
   if (spec.output.item_bytes() == 0) return bad("the output has no bytes");
+  if (spec.output.halo != 0) return bad("the output cannot have a halo");
+  for (size_t p = 0; p < spec.inputs.size(); ++p) {
+    const TensorDecl& t = spec.inputs[p];
+    if (t.halo == 0) continue;
+    // A window is one shim DMA dimension: whole 32-bit words, at most 1023
+    // of them (the BD's D0 wrap), at a word stride.
+    const size_t window = t.item_bytes() + t.halo_bytes();
+    if (t.item_bytes() % 4 != 0 || t.halo_bytes() % 4 != 0 ||
+        window / 4 > 1023) {
+      return bad("input '", t.name, "' has a halo of ", t.halo,
+                 " elements: item and halo must be whole 32-bit words and "
+                 "the window (item + halo) at most 1023 words");
+    }
+    bool alone = false;
+    for (const auto& arg : spec.device_args) {
+      if (arg.size() == 1 && arg[0] == p) alone = true;
+    }
+    if (!alone) {
+      return bad("input '", t.name,
+                 "' has a halo, so it must be a device argument on its own");
+    }
+  }
   if ((spec.param_bytes > 0) != (spec.encode_params != nullptr)) {
     return bad("param_bytes and encode_params go together");
   }
@@ -112,9 +154,9 @@ absl::Status ValidateKernelSpec(const KernelSpec& spec) {
     return bad("it needs one golden input file per device argument");
   }
   for (size_t a = 0; a < g.inputs.size(); ++a) {
-    if (g.inputs[a].bytes.size() != g.items * spec.arg_bytes(a)) {
+    if (g.inputs[a].bytes.size() != spec.arg_span(a, g.items)) {
       return bad("golden ", g.inputs[a].file, " has ", g.inputs[a].bytes.size(),
-                 " bytes, want ", g.items * spec.arg_bytes(a));
+                 " bytes, want ", spec.arg_span(a, g.items));
     }
   }
   if (g.output.bytes.size() != g.items * spec.output_bytes()) {
@@ -136,9 +178,10 @@ void GatherArg(const KernelSpec& spec, size_t arg,
                size_t count, uint8_t* dest) {
   const std::vector<size_t>& sources = spec.device_args[arg];
   if (sources.size() == 1) {
-    // One plane: the argument is the plane itself.
+    // One plane: the argument is the plane itself (with its halo).
     const size_t bytes = spec.plane_bytes(sources[0]);
-    std::memcpy(dest, planes[sources[0]].data() + first * bytes, count * bytes);
+    std::memcpy(dest, planes[sources[0]].data() + first * bytes,
+                count * bytes + spec.plane_halo_bytes(sources[0]));
     return;
   }
   for (size_t i = first; i < first + count; ++i) {
@@ -152,6 +195,11 @@ void GatherArg(const KernelSpec& spec, size_t arg,
 
 void ScatterArg(const KernelSpec& spec, size_t arg, const uint8_t* src,
                 size_t count, std::span<const std::span<uint8_t>> planes) {
+  if (spec.device_args[arg].size() == 1) {
+    const size_t p = spec.device_args[arg][0];
+    std::memcpy(planes[p].data(), src, spec.plane_span(p, count));
+    return;
+  }
   for (size_t i = 0; i < count; ++i) {
     for (size_t p : spec.device_args[arg]) {
       const size_t bytes = spec.plane_bytes(p);
@@ -167,7 +215,7 @@ void ReferenceItem(const KernelSpec& spec,
   std::vector<std::vector<uint8_t>> args(spec.device_args.size());
   std::vector<const uint8_t*> in;
   for (size_t a = 0; a < args.size(); ++a) {
-    args[a].resize(spec.arg_bytes(a));
+    args[a].resize(spec.arg_span(a, 1));
     GatherArg(spec, a, planes, item, 1, args[a].data());
     in.push_back(args[a].data());
   }

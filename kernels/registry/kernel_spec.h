@@ -43,9 +43,17 @@ struct TensorDecl {
   std::string name;
   DType dtype;
   std::vector<int64_t> item_dims;  // the dims after the leading N
+  // Windowed input (read-ahead): item i reads its own item_elements() and
+  // the next `halo` elements of the plane, elements [i E, (i + 1) E + halo)
+  // for E = item_elements(), so consecutive items' windows overlap by
+  // `halo` (mel_pcm: 160-sample hop, 400-sample windows, halo 240). A plane
+  // of n items is then n E + halo elements long. Only an input that is a
+  // device argument on its own may have one; never the output.
+  size_t halo = 0;
 
   size_t item_elements() const;
   size_t item_bytes() const { return item_elements() * DTypeBytes(dtype); }
+  size_t halo_bytes() const { return halo * DTypeBytes(dtype); }
 };
 
 // A request parameter the kernel understands (beyond Triton's reserved
@@ -92,6 +100,15 @@ struct NpuDesign {
   // In the order the runtime sequence issues them (outputs first, so the
   // S2MM side is armed before data flows).
   std::vector<ShimStream> streams;
+  // The column design (kernels/tools/txn_design/aie_design.py, Design.cores
+  // and .columns, which lint_sequences.py compares with these): `cores`
+  // compute cores in each of `columns` columns, the mem tile of each column
+  // splitting every round of cores items across them and joining their
+  // outputs. Every run is a multiple of cores * columns items; npu-sim
+  // prices compute over exactly these cores.
+  uint32_t cores = 4;
+  uint32_t columns = 1;
+  uint32_t granule() const { return cores * columns; }
 };
 
 // Committed inputs and the exact outputs the reference gives for them, as
@@ -142,6 +159,12 @@ struct KernelSpec {
   // The largest run (and request) by default: --max-batch overrides it.
   uint32_t default_max_batch = 256;
 
+  // Served only through a server-level model (server/models/, e.g. log_mel
+  // over mel_pcm): it gets executors, a batcher, statistics and a health
+  // canary like any kernel, but is not a model on the wire (absent from
+  // RepositoryIndex, ModelMetadata and ModelInfer).
+  bool internal = false;
+
   NpuDesign design;
   Golden golden;
 
@@ -150,6 +173,24 @@ struct KernelSpec {
   size_t plane_bytes(size_t plane) const;  // per item
   size_t arg_bytes(size_t arg) const;      // per item, device input arg
   size_t output_bytes() const { return output.item_bytes(); }
+  // Read-ahead bytes of a plane / a device input argument (TensorDecl::halo;
+  // 0 for the parameter plane and for arguments without a windowed input).
+  size_t plane_halo_bytes(size_t plane) const;
+  size_t arg_halo_bytes(size_t arg) const;
+  // Bytes of `items` items of a plane / device input argument, halo
+  // included: what a request's plane holds and what a device buffer for
+  // that many items needs.
+  size_t plane_span(size_t plane, size_t items) const {
+    return items * plane_bytes(plane) + plane_halo_bytes(plane);
+  }
+  size_t arg_span(size_t arg, size_t items) const {
+    return items * arg_bytes(arg) + arg_halo_bytes(arg);
+  }
+  // Items a request's read-ahead occupies after its own items when requests
+  // share a device run: ceil(halo / item bytes) over the arguments (0 when
+  // no input is windowed). The batcher places each request's segment at an
+  // item boundary, and the outputs of these items are discarded.
+  size_t pad_items() const;
   // The bytes per item of every device argument, inputs then the output:
   // what a kernel package's manifest must say.
   std::vector<size_t> all_arg_bytes() const;
@@ -164,14 +205,15 @@ absl::Status ValidateKernelSpec(const KernelSpec& spec);
 std::vector<ParamValue> DefaultParams(const KernelSpec& spec);
 
 // Gathers items [first, first + count) of `planes` (plane_count() spans of
-// items * plane_bytes each) into device input argument `arg` at `dest`.
+// plane_span(p, items) bytes each) into device input argument `arg` at
+// `dest` (arg_span(arg, count) bytes: a windowed argument's halo too).
 void GatherArg(const KernelSpec& spec, size_t arg,
                std::span<const std::span<const uint8_t>> planes, size_t first,
                size_t count, uint8_t* dest);
 
-// The inverse: splits `count` items of device input argument bytes into
-// the planes of that argument (used to turn golden device bytes into a
-// request).
+// The inverse: splits `count` items of device input argument bytes
+// (arg_span(arg, count)) into the planes of that argument (used to turn
+// golden device bytes into a request).
 void ScatterArg(const KernelSpec& spec, size_t arg, const uint8_t* src,
                 size_t count, std::span<const std::span<uint8_t>> planes);
 

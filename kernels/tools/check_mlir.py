@@ -46,9 +46,8 @@ KERNELS_DIR = os.path.normpath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "txn_design"))
 import aie_design  # noqa: E402
 
-# The batch sizes kernels/aie_build.cmake builds (NPUK_AIE_BATCH_SIZES;
-# check_mlir_test.py keeps the two equal).
-BATCH_SIZES = (1, 4, 16, 32, 64, 128, 256)
+# The batch sizes kernels/aie_build.cmake builds: each design's
+# aie_design.batch_sizes(granule) (the generator's --sizes).
 ELEM_BITS = {"i8": 8, "i16": 16, "i32": 32, "i64": 64, "bf16": 16, "f32": 32}
 C_BITS = {"int8_t": 8, "uint8_t": 8, "int16_t": 16, "uint16_t": 16,
           "int32_t": 32, "uint32_t": 32, "int64_t": 64, "uint64_t": 64,
@@ -249,7 +248,9 @@ def check(files, batch_sizes, modes, mlir_opt):
                             f"load DESIGN and CORE: {e}")
             continue
         rel = os.path.relpath(path, KERNELS_DIR)
-        for n in batch_sizes:
+        sizes = batch_sizes or aie_design.batch_sizes(
+            aie_design.granule(design))
+        for n in sizes:
             for mode in modes:
                 origin = f"{rel} --n {n} --mode {mode}"
                 count += 1
@@ -274,7 +275,8 @@ def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--mlir-opt", help="mlir-opt to use")
     p.add_argument("--n", type=int, action="append",
-                   help=f"batch size (repeatable; default {BATCH_SIZES})")
+                   help="batch size (repeatable; default every size the AIE "
+                   "build builds for the design)")
     p.add_argument("--mode", action="append", choices=list(aie_design.MODES),
                    help="mlir-aie era (repeatable; default all)")
     p.add_argument("files", nargs="*", help="design generators (default "
@@ -286,7 +288,7 @@ def main(argv):
         print(f"check_mlir: {e}", file=sys.stderr)
         return 2
     files = [os.path.abspath(f) for f in a.files] or design_files()
-    problems, count = check(files, a.n or BATCH_SIZES,
+    problems, count = check(files, a.n,
                             a.mode or list(aie_design.MODES), mlir_opt)
     for line in problems:
         print(line)

@@ -82,7 +82,7 @@ def test_cli_fails_on_old_attention_design(tmp_path, capsys):
 
 def test_call_operand_type_mismatch_rejected(mlir_opt):
     d, core = load("attention")
-    bad = core.replace("i32, i32) -> ()", "i32, i16) -> ()")
+    bad = core(0).replace("i32, i32) -> ()", "i32, i16) -> ()")
     diag = check_mlir.run_mlir_opt(mlir_opt, aie_design.emit_check(d, 4, bad))
     assert diag != ""
     assert "passes 4 operands of types" in "\n".join(structural(d, bad))
@@ -90,8 +90,9 @@ def test_call_operand_type_mismatch_rejected(mlir_opt):
 
 def test_view_used_with_another_type_rejected(mlir_opt):
     d, core = load("attention")
-    bad = core.replace("%of_params[%c0] : memref<2xi32>",
-                       "%of_params[%c0] : memref<4xi32>")
+    # Core 1 reads its record as if the round were another size.
+    bad = (lambda k: core(k).replace("%of_params[%r0] : memref<8xi32>",
+                                     "%of_params[%r0] : memref<4xi32>"))
     diag = check_mlir.run_mlir_opt(mlir_opt, aie_design.emit_check(d, 4, bad))
     assert "different type" in diag
 
@@ -162,10 +163,97 @@ def test_check_form_refuses_unknown_core_ops():
         aie_design.emit_check(d, 4, core + "\n%x = arith.addi %a, %b : i32\n")
 
 
-def test_batch_sizes_are_the_aie_builds():
+def test_aie_build_asks_each_design_for_its_sizes():
     with open(os.path.join(HERE, "..", "aie_build.cmake")) as f:
-        m = re.search(r"set\(NPUK_AIE_BATCH_SIZES ([\d ]+)\)", f.read())
-    assert tuple(int(x) for x in m.group(1).split()) == check_mlir.BATCH_SIZES
+        text = f.read()
+    assert "--sizes" in text and "NPUK_AIE_BATCH_SIZES" not in text
+    for path in check_mlir.design_files():
+        d, _ = check_mlir.load_design(path)
+        sizes = aie_design.batch_sizes(aie_design.granule(d))
+        assert all(n % aie_design.granule(d) == 0 for n in sizes)
+        assert sizes[-1] == aie_design.LARGEST_BATCH
+
+
+def test_batch_sizes_pad_less_than_an_eighth_of_rounds():
+    for g in (1, 4, 8):
+        sizes = aie_design.batch_sizes(g)
+        for rounds in range(1, aie_design.LARGEST_BATCH // g + 1):
+            fit = min(n for n in sizes if n >= rounds * g) // g
+            assert 8 * (fit - rounds) <= fit, (g, rounds, fit)
+
+
+def _column_parts(text):
+    fifos = re.findall(r"aie\.objectfifo @(\w+)\((%\w+), \{([^}]*)\}", text)
+    links = re.findall(r"aie\.objectfifo\.link \[([^\]]*)\] -> \[([^\]]*)\]"
+                       r" \(\[([^\]]*)\] \[([^\]]*)\]\)", text)
+    return fifos, links
+
+
+def test_mel_column_design_splits_and_joins_through_the_mem_tile():
+    d, core = load("mel")
+    assert (d.cores, d.columns) == (4, 1)
+    text = aie_design.emit(d, 8, core)
+    assert "aie.device(npu1_1col)" in text
+    assert len(re.findall(r"= aie\.core\(", text)) == 4
+    fifos, links = _column_parts(text)
+    ends = {name: (prod, cons) for name, prod, cons in fifos}
+    assert ends["of_in"] == ("%shim_0_0", "%mem_0_1")
+    assert ends["of_out"] == ("%mem_0_1", "%shim_0_0")
+    for k in range(4):
+        assert ends[f"of_in_0_{k}"] == ("%mem_0_1", f"%core_0_{2 + k}")
+        assert ends[f"of_out_0_{k}"] == (f"%core_0_{2 + k}", "%mem_0_1")
+    split = [x for x in links if x[0] == "@of_in"]
+    join = [x for x in links if x[1] == "@of_out"]
+    assert split and split[0][3] == "0, 400, 800, 1200"
+    assert join and join[0][2] == "0, 80, 160, 240"
+    # The mem tile element is a round of 4 items; the shim still moves N.
+    assert "memref<1600xi16>" in text and "[1, 1, 1, 1600][0, 0, 0, 1]" in text
+
+
+def test_attention_broadcasts_the_score_scales_and_each_core_reads_its_own():
+    d, core = load("attention")
+    text = aie_design.emit(d, 4, core)
+    fifos, _ = _column_parts(text)
+    ends = {name: (prod, cons) for name, prod, cons in fifos}
+    assert ends["of_params"] == (
+        "%shim_0_0", "%core_0_2, %core_0_3, %core_0_4, %core_0_5")
+    for k in range(4):
+        assert f"arith.constant {2 * k} : index" in core(k)
+    # Mem tile channels: 5 S2MM (q|k|v in, 4 outputs) and 5 MM2S, within
+    # the 6 each it has.
+    assert len([1 for _, prod, cons in fifos if prod == "%mem_0_1"]) == 5
+    assert len([1 for _, prod, cons in fifos if cons == "%mem_0_1"]) == 5
+
+
+def test_several_columns_offset_each_columns_items(mlir_opt):
+    d, core = load("mel")
+    two = dataclasses.replace(d, columns=2)
+    text = aie_design.emit(two, 16, core)
+    assert "aie.device(npu1_2col)" in text
+    assert len(re.findall(r"= aie\.core\(", text)) == 8
+    # Column 1 takes items 8..15: 8 * 800 B = 1600 words in.
+    assert "%of_in_ddr[0, 0, 0, 1600][1, 1, 1, 1600]" in text
+    assert "metadata = @of_in_c1" in text
+    assert "symbol = @of_out_c1" in text
+    for mode in aie_design.MODES:
+        assert check_mlir.run_mlir_opt(
+            mlir_opt, aie_design.emit_check(two, 16, core, mode)) == ""
+
+
+def test_batch_not_a_multiple_of_the_round_is_refused():
+    d, core = load("mel")
+    with pytest.raises(ValueError, match="not a multiple of 4"):
+        aie_design.emit(d, 6, core)
+    with pytest.raises(ValueError, match="1-4 compute cores"):
+        aie_design.emit(dataclasses.replace(d, cores=5), 5, core)
+
+
+def test_single_core_design_is_the_direct_one():
+    d, core = load("mel")
+    one = dataclasses.replace(d, cores=1)
+    text = aie_design.emit(one, 1, core)
+    assert "%mem_0_1" not in text and "objectfifo.link" not in text
+    assert "aie.objectfifo @of_in(%shim_0_0, {%core_0_2}" in text
 
 
 def test_missing_mlir_opt_exit_2():

@@ -17,13 +17,20 @@ Rules, each a way the prior attempt or mlir-aie issues got zeros or hangs
      aiex.npu.dma_wait {symbol = @fifo}, or dma_await_task of a task
      configured with issue_token = true;
   R3 byte sizes equal the declared bytes per item times one N, the same for
-     every transfer, and N matches a @seq_n<N> name;
+     every transfer, N matches a @seq_n<N> name, and N is a multiple of
+     the design's cores x columns (R7);
   R4 each fifo runs in the declared direction and travels as the declared
      runtime-sequence argument (the host binds argument i to data BO i,
      group_id(3+i)) on the declared BD, as kernels/tools/txn/designs.h
      encodes it for npu-sim and validates it at load time;
   R5 BD ids are distinct within a sequence (reusing a running BD is
-     nondeterministic without a sync in between).
+     nondeterministic without a sync in between);
+  R6 a windowed input (declared halo) is read as strided windows: sizes
+     [1, 1, N, (item + halo)/4], strides [0, 0, item/4, 1] in i32 words,
+     so the shim DMA cuts the overlapping windows out of the PCM itself;
+  R7 the design's layout is the declared one: aie.device(npu1_<columns>col)
+     with cores x columns compute cores (KernelSpec::design.cores and
+     .columns, which npu-sim prices and the run sizes are multiples of).
 Besides: the core links the declared AIE source (link_with = "<stem>.o"),
 every registered kernel's generator exists, and every
 kernels/*/*_design.py belongs to a registered kernel (a design nobody
@@ -73,6 +80,8 @@ START_RE = re.compile(r"aiex\.dma_start_task\s*\(\s*%([\w$.]+)\s*\)")
 FIFO_RE = re.compile(r"aie\.objectfifo\s+@([\w$.]+)\s*\(\s*%([\w$.]+)\s*,")
 TILE_RE = re.compile(r"%([\w$.]+)\s*=\s*aie\.tile\s*\(\s*(\d+)\s*,\s*(\d+)")
 CALL_RE = re.compile(r"func\.call\s+@([\w$.]+)")
+DEVICE_RE = re.compile(r"aie\.device\s*\(\s*npu1_(\d+)col\s*\)")
+CORE_RE = re.compile(r"=\s*aie\.core\s*\(")
 LINK_RE = re.compile(r'link_with\s*=\s*"([^"]*)"')
 
 
@@ -93,6 +102,11 @@ def parse_designs(text, origin="npuk_txn_tool designs"):
             kernels[k["name"]] = {"entry": k["entry"],
                                   "generator": k["generator"],
                                   "source": k["source"],
+                                  "cores": k.get("cores", 1),
+                                  "columns": k.get("columns", 1),
+                                  "batch_sizes": tuple(
+                                      k.get("batch_sizes",
+                                            doc["batch_sizes"])),
                                   "fifos": fifos}
         return kernels, tuple(doc["batch_sizes"])
     except (ValueError, KeyError, TypeError) as e:
@@ -144,6 +158,18 @@ def lint_text(text, kernels, origin="<mlir>"):
     if links != {obj}:
         problems.append(f"{origin}: the core links {sorted(links)} but the "
                         f"{kernel} declaration's source compiles to {obj}")
+    # R7: the layout is the declaration's (KernelSpec::design.cores and
+    # .columns): what npu-sim prices and the run sizes assume.
+    cores, columns = kernels[kernel]["cores"], kernels[kernel]["columns"]
+    device = DEVICE_RE.search(text)
+    ncores = len(CORE_RE.findall(text))
+    if (device is None or int(device.group(1)) != columns or
+            ncores != cores * columns):
+        problems.append(
+            f"{origin}: the design has {ncores} compute cores on "
+            f"{device.group(0) if device else 'no aie.device'} but the "
+            f"{kernel} declaration says {cores} cores x {columns} columns "
+            "(aie.device(npu1_" + str(columns) + "col)) (R7)")
     tiles = {v: int(row) for v, _, row in TILE_RE.findall(text)}
     fifo_producer = dict(FIFO_RE.findall(text))
     outputs = {f for f, s in contract.items() if not s["to_device"]}
@@ -183,9 +209,26 @@ def lint_text(text, kernels, origin="<mlir>"):
                                 "metadata naming its objectfifo")
                 continue
             count = 1
-            for s in sizes.split(","):
-                count *= int(s.strip())
+            dims = [int(s.strip()) for s in sizes.split(",")]
+            for s in dims:
+                count *= s
+            strides = [int(s.strip()) for s in t.group(4).split(",")]
             elem = args.get(arg, (None, 0))[1]
+            want = contract.get(fifo.group(1))
+            if want and want.get("halo_bytes", 0) and elem == 4:
+                # R6: a windowed input reads n windows of (item + halo)
+                # bytes at an item stride: sizes [1, 1, n, window/4],
+                # strides [0, 0, item/4, 1] (i32 words).
+                window = (want["bytes_per_item"] + want["halo_bytes"]) // 4
+                stride = want["bytes_per_item"] // 4
+                if (len(dims) != 4 or dims[3] != window or dims[0] != 1 or
+                        dims[1] != 1 or strides != [0, 0, stride, 1]):
+                    problems.append(
+                        f"{where}: @{fifo.group(1)} must read windows of "
+                        f"{window} words at a stride of {stride} (sizes "
+                        f"[1, 1, N, {window}], strides [0, 0, {stride}, 1]) "
+                        f"as the {kernel} declaration's halo says; it has "
+                        f"sizes {dims} strides {strides} (R6)")
             transfers.append((fifo.group(1), arg, count * elem,
                               bd and int(bd.group(1)), t.start()))
         tasks = {}
@@ -232,7 +275,8 @@ def lint_text(text, kernels, origin="<mlir>"):
                                 f"{kernel} declaration does not have")
                 continue
             want = contract[fifo]
-            per_item = want["bytes_per_item"]
+            # What one item moves: a windowed input's whole window.
+            per_item = want["bytes_per_item"] + want.get("halo_bytes", 0)
             if arg in args and args[arg][0] != want["arg"]:
                 problems.append(f"{where}: @{fifo} travels as argument "
                                 f"{args[arg][0]} but the host binds it to "
@@ -254,6 +298,13 @@ def lint_text(text, kernels, origin="<mlir>"):
         if len(ns) > 1:
             problems.append(f"{where}: transfers imply different batch sizes "
                             f"{sorted(ns)} (R3)")
+        for x in sorted(ns):
+            if x % (cores * columns):
+                problems.append(
+                    f"{where}: moves {x} items, not a multiple of the "
+                    f"{cores * columns} items of a round ({cores} cores x "
+                    f"{columns} columns): the mem tile never hands out the "
+                    "last partial round (R3)")
         named = re.fullmatch(r"seq_n(\d+)", name)
         if named and ns and int(named.group(1)) not in ns:
             problems.append(f"{where}: named for N={named.group(1)} but moves "
@@ -282,6 +333,28 @@ def generator_problems(kernels, root=KERNELS_DIR):
     return problems
 
 
+def size_problems(kernels, root=KERNELS_DIR):
+    """Generators whose batch sizes (--sizes, what the AIE build builds)
+    differ from the C++ side's (txn::BatchSizesFor, what the daemon plans
+    runs with)."""
+    problems = []
+    for name, k in kernels.items():
+        script = os.path.join(root, name, k["generator"])
+        if not os.path.isfile(script):
+            continue
+        out = subprocess.run([sys.executable, script, "--sizes"],
+                             capture_output=True, text=True)
+        sizes = tuple(int(x) for x in out.stdout.split()) if \
+            out.returncode == 0 else ()
+        if sizes != tuple(k["batch_sizes"]):
+            problems.append(
+                f"kernel {name}: {os.path.relpath(script, root)} --sizes "
+                f"gives {list(sizes)} but the C++ side (txn::BatchSizesFor) "
+                f"{list(k['batch_sizes'])}: the AIE build would ship "
+                "sequences the daemon does not plan for")
+    return problems
+
+
 def generated_designs(kernels, batch_sizes, root=KERNELS_DIR):
     """(origin, text) for every registered design x N x mlir-aie era
     (aie_design.MODES)."""
@@ -289,7 +362,7 @@ def generated_designs(kernels, batch_sizes, root=KERNELS_DIR):
         script = os.path.join(root, name, k["generator"])
         if not os.path.isfile(script):
             continue  # reported by generator_problems
-        for n in batch_sizes:
+        for n in k.get("batch_sizes", batch_sizes):
             for mode in aie_design.MODES:
                 cmd = [sys.executable, script, "--n", str(n), "--mode", mode]
                 text = subprocess.run(cmd, check=True, capture_output=True,
@@ -321,6 +394,7 @@ def main(argv):
                 items.append((path, f.read()))
     else:
         problems += generator_problems(kernels)
+        problems += size_problems(kernels)
         items = list(generated_designs(kernels, batch_sizes))
     problems += [p for origin, text in items
                  for p in lint_text(text, kernels, origin)]

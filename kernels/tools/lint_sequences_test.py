@@ -125,13 +125,34 @@ def test_bd_other_than_declared_rejected(problems):
 
 
 def test_reversed_fifo_direction_rejected(problems):
-    text = design("passthrough", 1).replace(
-        "aie.objectfifo @of_in(%shim, {%core}", "aie.objectfifo @of_in(%core, {%shim}")
+    text = design("passthrough", 4).replace(
+        "aie.objectfifo @of_in(%shim_0_0, {%mem_0_1}",
+        "aie.objectfifo @of_in(%mem_0_1, {%shim_0_0}")
     assert "@of_in must run shim -> core" in problems(text)
 
 
+def test_layout_other_than_declared_rejected(problems):
+    # Three cores where the declaration says a column of four (R7).
+    text = design("mel", 4)
+    start = text.index("    %c_0_5 = aie.core(")
+    end = text.index("aie.end", start)
+    text = text[:start] + text[text.index("\n", text.index("}", end)) + 1:]
+    assert "the design has 3 compute cores on aie.device(npu1_1col) but " \
+        "the mel declaration says 4 cores x 1 columns" in problems(text)
+    two = design("mel", 4).replace("aie.device(npu1_1col)",
+                                   "aie.device(npu1_2col)")
+    assert "(R7)" in problems(two)
+
+
+def test_run_not_a_multiple_of_the_round_rejected(problems):
+    text = design("mel", 4).replace("[1, 1, 1, 800]", "[1, 1, 1, 600]") \
+        .replace("[1, 1, 1, 80]", "[1, 1, 1, 60]")
+    assert "3 items, not a multiple of the 4 items of a round" in \
+        problems(text)
+
+
 def test_undeclared_fifo_rejected(problems):
-    text = design("passthrough", 1).replace("@of_in", "@of_data")
+    text = design("passthrough", 4).replace("@of_in", "@of_data")
     out = problems(text)
     assert "objectfifo @of_in of the passthrough declaration is not declared" \
         in out
@@ -139,19 +160,19 @@ def test_undeclared_fifo_rejected(problems):
 
 
 def test_core_linking_another_object_rejected(problems):
-    text = design("passthrough", 1).replace('"passthrough_kernel.o"', '"mel_kernel.o"')
+    text = design("passthrough", 4).replace('"passthrough_kernel.o"', '"mel_kernel.o"')
     assert "the core links ['mel_kernel.o'] but the passthrough declaration's " \
         "source compiles to passthrough_kernel.o" in problems(text)
 
 
 TASK_SEQ = """
-    aie.runtime_sequence @seq_n1(%in: memref<200xi32>, %out: memref<20xi32>) {
+    aie.runtime_sequence @seq_n4(%in: memref<800xi32>, %out: memref<80xi32>) {
       %t_out = aiex.dma_configure_task_for @of_out {
-        aie.dma_bd(%out : memref<20xi32>, 0, 20) {burst_length = 0 : i32}
+        aie.dma_bd(%out : memref<80xi32>, 0, 80) {burst_length = 0 : i32}
         aie.end
       } {issue_token = TOKEN}
       %t_in = aiex.dma_configure_task_for @of_in {
-        aie.dma_bd(%in : memref<200xi32>, 0, 200) {burst_length = 0 : i32}
+        aie.dma_bd(%in : memref<800xi32>, 0, 800) {burst_length = 0 : i32}
         aie.end
       } {}
       aiex.dma_start_task(%t_out)
@@ -165,7 +186,7 @@ TASK_SEQ = """
 
 
 def task_design(token, wait):
-    head = design("mel", 1)
+    head = design("mel", 4)
     head = head[:head.index("    aie.runtime_sequence")]
     seq = TASK_SEQ.replace("TOKEN", token).replace(
         "AWAIT", "aiex.dma_await_task(%t_out)" if wait else "")
@@ -185,7 +206,7 @@ def test_task_api_output_not_awaited_rejected(problems):
 
 
 def test_unknown_kernel_rejected(problems):
-    text = design("mel", 1).replace("func.call @mel_kernel_simple",
+    text = design("mel", 4).replace("func.call @mel_kernel_simple",
                                     "func.call @fft_1024")
     assert "cannot tell the kernel" in problems(text)
 
@@ -254,3 +275,11 @@ def test_cli_reports_and_fails(tmp_path):
                         str(bad)], capture_output=True, text=True)
     assert r.returncode == 1
     assert "not waited on" in r.stdout
+
+
+def test_generator_sizes_match_the_cpp_side(kernels):
+    assert lint_sequences.size_problems(kernels) == []
+    other = {name: dict(k, batch_sizes=(1, 2)) for name, k in kernels.items()}
+    out = lint_sequences.size_problems(other)
+    assert len(out) == len(kernels)
+    assert "the C++ side (txn::BatchSizesFor) [1, 2]" in out[0]

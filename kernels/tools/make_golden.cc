@@ -193,7 +193,7 @@ Inputs GenericRecipe(const KernelSpec& spec) {
   Inputs p{kDefaultItems, {}, {}};
   for (const npuk::TensorDecl& t : spec.inputs) {
     Bytes plane;
-    for (size_t i = 0; i < kDefaultItems * t.item_elements(); ++i) {
+    for (size_t i = 0; i < kDefaultItems * t.item_elements() + t.halo; ++i) {
       if (t.dtype == npuk::DType::kFp32) {
         const float f = static_cast<float>(2.0 * rng.Uniform() - 1.0);
         uint8_t b[4];
@@ -210,6 +210,18 @@ Inputs GenericRecipe(const KernelSpec& spec) {
   return p;
 }
 
+// mel_pcm, mel128_pcm: the mel recipe's 8 frames played back to back as
+// one PCM stream (3200 samples), cut to the 18 windows at a 160-sample hop
+// that fit (18 * 160 + 240 = 3120 samples), so windows straddle the
+// recipe's frame boundaries.
+Inputs PcmRecipe() {
+  constexpr size_t kItems = 18;
+  Inputs p = MelRecipe();
+  p.items = kItems;
+  p.planes[0].resize((kItems * 160 + 240) * 2);
+  return p;
+}
+
 // The planes of the golden request: the recipe's tensors, then (when the
 // kernel has parameters) the parameter plane, one encoded record per item.
 // *params gets the recipe's parameter values (empty = the defaults).
@@ -217,9 +229,10 @@ Inputs GenericRecipe(const KernelSpec& spec) {
 std::vector<Bytes> PlanesFor(const KernelSpec& spec, size_t* items,
                              std::vector<npuk::ParamValue>* params) {
   // mel128 runs the same frames through Whisper large-v3's filterbank.
-  Inputs p = spec.name == "mel" || spec.name == "mel128" ? MelRecipe()
-             : spec.name == "attention"                  ? AttentionRecipe()
-                                                         : GenericRecipe(spec);
+  Inputs p = spec.name == "mel" || spec.name == "mel128"           ? MelRecipe()
+             : spec.name == "mel_pcm" || spec.name == "mel128_pcm" ? PcmRecipe()
+             : spec.name == "attention" ? AttentionRecipe()
+                                        : GenericRecipe(spec);
   *params = p.params;
   *items = p.items;
   if (spec.param_bytes > 0) {
@@ -272,10 +285,10 @@ bool Generate(const KernelSpec& spec, const fs::path& kernels_dir) {
     return false;
   }
   for (size_t i = 0; i < owned.size(); ++i) {
-    if (owned[i].size() != items * spec.plane_bytes(i)) {
+    if (owned[i].size() != spec.plane_span(i, items)) {
       std::fprintf(stderr, "%s: plane %zu has %zu bytes, want %zu\n",
                    spec.name.c_str(), i, owned[i].size(),
-                   items * spec.plane_bytes(i));
+                   spec.plane_span(i, items));
       return false;
     }
   }
@@ -284,7 +297,7 @@ bool Generate(const KernelSpec& spec, const fs::path& kernels_dir) {
   std::vector<Bytes> args(spec.device_args.size());
   std::vector<const uint8_t*> in;
   for (size_t a = 0; a < args.size(); ++a) {
-    args[a].resize(items * spec.arg_bytes(a));
+    args[a].resize(spec.arg_span(a, items));
     npuk::GatherArg(spec, a, planes, 0, items, args[a].data());
     in.push_back(args[a].data());
   }

@@ -54,7 +54,7 @@ absl::Status Batcher::CheckPlanes(const InferTask& task) const {
         kernel_.param_bytes > 0 ? " and the parameter record" : "", ")"));
   }
   for (size_t p = 0; p < task.inputs.size(); ++p) {
-    const size_t want = task.items * kernel_.plane_bytes(p);
+    const size_t want = kernel_.plane_span(p, task.items);
     if (task.inputs[p].size() != want) {
       return absl::InvalidArgumentError(
           absl::StrCat("input plane ", p, " of model ", kernel_.name, " is ",
@@ -72,6 +72,7 @@ Batcher::Batcher(const KernelSpec& kernel, BatcherOptions options,
       options_(options),
       verifier_(verifier),
       observer_(observer),
+      pad_items_(kernel.pad_items()),
       executors_(std::move(executors)) {
   absl::MutexLock drain_lock(&drain_mu_);
   threads_.reserve(executors_.size());
@@ -190,8 +191,11 @@ std::vector<std::unique_ptr<InferTask>> Batcher::NextBatch() {
         queue_.pop_front();
         continue;
       }
-      if (items + next.items > options_.max_batch_items) break;
-      items += next.items;
+      // A windowed kernel's request is followed by pad_items() items its
+      // read-ahead occupies (RunBatch), except the last in the run.
+      const size_t cost = next.items + (batch.empty() ? 0 : pad_items_);
+      if (items + cost > options_.max_batch_items) break;
+      items += cost;
       queued_items_ -= next.items;
       if (!next.canary) --user_queued_;
       batch.push_back(std::move(queue_.front()));
@@ -216,19 +220,26 @@ void Batcher::RunBatch(Executor* executor,
   const absl::Time start = absl::Now();
 
   // Gather each task's planes into the device arguments, item after item;
-  // the tasks sit back to back in the order they are answered.
+  // the tasks sit back to back in the order they are answered. A windowed
+  // kernel's task (KernelSpec::pad_items() > 0) starts at an item boundary
+  // and is followed by pad items that hold its read-ahead; their outputs
+  // are discarded, and the last task's need not run.
   std::vector<std::span<const uint8_t>> planes;
+  std::vector<size_t> first(batch.size());
   size_t items = 0;
   size_t user_items = 0;
-  for (const auto& task : batch) {
-    planes.assign(task->inputs.begin(), task->inputs.end());
+  for (size_t t = 0; t < batch.size(); ++t) {
+    const InferTask& task = *batch[t];
+    if (t > 0) items += pad_items_;
+    first[t] = items;
+    planes.assign(task.inputs.begin(), task.inputs.end());
     for (size_t arg = 0; arg < kernel_.device_args.size(); ++arg) {
       uint8_t* dest =
           executor->input(arg).data() + items * kernel_.arg_bytes(arg);
-      GatherArg(kernel_, arg, planes, 0, task->items, dest);
+      GatherArg(kernel_, arg, planes, 0, task.items, dest);
     }
-    items += task->items;
-    if (!task->canary) user_items += task->items;
+    items += task.items;
+    if (!task.canary) user_items += task.items;
   }
 
   absl::Status status = executor->Run(items);
@@ -239,19 +250,17 @@ void Batcher::RunBatch(Executor* executor,
 
   // Split the results back per request, in order.
   absl::Span<const uint8_t> results = executor->output();
-  size_t offset = 0;
   std::vector<absl::Status> task_status(batch.size(), status);
   for (size_t t = 0; t < batch.size(); ++t) {
     InferTask& task = *batch[t];
     const size_t bytes = task.items * kernel_.output_bytes();
     if (status.ok()) {
-      const uint8_t* out = results.data() + offset;
+      const uint8_t* out = results.data() + first[t] * kernel_.output_bytes();
       std::memcpy(task.output, out, bytes);
       if (verifier_ != nullptr) {
         task_status[t] = verifier_->Verify(kernel_, task, task.output);
       }
     }
-    offset += bytes;
   }
   const absl::Time end = absl::Now();
   if (observer_ != nullptr) {

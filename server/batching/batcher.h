@@ -37,7 +37,8 @@ struct TaskTiming {
 // batcher gathers them into the executor's device arguments.
 struct InferTask {
   size_t items = 0;
-  // kernel.plane_count() spans of items * kernel.plane_bytes(p) bytes.
+  // kernel.plane_count() spans of kernel.plane_span(p, items) bytes
+  // (items * plane_bytes(p), plus a windowed input's halo).
   std::vector<absl::Span<const uint8_t>> inputs;
   uint8_t* output = nullptr;  // items * kernel.output_bytes()
   absl::Time deadline = absl::InfiniteFuture();
@@ -98,6 +99,11 @@ class Batcher {
   const KernelSpec& kernel() const { return kernel_; }
   const BatcherOptions& options() const { return options_; }
 
+  // For a windowed kernel (KernelSpec::pad_items() > 0) every request in a
+  // run but the first also occupies pad_items() items before its own; a
+  // run still holds at most max_batch_items items, and one request may
+  // carry up to max_batch_items.
+  //
   // Accepts the task (and then calls task->done exactly once) or refuses it:
   // INVALID_ARGUMENT when items is 0 or above max_batch_items or the planes
   // do not add up to the kernel's input layout,
@@ -116,7 +122,7 @@ class Batcher {
 
  private:
   // INVALID_ARGUMENT unless the task has plane_count() planes of
-  // items * plane_bytes(p) bytes each.
+  // plane_span(p, items) bytes each.
   absl::Status CheckPlanes(const InferTask& task) const;
   void DispatchLoop(Executor* executor);
   // Takes the next batch off the queue; empty when draining and empty.
@@ -131,6 +137,7 @@ class Batcher {
   const BatcherOptions options_;
   RunVerifier* const verifier_;
   BatchObserver* const observer_;
+  const size_t pad_items_;  // kernel_.pad_items()
   std::vector<std::unique_ptr<Executor>> executors_;
   absl::Mutex drain_mu_;  // serialises Drain()
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(drain_mu_);

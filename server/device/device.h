@@ -33,7 +33,8 @@ class Executor {
   virtual size_t max_items() const = 0;
 
   // Device input argument `arg` (< kernel().device_args.size()):
-  // max_items() * kernel().arg_bytes(arg), valid for the executor's
+  // kernel().arg_span(arg, max_items()) bytes (max_items() * arg_bytes(arg)
+  // plus a windowed argument's halo), valid for the executor's
   // lifetime. Parameters are an argument like any other (the parameter
   // plane), so Run needs nothing kernel-specific.
   virtual absl::Span<uint8_t> input(size_t arg) = 0;

@@ -15,7 +15,7 @@ Canary GoldenCanary(const KernelSpec& kernel) {
   c.planes.resize(kernel.plane_count());
   std::vector<std::span<uint8_t>> planes;
   for (size_t p = 0; p < c.planes.size(); ++p) {
-    c.planes[p].resize(g.items * kernel.plane_bytes(p));
+    c.planes[p].resize(kernel.plane_span(p, g.items));
     planes.emplace_back(c.planes[p]);
   }
   for (size_t arg = 0; arg < g.inputs.size(); ++arg) {

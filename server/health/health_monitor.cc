@@ -147,10 +147,19 @@ void HealthMonitor::NoteDeviceAnswered(std::string_view model) {
   if (it != models_.end()) it->second.last_answer = absl::Now();
 }
 
+void HealthMonitor::SetAcceptFault(std::string reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (accept_fault_ == reason) return;
+    accept_fault_ = std::move(reason);
+  }
+  Publish();
+}
+
 bool HealthMonitor::IsServing(std::string_view model) const {
   absl::MutexLock lock(&mu_);
   auto it = models_.find(model);
-  return it != models_.end() && it->second.serving;
+  return it != models_.end() && it->second.serving && accept_fault_.empty();
 }
 
 bool HealthMonitor::AllServing() const {
@@ -178,9 +187,15 @@ HealthSnapshot HealthMonitor::SnapshotLocked() const {
   s.all_serving = !order_.empty();
   for (const std::string& k : order_) {
     const Model& m = models_.at(k);
-    s.models.push_back({m.name, m.serving, m.serving ? "" : m.reason,
-                        m.last_canary, m.last_canary_ok});
-    s.all_serving &= m.serving;
+    const bool serving = m.serving && accept_fault_.empty();
+    s.models.push_back(
+        {m.name, serving,
+         serving ? ""
+         : m.serving
+             ? fmt::format("cannot accept connections: {}", accept_fault_)
+             : m.reason,
+         m.last_canary, m.last_canary_ok});
+    s.all_serving &= serving;
   }
   s.device_answers = DeviceAnswersLocked(absl::Now());
   return s;

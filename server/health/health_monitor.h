@@ -117,6 +117,12 @@ class HealthMonitor {
   // answers.
   void NoteDeviceAnswered(std::string_view model);
 
+  // The daemon cannot accept new connections (server/rpc/listener.h, e.g.
+  // out of file descriptors): while `reason` is non-empty every model reads
+  // NOT_SERVING with that reason, whatever its canary says; "" clears it.
+  // Observers see the change at once.
+  void SetAcceptFault(std::string reason);
+
   bool IsServing(std::string_view model) const;  // false for unknown names
   bool AllServing() const;
   bool DeviceAnswers() const;
@@ -155,6 +161,7 @@ class HealthMonitor {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool last_answers_ ABSL_GUARDED_BY(mu_) = false;
+  std::string accept_fault_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 
   // Serialises observer calls so they see snapshots in order.

@@ -103,7 +103,9 @@ class HealthService::Watcher
   std::shared_ptr<Watcher> self_;
 };
 
-HealthService::HealthService(std::vector<std::string> models) {
+HealthService::HealthService(std::vector<std::string> models,
+                             std::vector<std::string> server_services)
+    : server_services_(server_services.begin(), server_services.end()) {
   for (std::string& m : models) serving_.emplace(std::move(m), false);
 }
 
@@ -154,7 +156,7 @@ HealthService::ServingStatus HealthService::StatusOf(
 HealthService::ServingStatus HealthService::StatusLocked(
     std::string_view service) const {
   bool serving;
-  if (service.empty()) {
+  if (service.empty() || server_services_.contains(service)) {
     serving = !serving_.empty();
     for (const auto& [name, s] : serving_) serving &= s;
   } else {
@@ -190,6 +192,9 @@ grpc::ServerUnaryReactor* HealthService::Check(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   ServingStatus status;
   std::vector<std::string> known = {"'' (the whole server)"};
+  for (const std::string& name : server_services_) {
+    known.push_back("'" + name + "' (the whole server)");
+  }
   {
     absl::MutexLock lock(&mu_);
     status = StatusLocked(request->service());

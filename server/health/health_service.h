@@ -2,8 +2,10 @@
 // for Kubernetes gRPC probes, client-side health checking (round_robin with
 // healthCheckConfig) and any standard health client.
 //
-// Services: "" is SERVING while every model is; each model's name (those
-// given to the constructor) is SERVING while that model's canary passes. Any
+// Services: "" is SERVING while every model is, and so is each of the
+// server-wide names given to the constructor (the daemon gives
+// "inference.GRPCInferenceService"); each model's name is SERVING while that
+// model's canary passes. Any
 // other name: Check answers NOT_FOUND, Watch sends SERVICE_UNKNOWN (the gRPC
 // health spec). While draining everything is NOT_SERVING.
 //
@@ -24,6 +26,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,8 +41,9 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
  public:
   using ServingStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
 
-  // Every model starts NOT_SERVING.
-  explicit HealthService(std::vector<std::string> models);
+  // Every model starts NOT_SERVING. `server_services` answer as "" does.
+  explicit HealthService(std::vector<std::string> models,
+                         std::vector<std::string> server_services = {});
   ~HealthService() override;
 
   // Follows `monitor` from now on (not owned; see lifetime above).
@@ -76,6 +80,7 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   absl::Mutex broadcast_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::map<std::string, bool, std::less<>> serving_ ABSL_GUARDED_BY(mu_);
+  const std::set<std::string, std::less<>> server_services_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::weak_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);

@@ -57,7 +57,8 @@ class HealthServiceTest : public ::testing::Test {
   }
 
   std::string path_;
-  HealthService service_{{"mel", "attention"}};
+  HealthService service_{{"mel", "attention"},
+                         {"inference.GRPCInferenceService"}};
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<Health::Stub> stub_;
 };
@@ -79,6 +80,28 @@ TEST_F(HealthServiceTest, CheckFollowsModelStates) {
     ASSERT_TRUE(Check(s, &st).ok());
     EXPECT_EQ(st, HealthCheckResponse::NOT_SERVING) << s;
   }
+}
+
+TEST_F(HealthServiceTest, ServerWideNameAnswersAsTheWholeServer) {
+  const std::string name = "inference.GRPCInferenceService";
+  HealthCheckResponse::ServingStatus st;
+  ASSERT_TRUE(Check(name, &st).ok());
+  EXPECT_EQ(st, HealthCheckResponse::NOT_SERVING);
+  service_.SetServing("mel", true);
+  ASSERT_TRUE(Check(name, &st).ok());
+  EXPECT_EQ(st, HealthCheckResponse::NOT_SERVING);  // attention is not
+  service_.SetServing("attention", true);
+  ASSERT_TRUE(Check(name, &st).ok());
+  EXPECT_EQ(st, HealthCheckResponse::SERVING);
+  EXPECT_EQ(service_.StatusOf(name), service_.StatusOf(""));
+  // Only the exact name: a prefix or another package is unknown.
+  EXPECT_EQ(service_.StatusOf("inference"),
+            HealthCheckResponse::SERVICE_UNKNOWN);
+  EXPECT_EQ(service_.StatusOf("GRPCInferenceService"),
+            HealthCheckResponse::SERVICE_UNKNOWN);
+  service_.SetDraining();
+  ASSERT_TRUE(Check(name, &st).ok());
+  EXPECT_EQ(st, HealthCheckResponse::NOT_SERVING);
 }
 
 TEST_F(HealthServiceTest, UnknownServiceIsNotFound) {

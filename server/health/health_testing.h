@@ -34,7 +34,7 @@ inline Canary FakeCanary(const KernelSpec& kernel, size_t items,
   std::vector<std::span<const uint8_t>> planes;
   c.planes.resize(kernel.plane_count());
   for (size_t p = 0; p < c.planes.size(); ++p) {
-    c.planes[p].resize(items * kernel.plane_bytes(p));
+    c.planes[p].resize(kernel.plane_span(p, items));
     for (size_t i = 0; i < c.planes[p].size(); ++i) {
       c.planes[p][i] = static_cast<uint8_t>(i * 7 + 3 + p);
     }
@@ -43,7 +43,7 @@ inline Canary FakeCanary(const KernelSpec& kernel, size_t items,
   std::vector<std::vector<uint8_t>> args(kernel.device_args.size());
   std::vector<const uint8_t*> in;
   for (size_t a = 0; a < args.size(); ++a) {
-    args[a].resize(items * kernel.arg_bytes(a));
+    args[a].resize(kernel.arg_span(a, items));
     GatherArg(kernel, a, planes, 0, items, args[a].data());
     in.push_back(args[a].data());
   }

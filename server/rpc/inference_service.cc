@@ -10,6 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/impl/codegen/server_callback_handlers.h"
+#include "npuk_version.h"
+#include "server/common/quote.h"
 #include "server/rpc/tensor_mapping.h"
 
 namespace npuk {
@@ -17,9 +21,8 @@ namespace {
 
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
-using inference::ModelStreamInferResponse;
 
-constexpr const char* kServerVersion = "0.1.0";
+constexpr const char* kServerVersion = kVersion;  // npuk_version.h
 
 // Triton's ModelConfig data type for a wire dtype.
 inference::DataType ConfigDataType(DType t) {
@@ -69,16 +72,19 @@ FailureReason ReasonOf(const absl::Status& s) {
   }
 }
 
-absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
-  const auto d = ctx->deadline();
-  if (d == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(d);
-}
-
 void SetInt(ModelInferResponse* r, const char* key, int64_t v) {
   (*r->mutable_parameters())[key].set_int64_param(v);
+}
+
+// The index gRPC's generated service gives `method`: its position in the
+// proto's service declaration.
+int MethodIndex(const char* method) {
+  const google::protobuf::MethodDescriptor* m =
+      inference::ModelInferRequest::descriptor()
+          ->file()
+          ->FindServiceByName("GRPCInferenceService")
+          ->FindMethodByName(method);
+  return m->index();
 }
 
 // A unary call that finishes at once.
@@ -88,127 +94,6 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
-
-class UnaryInfer final : public grpc::ServerUnaryReactor {
- public:
-  UnaryInfer() : cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
-  const std::shared_ptr<std::atomic<bool>>& cancelled() const {
-    return cancelled_;
-  }
-  void OnCancel() override { cancelled_->store(true); }
-  void OnDone() override { delete this; }
-
- private:
-  std::shared_ptr<std::atomic<bool>> cancelled_;
-};
-
-// Bidirectional stream: every request read is started at once; responses
-// are written in completion order, one write outstanding at a time. The
-// stream finishes when the client half-closed, every request was answered
-// and every answer written.
-class StreamInfer final
-    : public grpc::ServerBidiReactor<ModelInferRequest,
-                                     ModelStreamInferResponse> {
- public:
-  StreamInfer(InferenceService* service, grpc::CallbackServerContext* ctx)
-      : service_(service),
-        ctx_(ctx),
-        cancelled_(std::make_shared<std::atomic<bool>>(false)) {
-    Pending* next;
-    {
-      absl::MutexLock lock(&mu_);
-      next_ = std::make_unique<Pending>();
-      next = next_.get();
-    }
-    StartRead(&next->request);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      absl::MutexLock lock(&mu_);
-      reads_done_ = true;
-      MaybeFinishLocked();
-      return;
-    }
-    Pending* p;
-    Pending* next;
-    {
-      // gRPC orders consecutive OnReadDone calls, but inside its own
-      // (uninstrumented) code; taking mu_ makes the hand-over visible to
-      // ThreadSanitizer too.
-      absl::MutexLock lock(&mu_);
-      ++in_flight_;
-      p = next_.release();
-      next_ = std::make_unique<Pending>();
-      next = next_.get();
-    }
-    StartRead(&next->request);
-    service_->StartInfer(
-        &p->request, p->response.mutable_infer_response(), DeadlineOf(ctx_),
-        cancelled_, [this, p](absl::Status status) {
-          if (!status.ok()) {
-            p->response.set_error_message(std::string(status.message()));
-            p->response.mutable_infer_response()->Clear();
-            p->response.mutable_infer_response()->set_id(p->request.id());
-            p->response.mutable_infer_response()->set_model_name(
-                p->request.model_name());
-          }
-          absl::MutexLock lock(&mu_);
-          --in_flight_;
-          if (write_failed_) {  // the client is gone; drop the answer
-            delete p;
-            MaybeFinishLocked();
-            return;
-          }
-          writes_.emplace_back(p);
-          if (!writing_) {
-            writing_ = true;
-            StartWrite(&writes_.front()->response);
-          }
-        });
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writes_.pop_front();
-    if (!ok) write_failed_ = true;
-    if (!writes_.empty() && !write_failed_) {
-      StartWrite(&writes_.front()->response);
-      return;
-    }
-    writing_ = false;
-    if (write_failed_) writes_.clear();
-    MaybeFinishLocked();
-  }
-
-  void OnCancel() override { cancelled_->store(true); }
-  void OnDone() override { delete this; }
-
- private:
-  struct Pending {
-    ModelInferRequest request;
-    ModelStreamInferResponse response;
-  };
-
-  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || !reads_done_ || in_flight_ > 0 || writing_) return;
-    finished_ = true;
-    Finish(grpc::Status::OK);
-  }
-
-  InferenceService* const service_;
-  grpc::CallbackServerContext* const ctx_;
-  std::shared_ptr<std::atomic<bool>> cancelled_;
-  std::unique_ptr<Pending> next_ ABSL_GUARDED_BY(mu_);  // the read target
-
-  absl::Mutex mu_;
-  std::deque<std::unique_ptr<Pending>> writes_ ABSL_GUARDED_BY(mu_);
-  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 }  // namespace
 
@@ -220,10 +105,32 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 InferenceService::InferenceService(std::vector<ServedModel> models,
                                    std::string backend,
-                                   const ModelReadiness* readiness)
+                                   const ModelReadiness* readiness,
+                                   StreamLimits stream_limits)
     : models_(std::move(models)),
       backend_(std::move(backend)),
-      readiness_(readiness) {}
+      readiness_(readiness),
+      stream_limits_(stream_limits),
+      stream_budget_(stream_limits.per_process) {
+  // The generated WithRawCallbackMethod_ModelStreamInfer cannot be stacked
+  // on CallbackService (its reactor type clashes with the typed one), so
+  // both methods are re-registered raw here, by their index in the service.
+  MarkMethodRawCallback(
+      MethodIndex("ModelInfer"),
+      new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer,
+                                               grpc::ByteBuffer>(
+          [this](grpc::CallbackServerContext* ctx,
+                 const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+            return RawModelInfer(ctx, request, response);
+          }));
+  MarkMethodRawCallback(
+      MethodIndex("ModelStreamInfer"),
+      new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer,
+                                              grpc::ByteBuffer>(
+          [this](grpc::CallbackServerContext* ctx) {
+            return RawModelStreamInfer(ctx);
+          }));
+}
 
 const ServedModel* InferenceService::Find(const std::string& name,
                                           absl::Status* error) const {
@@ -233,8 +140,8 @@ const ServedModel* InferenceService::Find(const std::string& name,
   std::vector<std::string> names;
   for (const ServedModel& m : models_) names.push_back(m.spec->name);
   *error = absl::NotFoundError(
-      absl::StrCat("unknown model '", name,
-                   "'; this server serves: ", absl::StrJoin(names, ", ")));
+      absl::StrCat("unknown model ", QuoteBounded(name),
+                   "; this server serves: ", absl::StrJoin(names, ", ")));
   return nullptr;
 }
 
@@ -243,8 +150,9 @@ const ServedModel* InferenceService::FindVersioned(const std::string& name,
                                                    absl::Status* error) const {
   const ServedModel* m = Find(name, error);
   if (m != nullptr && !version.empty() && version != "1") {
-    *error = absl::NotFoundError(absl::StrCat(
-        "model '", name, "' has no version '", version, "'; it has only 1"));
+    *error = absl::NotFoundError(
+        absl::StrCat("model '", m->spec->name, "' has no version ",
+                     QuoteBounded(version), "; it has only 1"));
     return nullptr;
   }
   return m;
@@ -257,6 +165,22 @@ void InferenceService::StartInfer(
   const absl::Time start = absl::Now();
   absl::Status error;
   const ServedModel* model = Find(request->model_name(), &error);
+  if (draining()) {
+    // Answered once the server has sent GOAWAY (drain_gate.h): never
+    // CANCELLED by the shutdown. An unknown model is refused the same way:
+    // any answer before the GOAWAY would let the client's next call race
+    // the shutdown.
+    drain_gate_.Hold([model, start, finish = std::move(finish)]() mutable {
+      absl::Status s = absl::UnavailableError(
+          "npukd is shutting down and accepts no new requests; retry on "
+          "another replica or after restart");
+      if (model != nullptr) {
+        model->stats->RecordFailure(ReasonOf(s), absl::Now() - start);
+      }
+      std::move(finish)(std::move(s));
+    });
+    return;
+  }
   if (model == nullptr) {
     std::move(finish)(std::move(error));
     return;
@@ -265,12 +189,6 @@ void InferenceService::StartInfer(
     model->stats->RecordFailure(ReasonOf(s), absl::Now() - start);
     std::move(finish)(std::move(s));
   };
-  if (draining()) {
-    fail(absl::UnavailableError(
-        "npukd is shutting down and accepts no new requests; retry on "
-        "another replica or after restart"));
-    return;
-  }
   if (readiness_ != nullptr && !readiness_->IsServing(model->spec->name)) {
     fail(absl::UnavailableError(absl::StrCat(
         "model '", model->spec->name,
@@ -278,8 +196,18 @@ void InferenceService::StartInfer(
         "and `npukctl health`); retry later or on another replica")));
     return;
   }
-  absl::StatusOr<MappedRequest> mapped =
-      MapRequest(*model->spec, *request, model->settings.max_batch_frames());
+  if (model->host != nullptr) {
+    if (UsesSharedMemory(*request)) {  // inference_service_shm.cc
+      StartHostInferWithSharedMemory(*model, *request, response, deadline,
+                                     std::move(cancelled), std::move(finish));
+      return;
+    }
+    model->host->Infer(*request, response, deadline, std::move(cancelled),
+                       std::move(finish));
+    return;
+  }
+  absl::StatusOr<MappedRequest> mapped = MapRequest(
+      *model->spec, *request, model->settings.max_batch_frames(), shm_);
   if (!mapped.ok()) {
     fail(mapped.status());
     return;
@@ -295,14 +223,15 @@ void InferenceService::StartInfer(
   task->inputs = owned->planes;
   task->deadline = deadline;
   task->cancelled = std::move(cancelled);
-  task->output =
-      PrepareResponse(*model->spec, *request, owned->items, response);
+  task->output = PrepareResponse(*model->spec, *request, owned->items, response,
+                                 owned.get());
   // Shared so that a refused Submit (which destroys the task and its done
   // without calling it) can still answer through the same path.
   auto answer = std::make_shared<absl::AnyInvocable<void(absl::Status) &&>>(
       std::move(finish));
   task->done = [this, model, response, start, owned, answer](
                    absl::Status status, const TaskTiming& t) mutable {
+    if (status.ok()) status = WriteSharedMemoryOutput(*model->spec, *owned);
     const absl::Time end = absl::Now();
     if (status.ok()) {
       SetInt(response, "queue_us", absl::ToInt64Microseconds(t.queue));
@@ -326,32 +255,31 @@ void InferenceService::StartInfer(
   }
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelInfer(
-    grpc::CallbackServerContext* ctx, const ModelInferRequest* request,
-    ModelInferResponse* response) {
-  auto* reactor = new UnaryInfer();
-  StartInfer(request, response, DeadlineOf(ctx), reactor->cancelled(),
-             [reactor](absl::Status status) {
-               reactor->Finish(ToGrpcStatus(status));
-             });
-  return reactor;
+grpc::ServerUnaryReactor* InferenceService::RawModelInfer(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return StartUnaryInfer(this, ctx, request, response);
 }
 
-grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>*
-InferenceService::ModelStreamInfer(grpc::CallbackServerContext* ctx) {
-  return new StreamInfer(this, ctx);
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+InferenceService::RawModelStreamInfer(grpc::CallbackServerContext* ctx) {
+  return StartStreamInfer(this, ctx, &stream_budget_,
+                          stream_limits_.per_stream);
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerLive(
-    grpc::CallbackServerContext* ctx, const inference::ServerLiveRequest*,
-    inference::ServerLiveResponse* response) {
+// The non-inference RPCs: the logic is shared with the REST edge
+// (server/http); the gRPC methods only answer with it.
+
+absl::Status InferenceService::GetServerLive(
+    const inference::ServerLiveRequest&,
+    inference::ServerLiveResponse* response) const {
   response->set_live(true);
-  return Reply(ctx, absl::OkStatus());
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerReady(
-    grpc::CallbackServerContext* ctx, const inference::ServerReadyRequest*,
-    inference::ServerReadyResponse* response) {
+absl::Status InferenceService::GetServerReady(
+    const inference::ServerReadyRequest&,
+    inference::ServerReadyResponse* response) const {
   bool ready = !draining();
   for (const ServedModel& m : models_) {
     if (readiness_ != nullptr && !readiness_->IsServing(m.spec->name)) {
@@ -359,41 +287,44 @@ grpc::ServerUnaryReactor* InferenceService::ServerReady(
     }
   }
   response->set_ready(ready);
-  return Reply(ctx, absl::OkStatus());
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelReady(
-    grpc::CallbackServerContext* ctx,
-    const inference::ModelReadyRequest* request,
-    inference::ModelReadyResponse* response) {
+absl::Status InferenceService::GetModelReady(
+    const inference::ModelReadyRequest& request,
+    inference::ModelReadyResponse* response) const {
   absl::Status error;
   const ServedModel* m =
-      FindVersioned(request->name(), request->version(), &error);
-  if (m == nullptr) return Reply(ctx, error);
+      FindVersioned(request.name(), request.version(), &error);
+  if (m == nullptr) return error;
   response->set_ready(!draining() && (readiness_ == nullptr ||
                                       readiness_->IsServing(m->spec->name)));
-  return Reply(ctx, absl::OkStatus());
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
-    grpc::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
-    inference::ServerMetadataResponse* response) {
+absl::Status InferenceService::GetServerMetadata(
+    const inference::ServerMetadataRequest&,
+    inference::ServerMetadataResponse* response) const {
   response->set_name("npukd");
   response->set_version(kServerVersion);
   for (const char* e : {"model_configuration", "statistics", "parameters"}) {
     response->add_extensions(e);
   }
-  return Reply(ctx, absl::OkStatus());
+  if (shm_ != nullptr) response->add_extensions("system_shared_memory");
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
-    grpc::CallbackServerContext* ctx,
-    const inference::ModelMetadataRequest* request,
-    inference::ModelMetadataResponse* response) {
+absl::Status InferenceService::GetModelMetadata(
+    const inference::ModelMetadataRequest& request,
+    inference::ModelMetadataResponse* response) const {
   absl::Status error;
   const ServedModel* m =
-      FindVersioned(request->name(), request->version(), &error);
-  if (m == nullptr) return Reply(ctx, error);
+      FindVersioned(request.name(), request.version(), &error);
+  if (m == nullptr) return error;
+  if (m->host != nullptr) {
+    m->host->Metadata(response);
+    return absl::OkStatus();
+  }
   response->set_name(m->spec->name);
   response->add_versions("1");
   response->set_platform(absl::StrCat("npukd_", backend_));
@@ -405,18 +336,21 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
   };
   for (const TensorDecl& in : m->spec->inputs) add(response->add_inputs(), in);
   add(response->add_outputs(), m->spec->output);
-  return Reply(ctx, absl::OkStatus());
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelConfig(
-    grpc::CallbackServerContext* ctx,
-    const inference::ModelConfigRequest* request,
-    inference::ModelConfigResponse* response) {
+absl::Status InferenceService::GetModelConfig(
+    const inference::ModelConfigRequest& request,
+    inference::ModelConfigResponse* response) const {
   absl::Status error;
   const ServedModel* m =
-      FindVersioned(request->name(), request->version(), &error);
-  if (m == nullptr) return Reply(ctx, error);
+      FindVersioned(request.name(), request.version(), &error);
+  if (m == nullptr) return error;
   auto* c = response->mutable_config();
+  if (m->host != nullptr) {
+    m->host->Config(c);
+    return absl::OkStatus();
+  }
   c->set_name(m->spec->name);
   c->set_platform(absl::StrCat("npukd_", backend_));
   c->set_backend(backend_);
@@ -444,42 +378,96 @@ grpc::ServerUnaryReactor* InferenceService::ModelConfig(
   for (const ParamDecl& p : m->spec->params) {
     (*c->mutable_parameters())[p.name].set_string_value(DescribeParameter(p));
   }
-  return Reply(ctx, absl::OkStatus());
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelStatistics(
-    grpc::CallbackServerContext* ctx,
-    const inference::ModelStatisticsRequest* request,
-    inference::ModelStatisticsResponse* response) {
-  if (request->name().empty()) {
+absl::Status InferenceService::GetModelStatistics(
+    const inference::ModelStatisticsRequest& request,
+    inference::ModelStatisticsResponse* response) const {
+  if (request.name().empty()) {
     for (const ServedModel& m : models_) {
       m.stats->Snapshot(response->add_model_stats());
     }
-    return Reply(ctx, absl::OkStatus());
+    return absl::OkStatus();
   }
   absl::Status error;
   const ServedModel* m =
-      FindVersioned(request->name(), request->version(), &error);
-  if (m == nullptr) return Reply(ctx, error);
+      FindVersioned(request.name(), request.version(), &error);
+  if (m == nullptr) return error;
   m->stats->Snapshot(response->add_model_stats());
-  return Reply(ctx, absl::OkStatus());
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
-    grpc::CallbackServerContext* ctx,
-    const inference::RepositoryIndexRequest* request,
-    inference::RepositoryIndexResponse* response) {
+absl::Status InferenceService::GetRepositoryIndex(
+    const inference::RepositoryIndexRequest& request,
+    inference::RepositoryIndexResponse* response) const {
   for (const ServedModel& m : models_) {
     const bool serving =
         readiness_ == nullptr || readiness_->IsServing(m.spec->name);
-    if (request->ready() && !serving) continue;
+    if (request.ready() && !serving) continue;
     auto* idx = response->add_models();
     idx->set_name(m.spec->name);
     idx->set_version("1");
     idx->set_state(serving ? "READY" : "UNAVAILABLE");
     if (!serving) idx->set_reason("health canary failing");
   }
-  return Reply(ctx, absl::OkStatus());
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerLive(
+    grpc::CallbackServerContext* ctx,
+    const inference::ServerLiveRequest* request,
+    inference::ServerLiveResponse* response) {
+  return Reply(ctx, GetServerLive(*request, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerReady(
+    grpc::CallbackServerContext* ctx,
+    const inference::ServerReadyRequest* request,
+    inference::ServerReadyResponse* response) {
+  return Reply(ctx, GetServerReady(*request, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelReady(
+    grpc::CallbackServerContext* ctx,
+    const inference::ModelReadyRequest* request,
+    inference::ModelReadyResponse* response) {
+  return Reply(ctx, GetModelReady(*request, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
+    grpc::CallbackServerContext* ctx,
+    const inference::ServerMetadataRequest* request,
+    inference::ServerMetadataResponse* response) {
+  return Reply(ctx, GetServerMetadata(*request, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
+    grpc::CallbackServerContext* ctx,
+    const inference::ModelMetadataRequest* request,
+    inference::ModelMetadataResponse* response) {
+  return Reply(ctx, GetModelMetadata(*request, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelConfig(
+    grpc::CallbackServerContext* ctx,
+    const inference::ModelConfigRequest* request,
+    inference::ModelConfigResponse* response) {
+  return Reply(ctx, GetModelConfig(*request, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelStatistics(
+    grpc::CallbackServerContext* ctx,
+    const inference::ModelStatisticsRequest* request,
+    inference::ModelStatisticsResponse* response) {
+  return Reply(ctx, GetModelStatistics(*request, response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
+    grpc::CallbackServerContext* ctx,
+    const inference::RepositoryIndexRequest* request,
+    inference::RepositoryIndexResponse* response) {
+  return Reply(ctx, GetRepositoryIndex(*request, response));
 }
 
 }  // namespace npuk

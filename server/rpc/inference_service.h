@@ -16,6 +16,10 @@
 #include "grpc_service.grpc.pb.h"
 #include "kernels/registry/kernel_spec.h"
 #include "server/batching/batcher.h"
+#include "server/models/host_model.h"
+#include "server/rpc/drain_gate.h"
+#include "server/rpc/stream_reactor.h"
+#include "server/shm/shm_registry.h"
 #include "server/telemetry/model_stats.h"
 
 namespace npuk {
@@ -34,19 +38,33 @@ struct ServedModel {
   Batcher* batcher;
   ModelStats* stats;
   config::ModelSettings settings;  // with defaults filled in
+  // A host model (server/models/host_model.h, e.g. log_mel): it answers
+  // inference, metadata and config itself; `spec` only names it and
+  // `batcher` is null.
+  HostModel* host = nullptr;
 };
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// ModelInfer and ModelStreamInfer are registered raw (grpc::ByteBuffer in
+// and out, RawModelInfer and RawModelStreamInfer): the service parses their
+// requests itself (stream_reactor.h). Every other method is typed.
 class InferenceService final
     : public inference::GRPCInferenceService::CallbackService {
  public:
   InferenceService(std::vector<ServedModel> models, std::string backend,
-                   const ModelReadiness* readiness);
+                   const ModelReadiness* readiness,
+                   StreamLimits stream_limits = {});
 
   // From now on inference calls get UNAVAILABLE; accepted ones finish.
+  // The UNAVAILABLE answers are held until ReleaseDrained() (drain_gate.h):
+  // call that once grpc::Server::Shutdown has started.
   void SetDraining() { draining_.store(true); }
   bool draining() const { return draining_.load(); }
+  void ReleaseDrained() { drain_gate_.Release(); }
+  // The drain's view of the inference calls (drain_gate.h): every reactor
+  // reports its start and its end here.
+  DrainGate& calls() { return drain_gate_; }
 
   // Validates, queues and answers one inference; `finish` is called exactly
   // once (synchronously when the request is refused). Used by the unary and
@@ -56,6 +74,30 @@ class InferenceService final
                   inference::ModelInferResponse* response, absl::Time deadline,
                   std::shared_ptr<std::atomic<bool>> cancelled,
                   absl::AnyInvocable<void(absl::Status) &&> finish);
+
+  // The non-inference RPCs' logic, shared by the gRPC methods below and the
+  // REST edge (server/http): each fills `response`, or returns the error
+  // the call answers with (NOT_FOUND for an unknown model or version).
+  absl::Status GetServerLive(const inference::ServerLiveRequest& request,
+                             inference::ServerLiveResponse* response) const;
+  absl::Status GetServerReady(const inference::ServerReadyRequest& request,
+                              inference::ServerReadyResponse* response) const;
+  absl::Status GetModelReady(const inference::ModelReadyRequest& request,
+                             inference::ModelReadyResponse* response) const;
+  absl::Status GetServerMetadata(
+      const inference::ServerMetadataRequest& request,
+      inference::ServerMetadataResponse* response) const;
+  absl::Status GetModelMetadata(
+      const inference::ModelMetadataRequest& request,
+      inference::ModelMetadataResponse* response) const;
+  absl::Status GetModelConfig(const inference::ModelConfigRequest& request,
+                              inference::ModelConfigResponse* response) const;
+  absl::Status GetModelStatistics(
+      const inference::ModelStatisticsRequest& request,
+      inference::ModelStatisticsResponse* response) const;
+  absl::Status GetRepositoryIndex(
+      const inference::RepositoryIndexRequest& request,
+      inference::RepositoryIndexResponse* response) const;
 
   grpc::ServerUnaryReactor* ServerLive(
       grpc::CallbackServerContext* ctx, const inference::ServerLiveRequest*,
@@ -86,13 +128,67 @@ class InferenceService final
       grpc::CallbackServerContext* ctx,
       const inference::RepositoryIndexRequest* request,
       inference::RepositoryIndexResponse* response) override;
-  grpc::ServerUnaryReactor* ModelInfer(
+  // The handlers of ModelInfer and ModelStreamInfer (raw; the typed
+  // overrides are never called): parsed by the reactors in
+  // stream_reactor.cc, then StartInfer.
+  grpc::ServerUnaryReactor* RawModelInfer(grpc::CallbackServerContext* ctx,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response);
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+  RawModelStreamInfer(grpc::CallbackServerContext* ctx);
+
+  // Bytes all ModelStreamInfer streams hold now (requests being answered,
+  // answers not yet written), against StreamLimits::per_process.
+  int64_t stream_bytes_in_flight() const { return stream_budget_.used(); }
+
+  // Triton's system shared-memory extension (inference_service_shm.cc).
+  // Set before the server starts; without it, tensors naming a region are
+  // refused and the three RPCs answer UNIMPLEMENTED. Not owned.
+  void SetSharedMemory(shm::SharedMemoryRegistry* registry) { shm_ = registry; }
+  shm::SharedMemoryRegistry* shared_memory() const { return shm_; }
+  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
       grpc::CallbackServerContext* ctx,
-      const inference::ModelInferRequest* request,
-      inference::ModelInferResponse* response) override;
-  grpc::ServerBidiReactor<inference::ModelInferRequest,
-                          inference::ModelStreamInferResponse>*
-  ModelStreamInfer(grpc::CallbackServerContext* ctx) override;
+      const inference::SystemSharedMemoryStatusRequest* request,
+      inference::SystemSharedMemoryStatusResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryRegister(
+      grpc::CallbackServerContext* ctx,
+      const inference::SystemSharedMemoryRegisterRequest* request,
+      inference::SystemSharedMemoryRegisterResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryUnregister(
+      grpc::CallbackServerContext* ctx,
+      const inference::SystemSharedMemoryUnregisterRequest* request,
+      inference::SystemSharedMemoryUnregisterResponse* response) override;
+
+  // Triton RPCs npukd does not serve: UNIMPLEMENTED with what to use
+  // instead (inference_service_unsupported.cc).
+  grpc::ServerUnaryReactor* RepositoryModelLoad(
+      grpc::CallbackServerContext* ctx,
+      const inference::RepositoryModelLoadRequest* request,
+      inference::RepositoryModelLoadResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelUnload(
+      grpc::CallbackServerContext* ctx,
+      const inference::RepositoryModelUnloadRequest* request,
+      inference::RepositoryModelUnloadResponse* response) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryStatus(
+      grpc::CallbackServerContext* ctx,
+      const inference::CudaSharedMemoryStatusRequest* request,
+      inference::CudaSharedMemoryStatusResponse* response) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryRegister(
+      grpc::CallbackServerContext* ctx,
+      const inference::CudaSharedMemoryRegisterRequest* request,
+      inference::CudaSharedMemoryRegisterResponse* response) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryUnregister(
+      grpc::CallbackServerContext* ctx,
+      const inference::CudaSharedMemoryUnregisterRequest* request,
+      inference::CudaSharedMemoryUnregisterResponse* response) override;
+  grpc::ServerUnaryReactor* TraceSetting(
+      grpc::CallbackServerContext* ctx,
+      const inference::TraceSettingRequest* request,
+      inference::TraceSettingResponse* response) override;
+  grpc::ServerUnaryReactor* LogSettings(
+      grpc::CallbackServerContext* ctx,
+      const inference::LogSettingsRequest* request,
+      inference::LogSettingsResponse* response) override;
 
  private:
   // nullptr plus NOT_FOUND (naming the known models) when unknown.
@@ -104,8 +200,19 @@ class InferenceService final
 
   const std::vector<ServedModel> models_;
   const std::string backend_;
+  // StartInfer for a host model when tensors are in shared memory.
+  void StartHostInferWithSharedMemory(
+      const ServedModel& model, const inference::ModelInferRequest& request,
+      inference::ModelInferResponse* response, absl::Time deadline,
+      std::shared_ptr<std::atomic<bool>> cancelled,
+      absl::AnyInvocable<void(absl::Status) &&> finish);
+
   const ModelReadiness* const readiness_;
+  shm::SharedMemoryRegistry* shm_ = nullptr;
+  const StreamLimits stream_limits_;
+  StreamBudget stream_budget_;
   std::atomic<bool> draining_{false};
+  DrainGate drain_gate_;
 };
 
 }  // namespace npuk

@@ -1,7 +1,5 @@
 #include "server/rpc/socket_activation.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
@@ -12,9 +10,6 @@
 #include <cstring>
 
 #include "fmt/format.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_posix.h"
-#include "spdlog/spdlog.h"
 
 namespace npuk {
 
@@ -54,84 +49,6 @@ std::string UnixSocketPath(int fd) {
   return std::string(
       addr.sun_path,
       strnlen(addr.sun_path, len - offsetof(sockaddr_un, sun_path)));
-}
-
-ActivatedSocketAcceptor::ActivatedSocketAcceptor(int listen_fd)
-    : listen_fd_(listen_fd) {}
-
-ActivatedSocketAcceptor::~ActivatedSocketAcceptor() {
-  Stop();
-  for (int fd : wake_) {
-    if (fd >= 0) close(fd);
-  }
-}
-
-absl::Status ActivatedSocketAcceptor::Start(grpc::Server* server) {
-  if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
-    return absl::InternalError(fmt::format(
-        "socket activation: pipe2 failed: {}", std::strerror(errno)));
-  }
-  // The inherited socket may be blocking; accept must never stall Stop().
-  fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
-  fcntl(listen_fd_, F_SETFD, FD_CLOEXEC);
-  spdlog::info("socket activation: accepting on {} (fd {})",
-               UnixSocketPath(listen_fd_), listen_fd_);
-  thread_ = std::thread([this, server] { Loop(server); });
-  return absl::OkStatus();
-}
-
-void ActivatedSocketAcceptor::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopped_) return;
-    stopped_ = true;
-  }
-  if (wake_[1] >= 0) {
-    const char byte = 1;
-    // A full pipe already wakes the loop, so the result does not matter.
-    [[maybe_unused]] ssize_t w = write(wake_[1], &byte, 1);
-  }
-  if (thread_.joinable()) thread_.join();
-  if (listen_fd_ >= 0) {
-    close(listen_fd_);
-    listen_fd_ = -1;
-  }
-}
-
-uint64_t ActivatedSocketAcceptor::accepted() const {
-  absl::MutexLock lock(&mu_);
-  return accepted_;
-}
-
-void ActivatedSocketAcceptor::Loop(grpc::Server* server) {
-  while (true) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      spdlog::error("socket activation: poll failed: {}; no longer accepting",
-                    std::strerror(errno));
-      return;
-    }
-    if (fds[1].revents != 0) return;
-    const int conn =
-        accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (conn < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-          errno == ECONNABORTED) {
-        continue;
-      }
-      // EMFILE/ENFILE/ENOBUFS: back off instead of spinning; the client
-      // stays in the backlog.
-      spdlog::error("socket activation: accept failed: {}; retrying",
-                    std::strerror(errno));
-      poll(&fds[1], 1, 100);
-      continue;
-    }
-    // The server owns the fd from here, and closes it with the channel.
-    grpc::AddInsecureChannelFromFd(server, conn);
-    absl::MutexLock lock(&mu_);
-    ++accepted_;
-  }
 }
 
 }  // namespace npuk

@@ -1,5 +1,9 @@
 #include "server/rpc/tensor_mapping.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <functional>
 
@@ -315,6 +319,122 @@ TEST(TensorMappingTest, PrepareResponseShapesTheOutput) {
   EXPECT_EQ(resp.raw_output_contents(0).size(), 240u);
   EXPECT_EQ(out, reinterpret_cast<const uint8_t*>(
                      resp.raw_output_contents(0).data()));
+}
+
+// System shared memory (Triton's extension): a POSIX object registered as
+// region "r", inputs and outputs named by region, offset and byte size.
+class SharedMemoryMapping : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    key_ = "/npuk_tm_test_" + std::to_string(getpid());
+    const int fd = shm_open(key_.c_str(), O_CREAT | O_RDWR, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, kSize), 0);
+    void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    ASSERT_NE(p, MAP_FAILED);
+    mem_ = static_cast<uint8_t*>(p);
+    ASSERT_TRUE(registry_.Register("r", key_, 0, kSize).ok());
+  }
+  void TearDown() override {
+    munmap(mem_, kSize);
+    shm_unlink(key_.c_str());
+  }
+  static void InRegion(ModelInferRequest::InferInputTensor* t, int64_t offset,
+                       int64_t size, const std::string& region = "r") {
+    auto& p = *t->mutable_parameters();
+    p["shared_memory_region"].set_string_param(region);
+    p["shared_memory_offset"].set_int64_param(offset);
+    p["shared_memory_byte_size"].set_int64_param(size);
+  }
+  absl::Status ErrorWith(const KernelSpec& spec, const ModelInferRequest& r) {
+    absl::StatusOr<MappedRequest> m = MapRequest(spec, r, 16, &registry_);
+    EXPECT_FALSE(m.ok());
+    return m.ok() ? absl::OkStatus() : m.status();
+  }
+
+  static constexpr size_t kSize = 64 * 1024;
+  std::string key_;
+  uint8_t* mem_ = nullptr;
+  shm::SharedMemoryRegistry registry_;
+};
+
+TEST_F(SharedMemoryMapping, InputsComeFromTheRegionAndMixWithRaw) {
+  ModelInferRequest r = AttentionRequest(2);
+  // k from the region at offset 100; q and v stay raw (2 entries).
+  std::memset(mem_ + 100, 'K', 2 * 4096);
+  InRegion(r.mutable_inputs(1), 100, 2 * 4096);
+  r.mutable_raw_input_contents()->DeleteSubrange(1, 1);
+  auto m = MapRequest(Attention(), r, 16, &registry_);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->planes[0][0], 'q');
+  EXPECT_EQ(m->planes[1][0], 'K');
+  EXPECT_EQ(m->planes[1][2 * 4096 - 1], 'K');
+  EXPECT_EQ(m->planes[2][0], 'v');
+  // The bytes were copied: rewriting the region does not change them.
+  std::memset(mem_ + 100, 0, 2 * 4096);
+  EXPECT_EQ(m->planes[1][0], 'K');
+}
+
+TEST_F(SharedMemoryMapping, OutputGoesToTheRegion) {
+  ModelInferRequest r = MelRequest(2);
+  auto* o = r.add_outputs();
+  o->set_name("log_mel");
+  auto& p = *o->mutable_parameters();
+  p["shared_memory_region"].set_string_param("r");
+  p["shared_memory_offset"].set_int64_param(1000);
+  p["shared_memory_byte_size"].set_int64_param(500);
+  auto m = MapRequest(Mel(), r, 16, &registry_);
+  ASSERT_TRUE(m.ok()) << m.status();
+  inference::ModelInferResponse resp;
+  uint8_t* out = PrepareResponse(Mel(), r, 2, &resp, &*m);
+  EXPECT_EQ(resp.raw_output_contents_size(), 0);
+  EXPECT_EQ(
+      resp.outputs(0).parameters().at("shared_memory_byte_size").int64_param(),
+      160);
+  std::memset(out, 7, 160);
+  ASSERT_TRUE(WriteSharedMemoryOutput(Mel(), *m).ok());
+  EXPECT_EQ(mem_[1000], 7);
+  EXPECT_EQ(mem_[1159], 7);
+  EXPECT_EQ(mem_[1160], 0);
+}
+
+TEST_F(SharedMemoryMapping, EveryBoundIsChecked) {
+  auto with = [&](int64_t offset, int64_t size, const std::string& region) {
+    ModelInferRequest r = MelRequest(2);
+    r.clear_raw_input_contents();
+    InRegion(r.mutable_inputs(0), offset, size, region);
+    return ErrorWith(Mel(), r);
+  };
+  EXPECT_THAT(with(0, 1600, "nope").message(), HasSubstr("not registered"));
+  EXPECT_THAT(with(kSize - 100, 1600, "r").message(),
+              HasSubstr("past the end"));
+  EXPECT_THAT(with(INT64_MAX, 1600, "r").message(), HasSubstr("past the end"));
+  EXPECT_THAT(with(-1, 1600, "r").message(), HasSubstr("non-negative"));
+  EXPECT_THAT(with(0, 1599, "r").message(), HasSubstr("is 1600 bytes"));
+  // Raw entries for inputs in shared memory.
+  ModelInferRequest extra = MelRequest(2);
+  InRegion(extra.mutable_inputs(0), 0, 1600);
+  EXPECT_THAT(ErrorWith(Mel(), extra).message(),
+              HasSubstr("not in shared memory"));
+  // An output range too small for the output.
+  ModelInferRequest small = MelRequest(2);
+  auto& p = *small.add_outputs()->mutable_parameters();
+  small.mutable_outputs(0)->set_name("log_mel");
+  p["shared_memory_region"].set_string_param("r");
+  p["shared_memory_byte_size"].set_int64_param(159);
+  EXPECT_THAT(ErrorWith(Mel(), small).message(), HasSubstr("need 160 bytes"));
+}
+
+TEST(SharedMemoryMappingWithoutRegistry, SaysSharedMemoryIsNotServed) {
+  ModelInferRequest r = MelRequest(1);
+  auto& p = *r.mutable_inputs(0)->mutable_parameters();
+  p["shared_memory_region"].set_string_param("r");
+  absl::StatusOr<MappedRequest> m = MapRequest(Mel(), r, 16);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(m.status().message(), HasSubstr("does not serve"));
+  EXPECT_THAT(m.status().message(), HasSubstr("shared memory"));
 }
 
 }  // namespace

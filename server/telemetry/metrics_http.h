@@ -1,39 +1,39 @@
-// A minimal HTTP/1.0 endpoint that serves GET /metrics (Prometheus text).
-// One thread; each connection is answered and closed. Opt-in via --metrics.
+// The Prometheus endpoint: GET /metrics (text exposition format 0.0.4) on
+// the --metrics listener, served by HttpServer (libmicrohttpd): concurrent
+// connections, a connection limit, idle and request timeouts, and a stop
+// that closes every connection at once (a slow scraper never delays
+// shutdown). Opt-in via --metrics.
 #ifndef NPUK_SERVER_TELEMETRY_METRICS_HTTP_H_
 #define NPUK_SERVER_TELEMETRY_METRICS_HTTP_H_
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
+#include "server/http/http_server.h"
 
 namespace npuk {
 
 class MetricsHttpServer {
  public:
+  // At most this many scrapers at once; more connections are refused.
+  static constexpr unsigned kMaxConnections = 32;
+
   // Binds HOST:PORT ("127.0.0.1:9464", "[::1]:0"; port 0 picks one) and
   // starts serving `render()` on GET /metrics.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
       const std::string& host_port, std::function<std::string()> render);
-  ~MetricsHttpServer();  // stops and joins
+  ~MetricsHttpServer();  // closes every connection and joins
 
-  int port() const { return port_; }
+  int port() const { return http_->port(); }
 
  private:
-  MetricsHttpServer(int listen_fd, int stop_read, int stop_write, int port,
-                    std::function<std::string()> render);
-  void Serve();
-  void Answer(int fd);
+  explicit MetricsHttpServer(std::function<std::string()> render)
+      : render_(std::move(render)) {}
 
-  const int listen_fd_;
-  const int stop_read_;
-  const int stop_write_;
-  const int port_;
   std::function<std::string()> render_;
-  std::thread thread_;
+  std::unique_ptr<HttpServer> http_;
 };
 
 }  // namespace npuk

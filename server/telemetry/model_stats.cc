@@ -2,13 +2,15 @@
 
 namespace npuk {
 
-void ModelStats::OnRun(const KernelSpec&, size_t items, size_t user_items,
+void ModelStats::OnRun(const KernelSpec&, size_t /*items*/, size_t user_items,
                        absl::Duration compute, bool ok) {
   if (user_items == 0 || !ok) return;  // canary-only or failed runs
   absl::MutexLock lock(&mu_);
   ++execution_count_;
   inference_count_ += user_items;
-  batch_stats_[items].compute_infer.Add(compute);
+  // Keyed by the users' items only: a canary that rides along in a run is
+  // not an inference, so Σ batch_size × count stays inference_count.
+  batch_stats_[user_items].compute_infer.Add(compute);
 }
 
 void ModelStats::RecordSuccess(size_t, absl::Duration queue,

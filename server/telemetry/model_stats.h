@@ -36,8 +36,7 @@ class ModelStats : public BatchObserver {
   // Fills a Triton ModelStatistics message.
   void Snapshot(inference::ModelStatistics* out) const;
 
-  // Appends this model's series in Prometheus text format (no HELP/TYPE
-  // lines: RenderPrometheus writes those once per family).
+  // The counters RenderPrometheus exposes (prometheus.h), read at once.
   struct Totals {
     uint64_t success = 0, failure[4] = {0, 0, 0, 0};
     uint64_t inference_count = 0, execution_count = 0;

@@ -66,7 +66,8 @@ for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         errors.append(f"{probe} must be a gRPC health probe")
     elif p["port"] != ports["grpc"]:
         errors.append(f"{probe} probes port {p['port']}, not {ports['grpc']}")
-    elif p.get("service", "") not in ("", "mel", "attention"):
+    elif p.get("service", "") not in ("", "inference.GRPCInferenceService",
+                                      "mel", "attention"):
         errors.append(f"{probe} asks for unknown health service {p['service']}")
 if c["readinessProbe"]["failureThreshold"] != 1:
     errors.append("readiness must drop a pod on the first NOT_SERVING")

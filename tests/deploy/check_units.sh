@@ -1,18 +1,16 @@
 #!/bin/bash
 # systemd-analyze checks of deploy/systemd: `verify` must pass without a
 # single warning about our units, and `security` must rate npukd.service's
-# exposure 2.0 or lower. Usage: check_units.sh verify|security DEPLOY_DIR [NPUKD]
+# exposure 2.0 or lower. UNIT_DIR holds the units as installed (by
+# install_units.sh: ExecStart= names the installed daemon, which must exist).
+# Usage: check_units.sh verify|security UNIT_DIR
 set -euo pipefail
-mode=$1 deploy=$2 npukd=${3:-}
+mode=$1 units=$2
 command -v systemd-analyze >/dev/null || {
   echo "systemd-analyze not found: apt-get install systemd" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$deploy"/systemd/npukd.service "$deploy"/systemd/npukd.socket "$work"/
-# verify checks that ExecStart exists: point it at the built daemon when
-# there is one, else at a binary every system has.
-[[ -n "$npukd" && -x "$npukd" ]] || npukd=/bin/true
-sed -i "s|/usr/bin/npukd|$npukd|" "$work"/npukd.service
+cp "$units"/npukd.service "$units"/npukd.socket "$work"/
 
 case $mode in
 verify)
@@ -41,8 +39,8 @@ security)
   fi
   echo "systemd-analyze security: npukd.service exposure $level (limit 2.0)"
   awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || {
-    echo "FAIL: exposure $level > 2.0; harden deploy/systemd/npukd.service" >&2
+    echo "FAIL: exposure $level > 2.0; harden deploy/systemd/npukd.service.in" >&2
     exit 1; }
   ;;
-*) echo "usage: $0 verify|security DEPLOY_DIR [NPUKD]" >&2; exit 2 ;;
+*) echo "usage: $0 verify|security UNIT_DIR" >&2; exit 2 ;;
 esac

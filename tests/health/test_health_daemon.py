@@ -488,6 +488,6 @@ def test_socket_activation(tmp):
         frames = speechlike(np.random.default_rng(3), 3)
         assert_no_zero_frame(d.stub.ModelInfer(mel_request(frames),
                                                timeout=10), 3)
-        assert "socket activation" in d.log()
+        assert "socket-activated" in d.log()
     finally:
         d.stop()

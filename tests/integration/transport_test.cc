@@ -140,7 +140,7 @@ TEST(TransportTest, SecondDaemonRefusesALiveSocket) {
       absl::StrCat(npuk::testing::NpukdBinary(), " --listen=", d.target(), " >",
                    out, " 2>&1");
   EXPECT_NE(std::system(cmd.c_str()), 0);
-  EXPECT_THAT(Read(out), HasSubstr("another process is serving"));
+  EXPECT_THAT(Read(out), HasSubstr("another npukd"));
   EXPECT_TRUE(Live(d.channel()));
 }
 
@@ -188,16 +188,16 @@ TEST(TransportTest, PrometheusMetricsCountRequestsAndHealth) {
 
   const std::string body = HttpGet(port, "/metrics");
   EXPECT_THAT(body, HasSubstr("200 OK"));
-  EXPECT_THAT(body, HasSubstr("# TYPE npuk_inference_count counter"));
-  EXPECT_THAT(body,
-              HasSubstr("npuk_inference_count{model=\"mel\",version=\"1\"} 2"));
+  EXPECT_THAT(body, HasSubstr("# TYPE npuk_inference_count_total counter"));
   EXPECT_THAT(
       body,
-      HasSubstr("npuk_inference_exec_count{model=\"mel\",version=\"1\"} 1"));
+      HasSubstr("npuk_inference_count_total{model=\"mel\",version=\"1\"} 2"));
   EXPECT_THAT(
       body,
       HasSubstr(
-          "npuk_inference_request_success{model=\"mel\",version=\"1\"} 1"));
+          "npuk_inference_exec_count_total{model=\"mel\",version=\"1\"} 1"));
+  EXPECT_THAT(body, HasSubstr("npuk_inference_request_success_total{model="
+                              "\"mel\",version=\"1\"} 1"));
   EXPECT_THAT(
       body,
       HasSubstr("npuk_model_serving{model=\"attention\",version=\"1\"} 1"));
@@ -208,7 +208,8 @@ TEST(TransportTest, PrometheusMetricsCountRequestsAndHealth) {
       HasSubstr("npuk_model_serving{model=\"passthrough\",version=\"1\"} 1"));
   EXPECT_THAT(
       body,
-      HasSubstr("npuk_inference_count{model=\"passthrough\",version=\"1\"} 0"));
+      HasSubstr(
+          "npuk_inference_count_total{model=\"passthrough\",version=\"1\"} 0"));
   EXPECT_THAT(body, HasSubstr("npuk_inference_batch_size_bucket{model=\"mel\","
                               "version=\"1\",le=\"2\"} 1"));
   EXPECT_THAT(HttpGet(port, "/"), HasSubstr("404"));

@@ -61,7 +61,7 @@ TEST_P(GoldenTest, ShapesMatchTheDeclaration) {
   ASSERT_EQ(g.inputs.size(), spec.device_args.size());
   for (size_t a = 0; a < g.inputs.size(); ++a) {
     EXPECT_EQ(g.inputs[a].file, "in" + std::to_string(a) + ".bin");
-    EXPECT_EQ(g.inputs[a].bytes.size(), g.items * spec.arg_bytes(a));
+    EXPECT_EQ(g.inputs[a].bytes.size(), spec.arg_span(a, g.items));
   }
   EXPECT_EQ(g.output.file, "out.bin");
   EXPECT_EQ(g.output.bytes.size(), g.items * spec.output_bytes());
@@ -120,7 +120,7 @@ TEST_P(GoldenTest, PlanesRoundTripAndReferenceItemAgrees) {
   std::vector<std::vector<uint8_t>> planes(spec.plane_count());
   std::vector<std::span<uint8_t>> views;
   for (size_t p = 0; p < planes.size(); ++p) {
-    planes[p].resize(items * spec.plane_bytes(p));
+    planes[p].resize(spec.plane_span(p, items));
     views.emplace_back(planes[p]);
   }
   for (size_t a = 0; a < spec.device_args.size(); ++a) {
@@ -129,7 +129,7 @@ TEST_P(GoldenTest, PlanesRoundTripAndReferenceItemAgrees) {
   const std::vector<std::span<const uint8_t>> cviews(planes.begin(),
                                                      planes.end());
   for (size_t a = 0; a < spec.device_args.size(); ++a) {
-    std::vector<uint8_t> arg(items * spec.arg_bytes(a));
+    std::vector<uint8_t> arg(spec.arg_span(a, items));
     GatherArg(spec, a, cviews, 0, items, arg.data());
     EXPECT_TRUE(
         std::equal(arg.begin(), arg.end(), spec.golden.inputs[a].bytes.begin()))
@@ -163,7 +163,7 @@ TEST_P(GoldenTest, GoldenParamsEncodeToTheParameterPlane) {
   std::vector<std::vector<uint8_t>> planes(spec.plane_count());
   std::vector<std::span<uint8_t>> views;
   for (size_t p = 0; p < planes.size(); ++p) {
-    planes[p].resize(items * spec.plane_bytes(p));
+    planes[p].resize(spec.plane_span(p, items));
     views.emplace_back(planes[p]);
   }
   for (size_t a = 0; a < spec.device_args.size(); ++a) {

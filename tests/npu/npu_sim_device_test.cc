@@ -75,7 +75,7 @@ absl::StatusOr<std::vector<uint8_t>> RunOn(Device& device,
 Args Inputs(const KernelSpec& spec, size_t n, uint32_t seed) {
   std::vector<std::vector<uint8_t>> planes;
   for (size_t p = 0; p < spec.inputs.size(); ++p) {
-    planes.push_back(RandomBytes(n * spec.plane_bytes(p), seed + 97 * p));
+    planes.push_back(RandomBytes(spec.plane_span(p, n), seed + 97 * p));
     if (spec.inputs[p].dtype != DType::kInt16) continue;
     for (size_t i = 0; i < planes[p].size(); i += 2) {
       int16_t s;
@@ -102,7 +102,7 @@ Args Inputs(const KernelSpec& spec, size_t n, uint32_t seed) {
   std::vector<std::span<const uint8_t>> spans(planes.begin(), planes.end());
   Args args;
   for (size_t a = 0; a < spec.device_args.size(); ++a) {
-    args.emplace_back(n * spec.arg_bytes(a));
+    args.emplace_back(spec.arg_span(a, n));
     GatherArg(spec, a, spans, 0, n, args.back().data());
   }
   return args;
@@ -478,14 +478,14 @@ TEST_F(NpuSimTest, StartupErrorsNameTheProblem) {
   const fs::path dir = fs::path(::testing::TempDir()) / "npu_sim_tampered";
   fs::remove_all(dir);
   fs::copy(DefaultNpuSimKernelDir(), dir, fs::copy_options::recursive);
-  fs::copy_file(dir / "mel" / "insts_1.bin", dir / "mel" / "insts_4.bin",
+  fs::copy_file(dir / "mel" / "insts_4.bin", dir / "mel" / "insts_8.bin",
                 fs::copy_options::overwrite_existing);
   cfg.mutable_xrt()->set_kernel_dir(dir.string());
   sim = NewNpuSimDevice(cfg);
   ASSERT_TRUE(sim.ok());
   ex = (*sim)->CreateExecutor(mel, 4);
   EXPECT_FALSE(ex.ok());
-  EXPECT_THAT(std::string(ex.status().message()), HasSubstr("insts_4.bin"));
+  EXPECT_THAT(std::string(ex.status().message()), HasSubstr("insts_8.bin"));
 
   // An xclbin that is not the simulator's (a real one, say).
   fs::remove_all(dir);
@@ -539,7 +539,9 @@ TEST_F(NpuSimTest, ExecutorsOfAKernelShareOneHardwareContext) {
   }
 }
 
-TEST_F(NpuSimTest, RunlistNeedsSingleItemSequence) {
+// Runlist mode runs one round of the design (4 items: one per core) per
+// run, so it needs that sequence.
+TEST_F(NpuSimTest, RunlistNeedsTheOneRoundSequence) {
   const fs::path dir = fs::path(::testing::TempDir()) / "npu_sim_no_n1";
   fs::remove_all(dir);
   ASSERT_TRUE(
@@ -550,7 +552,61 @@ TEST_F(NpuSimTest, RunlistNeedsSingleItemSequence) {
   auto sim = NewNpuSimDevice(cfg);
   ASSERT_TRUE(sim.ok());
   auto ex = (*sim)->CreateExecutor(Kernel("mel"), 4);
-  EXPECT_THAT(std::string(ex.status().message()), HasSubstr("N=1"));
+  EXPECT_THAT(std::string(ex.status().message()), HasSubstr("N=4"));
+}
+
+// A package whose sequences are not whole rounds of the declared design
+// (built from another layout) is refused at start-up, naming the size.
+TEST_F(NpuSimTest, SequencesMustBeWholeRoundsOfTheDesign) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "npu_sim_one_core";
+  fs::remove_all(dir);
+  txn::Design one_core = **txn::DesignFor("mel");
+  one_core.cores = 1;
+  ASSERT_TRUE(kernelpkg::WriteSimPackage(dir, one_core, {1, 4, 6}).ok());
+  config::Config cfg = SimConfig();
+  cfg.mutable_xrt()->set_kernel_dir(dir.string());
+  auto sim = NewNpuSimDevice(cfg);
+  ASSERT_TRUE(sim.ok());
+  auto ex = (*sim)->CreateExecutor(Kernel("mel"), 4);
+  ASSERT_FALSE(ex.ok());
+  EXPECT_THAT(std::string(ex.status().message()),
+              HasSubstr("N=1, not a multiple of the 4 items"));
+}
+
+// npu-sim runs each kernel's design as declared: the layout is not a
+// setting any more.
+TEST_F(NpuSimTest, LayoutIsTheDesignsNotASetting) {
+  config::Config cfg = SimConfig();
+  cfg.mutable_npu_sim()->set_cores(1);
+  auto sim = NewNpuSimDevice(cfg);
+  ASSERT_FALSE(sim.ok());
+  EXPECT_THAT(std::string(sim.status().message()),
+              HasSubstr("KernelSpec::design.cores x .columns"));
+}
+
+// Every batch size up to the executor's runs in the buffers allocated once,
+// bit-exact against the reference, however the batch is split and padded.
+TEST_F(NpuSimTest, EveryBatchSizeRunsInTheBuffersAllocatedOnce) {
+  auto sim = NewNpuSimDevice(SimConfig());
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  const KernelSpec& mel = Kernel("mel");
+  constexpr size_t kMax = 40;
+  auto ex = (*sim)->CreateExecutor(mel, kMax);
+  ASSERT_TRUE(ex.ok()) << ex.status();
+  absl::Span<uint8_t> in = (*ex)->input(0);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<uint8_t>(i * 7);
+  std::vector<uint8_t> want(kMax * mel.output_bytes());
+  const uint8_t* ins[] = {in.data()};
+  mel.reference(ins, want.data(), kMax);
+  const uint8_t* const out = (*ex)->output().data();
+  for (size_t n = 1; n <= kMax; ++n) {
+    ASSERT_TRUE((*ex)->Run(n).ok()) << "n=" << n;
+    EXPECT_EQ(std::vector<uint8_t>(out, out + n * mel.output_bytes()),
+              std::vector<uint8_t>(want.begin(),
+                                   want.begin() + n * mel.output_bytes()))
+        << "n=" << n;
+    EXPECT_EQ((*ex)->input(0).data(), in.data()) << "n=" << n;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // fails (model NOT_SERVING) and a client request through the batcher fails
 // instead of returning zeros. Used correctly, every kernel serves its golden
 // bytes with SERVING health.
+#include <algorithm>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,7 +34,7 @@ std::vector<std::vector<uint8_t>> GoldenPlanes(const KernelSpec& spec) {
   const size_t n = spec.golden.items;
   std::vector<std::vector<uint8_t>> planes;
   for (size_t p = 0; p < spec.plane_count(); ++p) {
-    planes.emplace_back(n * spec.plane_bytes(p));
+    planes.emplace_back(spec.plane_span(p, n));
   }
   std::vector<std::span<uint8_t>> spans(planes.begin(), planes.end());
   for (size_t a = 0; a < spec.device_args.size(); ++a) {
@@ -50,7 +51,9 @@ Outcome Serve(const KernelSpec& spec, Misuse misuse) {
   EXPECT_TRUE(device.ok()) << device.status();
   if (!device.ok()) return o;
   std::vector<std::unique_ptr<Executor>> executors;
-  auto ex = (*device)->CreateExecutor(spec, 16);
+  // Room for the whole golden (mel_pcm's has 18 windows).
+  const size_t max_items = std::max<size_t>(16, spec.golden.items);
+  auto ex = (*device)->CreateExecutor(spec, max_items);
   EXPECT_TRUE(ex.ok()) << ex.status();
   if (!ex.ok()) return o;
   executors.push_back(*std::move(ex));
@@ -58,7 +61,7 @@ Outcome Serve(const KernelSpec& spec, Misuse misuse) {
   HealthMonitor monitor;
   ZeroGuard guard(&monitor);
   BatcherOptions options;
-  options.max_batch_items = 16;
+  options.max_batch_items = max_items;
   Batcher batcher(spec, options, std::move(executors), &guard, nullptr);
   monitor.AddModel(&batcher, GoldenCanary(spec));
   o.canary_ok = monitor.RunInitialCanaries().ok();

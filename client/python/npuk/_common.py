@@ -1,10 +1,10 @@
 """Request building and response parsing shared by Client and AsyncClient."""
 
-import wave
-from typing import NamedTuple
+from typing import Any, Dict, NamedTuple, Tuple
 
 import grpc
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import features
 from ._proto import grpc_service_pb2 as pb
@@ -31,7 +31,7 @@ class NpukError(Exception):
     RESOURCE_EXHAUSTED queue full, UNAVAILABLE daemon down or draining,
     DEADLINE_EXCEEDED)."""
 
-    def __init__(self, code, message):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__("%s: %s" % (code.name, message))
         self.code = code
         self.message = message
@@ -47,7 +47,7 @@ def error_from_rpc(e: grpc.RpcError, target: str) -> NpukError:
     return NpukError(code, msg)
 
 
-def timing_of(resp, round_trip_us: float) -> Timing:
+def timing_of(resp: Any, round_trip_us: float) -> Timing:
     p = resp.parameters
 
     def i64(name):
@@ -67,7 +67,7 @@ def _add_input(req, name, dtype, array):
     req.raw_input_contents.append(array.tobytes())
 
 
-def mel_request(frames) -> pb.ModelInferRequest:
+def mel_request(frames: ArrayLike) -> pb.ModelInferRequest:
     a = np.ascontiguousarray(frames)
     if a.dtype != np.int16 or a.ndim != 2 or a.shape[1] != features.N_FFT \
             or a.shape[0] == 0:
@@ -79,7 +79,9 @@ def mel_request(frames) -> pb.ModelInferRequest:
     return req
 
 
-def attention_request(q, k, v, score_scale) -> pb.ModelInferRequest:
+def attention_request(q: ArrayLike, k: ArrayLike,
+                      v: ArrayLike,
+                      score_scale: float) -> pb.ModelInferRequest:
     arrays = [np.ascontiguousarray(x) for x in (q, k, v)]
     for name, a in zip("qkv", arrays):
         if a.dtype != np.int8 or a.ndim != 3 or a.shape[1:] != (64, 64) \
@@ -94,7 +96,7 @@ def attention_request(q, k, v, score_scale) -> pb.ModelInferRequest:
     return req
 
 
-def single_output(resp, shape) -> np.ndarray:
+def single_output(resp: Any, shape: Tuple[int, ...]) -> np.ndarray:
     want = int(np.prod(shape))
     if len(resp.raw_output_contents) != 1 or \
             len(resp.raw_output_contents[0]) != want:
@@ -106,42 +108,7 @@ def single_output(resp, shape) -> np.ndarray:
         shape)
 
 
-def load_wav_16k(path: str) -> np.ndarray:
-    """A 16 kHz PCM16 WAV file as float32 mono in [-1, 1]."""
-    with wave.open(path, "rb") as w:
-        if w.getframerate() != features.SAMPLE_RATE or w.getsampwidth() != 2:
-            raise ValueError("%s is %d Hz, %d-bit; need 16 kHz 16-bit PCM: "
-                             "sox IN -r 16000 -c 1 -b 16 OUT.wav"
-                             % (path, w.getframerate(), 8 * w.getsampwidth()))
-        raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        x = raw.reshape(-1, w.getnchannels()).astype(np.float32) / 32768.0
-        return x.mean(axis=1)
-
-
-def whisper_audio(audio, n_mels: int, padding: int) -> np.ndarray:
-    """Accepts what whisper.audio.log_mel_spectrogram accepts: a path, a numpy
-    array or a CPU torch tensor (anything np.asarray takes)."""
-    if n_mels != features.N_MELS:
-        raise ValueError("the daemon's mel kernel has 80 bins; n_mels=%d is "
-                         "not supported" % n_mels)
-    if isinstance(audio, str):
-        audio = load_wav_16k(audio)
-    x = np.asarray(audio, dtype=np.float32).reshape(-1)
-    if padding > 0:
-        x = np.pad(x, (0, padding))
-    return x
-
-
-def too_many_frames_hint(e: NpukError, n: int, seconds: float) -> NpukError:
-    if e.code != grpc.StatusCode.INVALID_ARGUMENT:
-        return e
-    return NpukError(e.code, "%s (this clip of %.2f s needs %d mel frames in "
-                     "one request; if that is over the daemon's limit, raise "
-                     "it with --max_batch_frames=mel:%d)"
-                     % (e.message, seconds, n, n))
-
-
-def stats_dict(resp) -> dict:
+def stats_dict(resp: Any) -> Dict[str, Dict[str, Any]]:
     out = {}
     for m in resp.model_stats:
         s = m.inference_stats

@@ -3,13 +3,17 @@ threads; last_timing is per Client (the most recent call from any thread)."""
 
 import threading
 import time
+from typing import Any, Dict, List, Mapping, Optional
 
 import grpc
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _common as c
 from . import features
+from . import log_mel as lm
 from . import model as m
+from . import shm as shm_transport
 from ._common import NpukError, Timing
 from ._proto import grpc_service_pb2 as pb
 from ._proto import grpc_service_pb2_grpc as pb_grpc
@@ -25,9 +29,16 @@ class Client:
     target: "unix:PATH" or "HOST:PORT"; None means the daemon's default socket.
     timeout: seconds per call (None: no deadline). credentials: a
     grpc.ChannelCredentials for TLS; None is plaintext.
+    shared_memory: pass tensors through system shared memory (npuk.shm);
+    None (default) uses it when the target is a unix socket or loopback
+    address and NPUK_SHM is not 0, falling back to plain gRPC when the
+    daemon cannot use it. False never uses it.
     """
 
-    def __init__(self, target=None, timeout=30.0, credentials=None):
+    def __init__(self, target: Optional[str] = None,
+                 timeout: Optional[float] = 30.0,
+                 credentials: Optional[grpc.ChannelCredentials] = None,
+                 shared_memory: Optional[bool] = None) -> None:
         self.target = resolve_target(target)
         self.timeout = timeout
         if credentials is None:
@@ -41,14 +52,23 @@ class Client:
         self.last_timing = None
         self._lock = threading.Lock()
         self._described = {}
+        if shared_memory is None:
+            shared_memory = (shm_transport.enabled_by_env() and
+                             shm_transport.is_local_target(self.target))
+        self._shm = (shm_transport.ShmTransport(self._stub, timeout)
+                     if shared_memory else None)
 
-    def close(self):
-        self._channel.close()
+    def close(self) -> None:
+        try:
+            if self._shm is not None:
+                self._shm.close()
+        finally:
+            self._channel.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def _call(self, method, request, timeout):
@@ -58,7 +78,10 @@ class Client:
         except grpc.RpcError as e:
             raise c.error_from_rpc(e, self.target) from None
 
-    def infer(self, model, inputs=None, parameters=None, timeout=None):
+    def infer(self, model: str,
+              inputs: Optional[Mapping[str, ArrayLike]] = None,
+              parameters: Optional[Mapping[str, Any]] = None,
+              timeout: Optional[float] = None) -> Dict[str, np.ndarray]:
         """Any model the daemon serves: `inputs` {name: array [N, ...]} of the
         model's dtypes and shapes (from its metadata, see model_info), and
         `parameters` {name: value} typed as the model declares them. Returns
@@ -75,19 +98,28 @@ class Client:
 
     def _infer_request(self, request, timeout):
         start = time.perf_counter()
-        resp = self._call(self._stub.ModelInfer, request, timeout)
+        if self._shm is not None:
+            t = self.timeout if timeout is None else timeout
+            try:
+                resp = self._shm.infer(
+                    request, lambda r: self._stub.ModelInfer(r, timeout=t))
+            except grpc.RpcError as e:
+                raise c.error_from_rpc(e, self.target) from None
+        else:
+            resp = self._call(self._stub.ModelInfer, request, timeout)
         self.last_timing = c.timing_of(resp,
                                        (time.perf_counter() - start) * 1e6)
         return resp
 
-    def models(self, timeout=None) -> list:
+    def models(self, timeout: Optional[float] = None) -> List[Dict[str, str]]:
         """The models the daemon serves: [{"name", "state", "reason"}]."""
         idx = self._call(self._stub.RepositoryIndex,
                          pb.RepositoryIndexRequest(), timeout)
         return [{"name": x.name, "state": x.state, "reason": x.reason}
                 for x in idx.models]
 
-    def model_info(self, model, timeout=None) -> m.ModelInfo:
+    def model_info(self, model: str,
+                   timeout: Optional[float] = None) -> m.ModelInfo:
         """What `model` takes and returns (ModelMetadata + ModelConfig), read
         once per Client: a running daemon's models keep their tensors."""
         with self._lock:
@@ -102,48 +134,59 @@ class Client:
             self._described[model] = info
         return info
 
-    def mel(self, frames, timeout=None) -> np.ndarray:
+    def mel(self, frames: ArrayLike,
+            timeout: Optional[float] = None) -> np.ndarray:
         """int16 frames [N, 400] -> int8 log-mel [N, 80], log10 P ~ q/16 - 4."""
         req = c.mel_request(frames)
         n = req.inputs[0].shape[0]
         return c.single_output(self._infer_request(req, timeout),
                                (n, features.N_MELS))
 
-    def attention_int8(self, q, k, v, score_scale=0.125,
-                       timeout=None) -> np.ndarray:
+    def attention_int8(self, q: ArrayLike, k: ArrayLike,
+                       v: ArrayLike, score_scale: float = 0.125,
+                       timeout: Optional[float] = None) -> np.ndarray:
         """int8 [N, 64, 64] each -> int8 softmax(q k^T * score_scale) v."""
         req = c.attention_request(q, k, v, score_scale)
         return c.single_output(self._infer_request(req, timeout), np.shape(q))
 
-    def attention(self, q, k, v, timeout=None) -> np.ndarray:
+    def attention(self, q: ArrayLike, k: ArrayLike,
+                  v: ArrayLike,
+                  timeout: Optional[float] = None) -> np.ndarray:
         """float32 [N, 64, 64] -> float32 softmax(Q K^T / 8) V, through int8
         with per-tensor scales max|x|/127."""
         (qi, sq), (ki, sk), (vi, sv) = map(features.quantize, (q, k, v))
         out = self.attention_int8(qi, ki, vi, sq * sk / 8.0, timeout)
         return out.astype(np.float32) * np.float32(sv)
 
-    def log_mel_spectrogram(self, audio, n_mels=80, padding=0,
-                            timeout=None) -> np.ndarray:
-        """Drop-in for whisper.audio.log_mel_spectrogram: 16 kHz mono float32
-        audio (array, tensor or WAV path) -> float32 [80, n_frames], computed
-        in one mel request (a 30 s clip is 3000 frames). Returns numpy."""
-        x = c.whisper_audio(audio, n_mels, padding)
-        frames = features.frame_audio(x)
+    def log_mel_spectrogram(self, audio: lm.AudioLike, n_mels: int = 80,
+                            padding: int = 0, device: lm.Device = None, *,
+                            timeout: Optional[float] = None,
+                            as_numpy: bool = False) -> Any:
+        """whisper.audio.log_mel_spectrogram computed by npukd, in one
+        `log_mel` request of any length up to the daemon's message limit.
+        Takes what whisper's takes (a path, numpy array or torch tensor of
+        16 kHz mono samples; int16 PCM and s16le bytes too) and returns what
+        it returns: float32 [n_mels, (S + padding) // 160], a torch.Tensor
+        when torch is importable (numpy with as_numpy=True or without torch).
+        n_mels is 80 or 128; padding appends zero samples, as whisper's."""
+        req, frames, input_device = lm.build_request(audio, n_mels, padding)
         try:
-            q = self.mel(frames, timeout)
+            resp = self._infer_request(req, timeout)
         except NpukError as e:
-            raise c.too_many_frames_hint(e, len(frames),
-                                         x.size / features.SAMPLE_RATE) from None
-        return features.normalize_log_mel(q)
+            raise lm.explain(e, req) from None
+        return lm.to_output(lm.features_of(resp, int(n_mels), frames), device,
+                            input_device, as_numpy)
 
-    def health(self, model="", timeout=None) -> str:
+    def health(self, model: str = "",
+               timeout: Optional[float] = None) -> str:
         """grpc.health.v1 status name of the server ("") or a model:
         "SERVING", "NOT_SERVING", ..."""
         resp = self._call(self._health.Check,
                           health_pb2.HealthCheckRequest(service=model), timeout)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
 
-    def stats(self, model="", timeout=None) -> dict:
+    def stats(self, model: str = "",
+              timeout: Optional[float] = None) -> Dict[str, Dict[str, Any]]:
         """Per-model statistics: {name: {inference_count, execution_count,
         success, fail, mean_batch, mean_queue_us, mean_compute_us, ...}}."""
         return c.stats_dict(self._call(self._stub.ModelStatistics,

@@ -6,7 +6,10 @@ torch.stft(center=True), last frame dropped) and normalisation after it
 whisper.audio.log_mel_spectrogram. attention: per-tensor int8 quantisation.
 """
 
+from typing import Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 SAMPLE_RATE = 16000
 N_FFT = 400
@@ -15,7 +18,7 @@ N_MELS = 80
 TILE = 64
 
 
-def audio_to_int16(audio) -> np.ndarray:
+def audio_to_int16(audio: ArrayLike) -> np.ndarray:
     """Full scale 1.0 -> int16: round(clip(x, -1, 32767/32768) * 32768)."""
     x = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 32767.0 / 32768.0)
     return np.rint(x * 32768.0).astype(np.int16)
@@ -26,7 +29,7 @@ def log_mel_frames(samples: int) -> int:
     return samples // HOP_LENGTH
 
 
-def frame_audio(audio) -> np.ndarray:
+def frame_audio(audio: ArrayLike) -> np.ndarray:
     """16 kHz mono float audio -> int16 frames [samples // 160, 400]."""
     x = np.asarray(audio, dtype=np.float32).reshape(-1)
     pad = N_FFT // 2
@@ -40,14 +43,14 @@ def frame_audio(audio) -> np.ndarray:
     return np.ascontiguousarray(windows[: n * HOP_LENGTH : HOP_LENGTH])
 
 
-def normalize_log_mel(q) -> np.ndarray:
+def normalize_log_mel(q: ArrayLike) -> np.ndarray:
     """The mel kernel's int8 [n, 80] -> Whisper's float32 features [80, n]."""
     log10 = np.asarray(q, dtype=np.float32) / 16.0 - 4.0
     log10 = np.maximum(log10, log10.max() - 8.0)
     return np.ascontiguousarray(((log10 + 4.0) / 4.0).T, dtype=np.float32)
 
 
-def quantize(x):
+def quantize(x: ArrayLike) -> Tuple[np.ndarray, float]:
     """Per-tensor symmetric int8: returns (int8 array, scale), x ~= scale * q,
     scale = max|x| / 127 (1.0 for an all-zero tensor)."""
     x = np.asarray(x, dtype=np.float32)

@@ -9,10 +9,11 @@ the daemon serves without naming one:
 """
 
 import re
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import grpc
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._common import NpukError
 from ._proto import grpc_service_pb2 as pb
@@ -67,7 +68,7 @@ class ModelInfo(NamedTuple):
     params: Tuple[ParamInfo, ...]
 
     @classmethod
-    def from_proto(cls, metadata, config) -> "ModelInfo":
+    def from_proto(cls, metadata: Any, config: Any) -> "ModelInfo":
         """From a ModelMetadataResponse and a ModelConfigResponse. ValueError
         when a tensor is not [-1, dims...] of a datatype numpy has."""
 
@@ -91,10 +92,10 @@ class ModelInfo(NamedTuple):
                    tuple(map(tensor, metadata.outputs)),
                    config.config.max_batch_size, params)
 
-    def input(self, name) -> Optional[TensorInfo]:
+    def input(self, name: str) -> Optional[TensorInfo]:
         return next((t for t in self.inputs if t.name == name), None)
 
-    def param(self, name) -> Optional[ParamInfo]:
+    def param(self, name: str) -> Optional[ParamInfo]:
         return next((p for p in self.params if p.name == name), None)
 
 
@@ -129,7 +130,8 @@ def _as_input(info, t, value) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=t.dtype)
 
 
-def to_infer_parameter(name, value, declared="") -> pb.InferParameter:
+def to_infer_parameter(name: str, value: Any,
+                       declared: str = "") -> pb.InferParameter:
     """A Python value as an InferParameter, of the declared type when there
     is one ("double", "int64", "bool", "string")."""
     p = pb.InferParameter()
@@ -162,8 +164,10 @@ def to_infer_parameter(name, value, declared="") -> pb.InferParameter:
     return p
 
 
-def build_request(info: ModelInfo, inputs: Optional[dict],
-                  parameters: Optional[dict] = None) -> pb.ModelInferRequest:
+def build_request(info: ModelInfo,
+                  inputs: Optional[Mapping[str, ArrayLike]],
+                  parameters: Optional[Mapping[str, Any]] = None
+                  ) -> pb.ModelInferRequest:
     """A request for info.name with every input once (in the model's order)
     and `parameters` typed as the model declares them. ValueError, naming
     the tensor, when an input is missing or unknown, of another dtype, of a
@@ -200,7 +204,7 @@ def build_request(info: ModelInfo, inputs: Optional[dict],
     return req
 
 
-def outputs_of(resp) -> dict:
+def outputs_of(resp: Any) -> Dict[str, np.ndarray]:
     """The outputs of a ModelInferResponse by name, as numpy arrays of their
     shape; NpukError(INTERNAL) when one does not hold exactly its shape's
     bytes, so a truncated answer never reaches the caller."""
@@ -223,7 +227,8 @@ def outputs_of(resp) -> dict:
     return out
 
 
-def random_inputs(info: ModelInfo, items: int, seed: int = 7) -> dict:
+def random_inputs(info: ModelInfo, items: int,
+                  seed: int = 7) -> Dict[str, np.ndarray]:
     """`items` items of deterministic random data for every input: integers
     uniform over half their type's range, floats uniform in [-1, 1). For
     smoke and load tests, where any valid input will do."""

@@ -2,6 +2,7 @@
 
 import os
 import stat
+from typing import Optional
 
 SYSTEM_SOCKET = "/run/npukd/npukd.sock"
 
@@ -39,7 +40,7 @@ def default_target() -> str:
     return "unix:" + path
 
 
-def resolve_target(target) -> str:
+def resolve_target(target: Optional[str]) -> str:
     """unix:PATH or HOST:PORT (None/"" = default_target()) as a gRPC target."""
     if not target:
         return default_target()

@@ -222,8 +222,22 @@ std::array<uint32_t, kShimBdWords> EncodeShimBd(const ShimBd& bd) {
   std::array<uint32_t, kShimBdWords> w{};
   w[0] = bd.bytes / 4;  // buffer length, 32-bit words
   w[1] = bd.offset;     // base address low; the patch adds the arg address
-  w[7] = 1u << 25;      // valid BD, no next BD, no locks
+  if (bd.window_words > 0) {
+    const uint32_t windows = bd.bytes / 4 / bd.window_words;
+    w[3] = bd.window_words << 20;  // D0: wrap, step 1 (encoded 0)
+    w[4] = windows << 20 | ((bd.stride_words - 1) & 0xFFFFF);  // D1
+  }
+  w[7] = 1u << 25;  // valid BD, no next BD, no locks
   return w;
+}
+
+ShimBdAccess ShimBdPattern(absl::Span<const uint32_t> bd) {
+  ShimBdAccess a;
+  a.window_words = (bd[3] >> 20) & 0x3FF;
+  if (a.window_words == 0) return a;
+  a.windows = (bd[4] >> 20) & 0x3FF;
+  a.stride_words = (bd[4] & 0xFFFFF) + 1;
+  return a;
 }
 
 uint32_t ShimBdLengthBytes(absl::Span<const uint32_t> bd) { return bd[0] * 4; }
@@ -243,7 +257,18 @@ absl::Status DmaMemcpyNd(Encoder& encoder, const MemcpyNd& copy) {
         "transfer of ", copy.bytes, " bytes at offset ", copy.arg_offset,
         ": shim DMA moves whole 32-bit words from 4-byte aligned offsets"));
   }
-  const auto bd = EncodeShimBd({copy.bytes, copy.arg_offset});
+  if (copy.window_words > 0 &&
+      (copy.window_words > kShimBdMaxWrap || copy.stride_words == 0 ||
+       copy.bytes % (4 * copy.window_words) != 0 ||
+       copy.bytes / 4 / copy.window_words > kShimBdMaxWrap)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "strided transfer of ", copy.bytes, " bytes in windows of ",
+        copy.window_words, " words at a stride of ", copy.stride_words,
+        ": a shim BD takes whole windows, at most ", kShimBdMaxWrap,
+        " words each and at most ", kShimBdMaxWrap, " of them"));
+  }
+  const auto bd = EncodeShimBd(
+      {copy.bytes, copy.arg_offset, copy.window_words, copy.stride_words});
   const uint32_t bd_address = ShimBdAddress(copy.col, copy.bd_id);
   encoder.BlockWrite(bd_address, bd);
   encoder.AddressPatch(bd_address + 4, copy.arg_idx, copy.arg_offset);

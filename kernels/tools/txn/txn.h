@@ -142,17 +142,36 @@ class Encoder {
   std::vector<uint32_t> body_;
 };
 
-// An AIE2 shim buffer descriptor for a linear transfer of `bytes` (a
-// multiple of 4) starting `offset` bytes into its buffer. The base address
-// words stay 0 until the address patch fills them in.
+// An AIE2 shim buffer descriptor for a transfer of `bytes` (a multiple of
+// 4) starting `offset` bytes into its buffer. The base address words stay
+// 0 until the address patch fills them in. Linear unless `window_words` is
+// set: then the BD reads windows of window_words words, one every
+// stride_words words (dma_memcpy_nd sizes [1, 1, bytes / 4 / window,
+// window], strides [0, 0, stride, 1]): D0 wrap = window_words with step 1,
+// D1 wrap = the window count with step stride_words, in BD words 3 and 4
+// (wrap in bits 29:20, step - 1 in bits 19:0, the AIE-ML NoC-module BD
+// layout of aie-rt; not yet checked against aiecc output, see
+// kernels/README.md).
 struct ShimBd {
   uint32_t bytes = 0;
   uint32_t offset = 0;
+  uint32_t window_words = 0;  // 0 = linear
+  uint32_t stride_words = 0;
 };
+inline constexpr uint32_t kShimBdMaxWrap = 1023;  // 10-bit wrap fields
 std::array<uint32_t, kShimBdWords> EncodeShimBd(const ShimBd& bd);
 // Length in bytes and base address (words 0..2) of a shim BD.
 uint32_t ShimBdLengthBytes(absl::Span<const uint32_t> bd_words);
 uint64_t ShimBdBaseAddress(absl::Span<const uint32_t> bd_words);
+// The D0/D1 access pattern of a shim BD in words: window_words 0 for a
+// linear BD (D0 wrap 0), else the window size, the window stride and the
+// window count (D1 wrap).
+struct ShimBdAccess {
+  uint32_t window_words = 0;
+  uint32_t stride_words = 0;
+  uint32_t windows = 0;
+};
+ShimBdAccess ShimBdPattern(absl::Span<const uint32_t> bd_words);
 
 // One aiex.npu.dma_memcpy_nd of a linear [1,1,1,bytes/4] i32 view of
 // runtime-sequence argument `arg_idx`, the way aiecc lowers it: writebd
@@ -166,8 +185,11 @@ struct MemcpyNd {
   uint32_t bd_id = 0;
   uint32_t arg_idx = 0;
   uint32_t arg_offset = 0;  // bytes
-  uint32_t bytes = 0;
+  uint32_t bytes = 0;       // moved in all (the windows' bytes when strided)
   bool issue_token = false;
+  // Strided windows (ShimBd): 0 = linear.
+  uint32_t window_words = 0;
+  uint32_t stride_words = 0;
 };
 absl::Status DmaMemcpyNd(Encoder& encoder, const MemcpyNd& copy);
 // aiex.npu.dma_wait on a shim channel: a TCT sync.

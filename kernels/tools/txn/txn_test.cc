@@ -205,5 +205,32 @@ TEST(TxnWords, RefusesPartialWord) {
   EXPECT_THAT(*w, ElementsAre(0x06030100u));
 }
 
+// A strided BD: D0 wrap = the window, D1 wrap = the window count with step
+// stride - 1, in words 3 and 4; refused beyond the 10-bit wraps.
+TEST(Txn, StridedShimBdEncodesWindows) {
+  const auto bd = EncodeShimBd({.bytes = 16 * 800,
+                                .offset = 64,
+                                .window_words = 200,
+                                .stride_words = 80});
+  EXPECT_EQ(bd[0], 16u * 200);
+  EXPECT_EQ(bd[3], 200u << 20);
+  EXPECT_EQ(bd[4], (16u << 20) | 79u);
+  const ShimBdAccess a = ShimBdPattern(bd);
+  EXPECT_EQ(a.window_words, 200u);
+  EXPECT_EQ(a.stride_words, 80u);
+  EXPECT_EQ(a.windows, 16u);
+  EXPECT_EQ(ShimBdPattern(EncodeShimBd({800, 0})).window_words, 0u);
+  Encoder e;
+  MemcpyNd copy;
+  copy.bytes = 2000 * 800;
+  copy.window_words = 200;
+  copy.stride_words = 80;
+  EXPECT_FALSE(DmaMemcpyNd(e, copy).ok());  // 2000 windows > 1023
+  copy.bytes = 10 * 800 + 4;
+  EXPECT_FALSE(DmaMemcpyNd(e, copy).ok());  // not whole windows
+  copy.bytes = 10 * 800;
+  EXPECT_TRUE(DmaMemcpyNd(e, copy).ok());
+}
+
 }  // namespace
 }  // namespace npuk::txn

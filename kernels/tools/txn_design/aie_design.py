@@ -1,4 +1,12 @@
-"""Shared MLIR emitter for our npu1_1col designs (kernels/*/*_design.py).
+"""Shared MLIR emitter for our column designs (kernels/*/*_design.py).
+
+A design declares its fifos (the shim side: what the runtime sequence
+moves) and its core's call; this module lays it out on `cores` compute
+cores of each of `columns` columns (default one column of 4, npu1_1col):
+each column's mem tile splits every round of items (one per core) to its
+cores and joins their outputs (fifo_ops), and the runtime sequence for N
+moves each column's N / columns items. N is a multiple of the round
+(granule); batch_sizes() gives the sizes the AIE build builds.
 
 Emits raw MLIR text, no mlir-aie Python bindings needed, so CI can check the
 designs without the toolchain. Two printers share one description:
@@ -62,6 +70,18 @@ class Fifo:
     to_core: bool    # shim -> core (input) or core -> shim (output)
     arg: int         # runtime-sequence argument index = data BO i
     bd_id: int
+    # A windowed input (KernelSpec TensorDecl::halo): item i is the window
+    # of item_bytes starting stride_bytes * i into the DDR buffer, read by
+    # the shim DMA as strided windows (dma_memcpy_nd sizes [1, 1, n,
+    # item_bytes/4], strides [0, 0, stride_bytes/4, 1] in i32 words); the
+    # buffer holds (n - 1) * stride_bytes + item_bytes. 0 = linear.
+    stride_bytes: int = 0
+    # A small per-item input (e.g. attention's 8 B score scale) that goes
+    # shim -> every core of the column directly, one round (`cores` items)
+    # per element, instead of through the mem tile: the mem tile has 6
+    # MM2S channels, and splitting a second input to 4 cores would need 9.
+    # Core k reads record k of the round (core_body(k) indexes it).
+    broadcast: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,12 +101,61 @@ class Design:
     # kernels/tools/stack_sizes.py checks it (ctest npuk_design_stacks).
     stack_size: int
     depth: int = 2
+    # Compute cores per column and columns (the column design, emit()'s
+    # docstring). 1 core is the direct shim <-> core design.
+    cores: int = 4
+    columns: int = 1
+
+
+# Phoenix (npu1): 4 usable columns of 4 compute cores (rows 2-5), a mem
+# tile (row 1) and a shim tile (row 0) each.
+MAX_CORES = 4
+MAX_COLUMNS = 4
+LARGEST_BATCH = 256
+
+
+def granule(d: Design) -> int:
+    """Items per round: every sequence size is a multiple of it (each mem
+    tile element holds one item per core)."""
+    return d.cores * d.columns
+
+
+def batch_sizes(g: int = 1, largest: int = LARGEST_BATCH):
+    """The sequence sizes we build for granule g, up to `largest` items:
+    g * m for m in 1..15, then every multiple of 2^k in [8 * 2^k, 16 * 2^k)
+    (three significant bits), so rounding any m up to the next size pads
+    fewer than m / 8 rounds. server/device/xrt/run_plan.h and
+    kernels/tools/txn/designs.cc (BatchSizes) use the same rule; the tests
+    keep them equal."""
+    rounds, m, step = [], 1, 1
+    while m * g <= largest:
+        rounds.append(m)
+        if m >= 16 * step:
+            step *= 2
+        m += step if m >= 8 else 1
+    if rounds[-1] * g != largest and largest % g == 0:
+        rounds.append(largest // g)
+    return tuple(r * g for r in rounds)
+
+
+def core_items(d: Design, f: Fifo) -> int:
+    """Items one core-side buffer of fifo f holds: a round for a broadcast
+    input on a multi-core design, else one."""
+    return d.cores if (f.broadcast and d.cores > 1) else 1
 
 
 def fifo_bytes(d: Design) -> int:
-    """Object-FIFO buffers on the core tile: depth items per fifo (only the
-    core end of a shim <-> core fifo has tile buffers)."""
-    return sum(f.item_bytes * d.depth for f in d.fifos)
+    """Object-FIFO buffers on one compute tile: depth elements per fifo
+    (only the core end has buffers on the core's tile)."""
+    return sum(f.item_bytes * core_items(d, f) * d.depth for f in d.fifos)
+
+
+def mem_tile_bytes(d: Design) -> int:
+    """Buffers on each mem tile: depth rounds of every split/joined fifo."""
+    if d.cores == 1:
+        return 0
+    return sum(f.item_bytes * d.cores * d.depth for f in d.fifos
+               if not f.broadcast)
 
 
 def tile_bytes(d: Design) -> int:
@@ -95,8 +164,91 @@ def tile_bytes(d: Design) -> int:
     return fifo_bytes(d) + d.stack_size
 
 
-def memref(f: Fifo) -> str:
-    return f"memref<{f.count}x{f.elem}>"
+MEM_TILE_BYTES = 512 * 1024
+
+
+def memref(f: Fifo, items: int = 1) -> str:
+    return f"memref<{f.count * items}x{f.elem}>"
+
+
+def device_name(d: Design) -> str:
+    return f"npu1_{d.columns}col"
+
+
+def shim_fifo(d: Design, f: Fifo, c: int) -> str:
+    """The fifo whose shim end the runtime sequence names for column c."""
+    return f.name if d.columns == 1 else f"{f.name}_c{c}"
+
+
+def core_fifo(d: Design, f: Fifo, c: int, k: int) -> str:
+    """The fifo core k of column c acquires."""
+    if d.cores == 1 or f.broadcast:
+        return shim_fifo(d, f, c)
+    return f"{f.name}_{c}_{k}"
+
+
+def fifo_ops(d: Design):
+    """(name, producer tile, consumer tiles, memref) of every object FIFO and
+    (sources, destinations, src offsets, dst offsets) of every link, with
+    tiles as (col, row). The column design (cores > 1), per column c:
+      split input   shim(c,0) -> mem(c,1), one round per element, linked
+                    to mem(c,1) -> core(c,2+k) with core k's item at
+                    offset k * count;
+      joined output core(c,2+k) -> mem(c,1) at offset k * count, linked to
+                    mem(c,1) -> shim(c,0), one round per element;
+      broadcast     shim(c,0) -> every core of the column, one round per
+                    element.
+    Column c takes items [c n/C, (c+1) n/C) of a run (the runtime sequence
+    offsets its transfers), so every size is a multiple of granule()."""
+    fifos, links = [], []
+    for c in range(d.columns):
+        shim, mem = (c, 0), (c, 1)
+        cores = [(c, 2 + k) for k in range(d.cores)]
+        for f in d.fifos:
+            name = shim_fifo(d, f, c)
+            if d.cores == 1:
+                ends = (shim, [cores[0]]) if f.to_core else (cores[0], [shim])
+                fifos.append((name, ends[0], ends[1], memref(f)))
+            elif f.broadcast:
+                fifos.append((name, shim, cores, memref(f, d.cores)))
+            else:
+                parts = [core_fifo(d, f, c, k) for k in range(d.cores)]
+                offsets = [k * f.count for k in range(d.cores)]
+                if f.to_core:
+                    fifos.append((name, shim, [mem], memref(f, d.cores)))
+                    fifos += [(p, mem, [t], memref(f))
+                              for p, t in zip(parts, cores)]
+                    links.append(([name], parts, [], offsets))
+                else:
+                    fifos += [(p, t, [mem], memref(f))
+                              for p, t in zip(parts, cores)]
+                    fifos.append((name, mem, [shim], memref(f, d.cores)))
+                    links.append((parts, [name], offsets, []))
+    return fifos, links
+
+
+def column_dims(d: Design, f: Fifo, n: int, c: int):
+    """(offset, sizes, strides) in i32 words of column c's dma_memcpy_nd
+    for a run of n items: its n / columns items."""
+    m = n // d.columns
+    step = f.stride_bytes or f.item_bytes
+    sizes, strides = dma_dims(f, m)
+    return c * m * step // 4, sizes, strides
+
+
+def ddr_words(f: Fifo, n: int) -> int:
+    """i32 words of the DDR buffer a sequence of n items binds."""
+    if f.stride_bytes:
+        return ((n - 1) * f.stride_bytes + f.item_bytes) // 4
+    return n * f.item_bytes // 4
+
+
+def dma_dims(f: Fifo, n: int):
+    """(sizes, strides) of the fifo's dma_memcpy_nd for n items, in i32
+    words, outermost first."""
+    if f.stride_bytes:
+        return ([1, 1, n, f.item_bytes // 4], [0, 0, f.stride_bytes // 4, 1])
+    return ([1, 1, 1, n * f.item_bytes // 4], [0, 0, 0, 1])
 
 
 def _syntax(mode: str) -> Syntax:
@@ -109,83 +261,133 @@ def _syntax(mode: str) -> Syntax:
 def _check(d: Design, n: int) -> None:
     if n < 1:
         raise ValueError(f"{d.kernel}: batch size {n} < 1")
+    if not (1 <= d.cores <= MAX_CORES and 1 <= d.columns <= MAX_COLUMNS):
+        raise ValueError(f"{d.kernel}: {d.cores} cores x {d.columns} "
+                         f"columns; npu1 has 1-{MAX_CORES} compute cores in "
+                         f"each of 1-{MAX_COLUMNS} columns")
+    if n % granule(d):
+        raise ValueError(f"{d.kernel}: batch size {n} is not a multiple of "
+                         f"{granule(d)} ({d.cores} cores x {d.columns} "
+                         "columns take one item each per round); use one of "
+                         f"{', '.join(map(str, batch_sizes(granule(d))))}")
+    if mem_tile_bytes(d) > MEM_TILE_BYTES:
+        raise ValueError(f"{d.kernel}: {mem_tile_bytes(d)} B of mem tile "
+                         f"buffers exceed the {MEM_TILE_BYTES} B mem tile")
     if tile_bytes(d) > TILE_MEMORY_BYTES:
         raise ValueError(f"{d.kernel}: stack {d.stack_size} B + FIFO buffers "
                          f"{fifo_bytes(d)} B exceed the "
                          f"{TILE_MEMORY_BYTES} B tile")
 
 
-def _core_lines(core_body: str):
-    return [line.strip() for line in core_body.split("\n") if line.strip()]
+def _core_lines(core_body, k: int = 0):
+    """core_body: the lines of every core, or a function of the core's
+    index in its column giving them (a broadcast input's record index)."""
+    text = core_body(k) if callable(core_body) else core_body
+    return [line.strip() for line in text.split("\n") if line.strip()]
 
 
-def emit(d: Design, n: int, core_body: str, mode: str = DEFAULT_MODE) -> str:
+def _tile_var(t) -> str:
+    col, row = t
+    kind = {0: "shim", 1: "mem"}.get(row, "core")
+    return f"%{kind}_{col}_{row}"
+
+
+def _tiles(d: Design):
+    out = []
+    for c in range(d.columns):
+        out += [(c, 0)] + ([(c, 1)] if d.cores > 1 else [])
+        out += [(c, 2 + k) for k in range(d.cores)]
+    return out
+
+
+def emit(d: Design, n: int, core_body, mode: str = DEFAULT_MODE) -> str:
     """The whole module for batch size n. core_body: custom-form lines that
-    use the %<fifo> views (and %c0, %c1)."""
+    use the %<fifo> views (and %c0, %c1), or a function of the core's index
+    in its column giving them. With cores > 1 every column's mem tile
+    splits the inputs to its cores and joins their outputs (fifo_ops)."""
     syn = _syntax(mode)
     _check(d, n)
     func_args = ", ".join(d.kernel_args)
     link = (f' attributes {{link_with = "{d.obj}"}}'
             if syn.func_link_with else "")
     out = [
-        f"// {d.kernel} on npu1_1col, runtime sequence for N={n}, "
+        f"// {d.kernel} on {device_name(d)}: {d.cores} core(s) x "
+        f"{d.columns} column(s), runtime sequence for N={n}, "
         f"mode {mode} ({syn.era}).",
         f"// Generated by kernels/{d.kernel}/{d.kernel}_design.py; do not edit.",
         "module {",
-        "  aie.device(npu1_1col) {",
+        f"  aie.device({device_name(d)}) {{",
         f"    func.func private @{d.func}({func_args}){link}",
-        "    %shim = aie.tile(0, 0)",
-        "    %core = aie.tile(0, 2)",
     ]
-    for f in d.fifos:
-        ends = "%shim, {%core}" if f.to_core else "%core, {%shim}"
-        out.append(f"    aie.objectfifo @{f.name}({ends}, {d.depth} : i32) : "
-                   f"!aie.objectfifo<{memref(f)}>")
-    out += [
-        "    %c = aie.core(%core) {",
-        "      %c0 = arith.constant 0 : index",
-        "      %c1 = arith.constant 1 : index",
-        "      %cmax = arith.constant 9223372036854775807 : index",
-        "      // Loop forever: N is set by the runtime sequence alone.",
-        "      scf.for %i = %c0 to %cmax step %c1 {",
-    ]
-    for f in d.fifos:
-        port = "Consume" if f.to_core else "Produce"
-        view = f"!aie.objectfifosubview<{memref(f)}>"
-        out.append(f"        %s_{f.name} = aie.objectfifo.acquire @{f.name}"
-                   f"({port}, 1) : {view}")
-        out.append(f"        %{f.name} = aie.objectfifo.subview.access "
-                   f"%s_{f.name}[0] : {view} -> {memref(f)}")
-    out += ["        " + line for line in _core_lines(core_body)]
-    for f in d.fifos:
-        port = "Consume" if f.to_core else "Produce"
-        out.append(f"        aie.objectfifo.release @{f.name}({port}, 1)")
+    out += [f"    {_tile_var(t)} = aie.tile({t[0]}, {t[1]})" for t in _tiles(d)]
+    fifos, links = fifo_ops(d)
+    for name, prod, cons, mtype in fifos:
+        ends = f"{_tile_var(prod)}, {{{', '.join(map(_tile_var, cons))}}}"
+        out.append(f"    aie.objectfifo @{name}({ends}, {d.depth} : i32) : "
+                   f"!aie.objectfifo<{mtype}>")
+    for srcs, dsts, src_off, dst_off in links:
+        out.append(
+            f"    aie.objectfifo.link [{', '.join('@' + x for x in srcs)}] -> "
+            f"[{', '.join('@' + x for x in dsts)}] "
+            f"([{', '.join(map(str, src_off))}] "
+            f"[{', '.join(map(str, dst_off))}])")
     attrs = f"stack_size = {d.stack_size} : i32"
     if not syn.func_link_with:
         attrs = f'link_with = "{d.obj}", ' + attrs
-    out += ["      }", "      aie.end", f"    }} {{{attrs}}}"]
+    for c in range(d.columns):
+        for k in range(d.cores):
+            tile = (c, 2 + k)
+            out += [
+                f"    %c_{c}_{2 + k} = aie.core({_tile_var(tile)}) {{",
+                "      %c0 = arith.constant 0 : index",
+                "      %c1 = arith.constant 1 : index",
+                "      %cmax = arith.constant 9223372036854775807 : index",
+                "      // Loop forever: N is set by the runtime sequence alone.",
+                "      scf.for %i = %c0 to %cmax step %c1 {",
+            ]
+            for f in d.fifos:
+                port = "Consume" if f.to_core else "Produce"
+                mt = memref(f, core_items(d, f))
+                view = f"!aie.objectfifosubview<{mt}>"
+                name = core_fifo(d, f, c, k)
+                out.append(f"        %s_{f.name} = aie.objectfifo.acquire "
+                           f"@{name}({port}, 1) : {view}")
+                out.append(f"        %{f.name} = aie.objectfifo.subview.access "
+                           f"%s_{f.name}[0] : {view} -> {mt}")
+            out += ["        " + line for line in _core_lines(core_body, k)]
+            for f in d.fifos:
+                port = "Consume" if f.to_core else "Produce"
+                out.append(f"        aie.objectfifo.release "
+                           f"@{core_fifo(d, f, c, k)}({port}, 1)")
+            out += ["      }", "      aie.end", f"    }} {{{attrs}}}"]
 
     args = sorted(d.fifos, key=lambda f: f.arg)
-    params = ", ".join(f"%{f.name}_ddr: memref<{n * f.item_bytes // 4}xi32>"
+    params = ", ".join(f"%{f.name}_ddr: memref<{ddr_words(f, n)}xi32>"
                        for f in args)
     out.append(f"    {syn.sequence_op} @seq_n{n}({params}) {{")
     for f in d.fifos:
-        words = n * f.item_bytes // 4
+        words = ddr_words(f, n)
         token = ", issue_token = true" if not f.to_core else ""
-        xy = "0, 0, " if syn.memcpy_xy else ""
-        out.append(
-            f"      aiex.npu.dma_memcpy_nd({xy}%{f.name}_ddr[0, 0, 0, 0]"
-            f"[1, 1, 1, {words}][0, 0, 0, 1]) {{id = {f.bd_id} : i64, "
-            f"metadata = @{f.name}{token}}} : memref<{words}xi32>")
+        for c in range(d.columns):
+            off, sizes, strides = column_dims(d, f, n, c)
+            xy = f"{c}, 0, " if syn.memcpy_xy else ""
+            out.append(
+                f"      aiex.npu.dma_memcpy_nd({xy}%{f.name}_ddr[0, 0, 0, {off}]"
+                f"[{', '.join(map(str, sizes))}][{', '.join(map(str, strides))}])"
+                f" {{id = {f.bd_id} : i64, "
+                f"metadata = @{shim_fifo(d, f, c)}{token}}} : memref<{words}xi32>")
     for f in d.fifos:
         if not f.to_core:
-            out.append(f"      aiex.npu.dma_wait {{symbol = @{f.name}}}")
+            for c in range(d.columns):
+                out.append(f"      aiex.npu.dma_wait "
+                           f"{{symbol = @{shim_fifo(d, f, c)}}}")
     out += ["    }", "  }", "}", ""]
     return "\n".join(out)
 
 
 # The core-body lines emit_check() can translate: the only ops our designs'
-# cores use besides the fifo accesses emit() writes itself.
+# cores use besides the fifo accesses emit() writes itself (_CONST_RE
+# below).
 _LOAD_RE = re.compile(r"%([\w$.]+)\s*=\s*memref\.load\s+%([\w$.]+)\s*"
                       r"\[([^\]]*)\]\s*:\s*(memref<[\dx]+x(\w+)>)$")
 _CALL_RE = re.compile(r"func\.call\s+@([\w$.]+)\s*\(([^)]*)\)\s*:\s*"
@@ -198,7 +400,16 @@ def _split_types(text: str):
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+_CONST_RE = re.compile(r"%([\w$.]+)\s*=\s*arith\.constant\s+(-?\d+)\s*:\s*"
+                       r"(index|i32)$")
+
+
 def _generic_core_line(line: str) -> str:
+    m = _CONST_RE.match(line)
+    if m:
+        res, value, typ = m.groups()
+        return (f'%{res} = "arith.constant"() <{{value = {value} : {typ}}}> : '
+                f"() -> {typ}")
     m = _LOAD_RE.match(line)
     if m:
         res, mem, idx, mtype, elem = m.groups()
@@ -212,12 +423,12 @@ def _generic_core_line(line: str) -> str:
         return (f'"func.call"({operands.strip()}) <{{callee = @{callee}}}> : '
                 f"({', '.join(_split_types(types))}) -> ()")
     raise ValueError(
-        f"core line {line!r}: emit_check() translates only memref.load and "
-        "func.call; extend kernels/tools/txn_design/aie_design.py "
+        f"core line {line!r}: emit_check() translates only arith.constant, "
+        "memref.load and func.call; extend kernels/tools/txn_design/aie_design.py "
         "(_generic_core_line) for a new op")
 
 
-def emit_check(d: Design, n: int, core_body: str,
+def emit_check(d: Design, n: int, core_body,
                mode: str = DEFAULT_MODE) -> str:
     """The module of emit() in generic op form, for `mlir-opt
     --allow-unregistered-dialect` (mlir-19-tools) to parse and verify.
@@ -226,19 +437,22 @@ def emit_check(d: Design, n: int, core_body: str,
     only up to the nearest *registered* symbol table: a func.call inside an
     unregistered aie.core inside an unregistered aie.device finds nothing
     (MLIR treats an unknown one-region op as a possible symbol table). So
-    the three region ops become registered ones with the same contents:
+    the region ops become registered ones with the same contents:
       aie.device            -> a nested builtin.module (a symbol table);
-      aie.core(%core)       -> func.func @core_<col>_<row>() with the core's
-                               body (the loop, the fifo accesses, the call);
+      aie.core(%core_c_r)   -> func.func @core_<c>_<r>() with that core's
+                               body (the loop, the fifo accesses, the call),
+                               one per compute core of the design;
       <era>.runtime_sequence -> func.func @seq_n<N>(<the DDR memrefs>).
-    Everything else is printed as it is, as unregistered generic ops, so
-    mlir-opt verifies: the func.call against the func.func declaration
-    (arity and types), memref.load, arith.constant and scf.for, that every
-    SSA value is used with the type it was defined with (each fifo view, each
-    DDR argument), and that symbol names (fifos, functions) are unique.
+    Everything else (tiles, object FIFOs, links, DMA ops) is printed as it
+    is, as unregistered generic ops, so mlir-opt verifies: every core's
+    func.call against the func.func declaration (arity and types),
+    memref.load, arith.constant and scf.for, that every SSA value is used
+    with the type it was defined with (each fifo view, each DDR argument),
+    and that symbol names (fifos, functions, cores) are unique.
     What it cannot see (aie op semantics, which fifo a transfer names, byte
-    counts, BD ids, the C++ prototype, stack and tile memory) is left to
-    check_mlir.py's structural checks, lint_sequences.py and stack_sizes.py.
+    counts, BD ids, link offsets, the C++ prototype, stack and tile memory,
+    placement and routing) is left to check_mlir.py's structural checks,
+    lint_sequences.py and stack_sizes.py, or to aiecc.
     """
     syn = _syntax(mode)
     _check(d, n)
@@ -252,51 +466,68 @@ def emit_check(d: Design, n: int, core_body: str,
         f'    "func.func"() <{{function_type = {fn_type}, sym_name = '
         f'"{d.func}", sym_visibility = "private"}}> ({{\n    }}){decl_attrs}'
         " : () -> ()",
-        '    %shim = "aie.tile"() {col = 0 : i32, row = 0 : i32} : () -> index',
-        '    %core = "aie.tile"() {col = 0 : i32, row = 2 : i32} : () -> index',
     ]
-    for f in d.fifos:
-        ends = "%shim, %core" if f.to_core else "%core, %shim"
-        out.append(f'    "aie.objectfifo"({ends}) {{sym_name = "{f.name}", '
+    for t in _tiles(d):
+        out.append(f'    {_tile_var(t)} = "aie.tile"() {{col = {t[0]} : i32, '
+                   f"row = {t[1]} : i32}} : () -> index")
+    fifos, links = fifo_ops(d)
+    for name, prod, cons, mtype in fifos:
+        ends = ", ".join(_tile_var(t) for t in [prod] + cons)
+        out.append(f'    "aie.objectfifo"({ends}) {{sym_name = "{name}", '
                    f"elemNumber = {d.depth} : i32, elemType = "
-                   f"!aie.objectfifo<{memref(f)}>}} : (index, index) -> ()")
+                   f"!aie.objectfifo<{mtype}>}} : "
+                   f"({', '.join(['index'] * (1 + len(cons)))}) -> ()")
+    for srcs, dsts, src_off, dst_off in links:
+        out.append(
+            f'    "aie.objectfifo.link"() {{fifoIns = '
+            f"[{', '.join('@' + x for x in srcs)}], fifoOuts = "
+            f"[{', '.join('@' + x for x in dsts)}], src_offsets = "
+            f"array<i64{': ' if src_off else ''}{', '.join(map(str, src_off))}>"
+            f", dst_offsets = array<i64{': ' if dst_off else ''}"
+            f"{', '.join(map(str, dst_off))}>}} : () -> ()")
     core_attrs = f"stack_size = {d.stack_size} : i32"
     if not syn.func_link_with:
         core_attrs = f'link_with = "{d.obj}", ' + core_attrs
-    out += [
-        '    "func.func"() <{function_type = () -> (), sym_name = '
-        '"core_0_2"}> ({',
-        '      %c0 = "arith.constant"() <{value = 0 : index}> : () -> index',
-        '      %c1 = "arith.constant"() <{value = 1 : index}> : () -> index',
-        '      %cmax = "arith.constant"() <{value = 9223372036854775807 : '
-        'index}> : () -> index',
-        '      "scf.for"(%c0, %cmax, %c1) ({',
-        "      ^bb0(%i: index):",
-    ]
-    for f in d.fifos:
-        port = 1 if f.to_core else 0  # ObjectFifoPort: Produce 0, Consume 1
-        view = f"!aie.objectfifosubview<{memref(f)}>"
-        out.append(f'        %s_{f.name} = "aie.objectfifo.acquire"() '
-                   f"{{objFifo_name = @{f.name}, port = {port} : i32, "
-                   f"size = 1 : i32}} : () -> {view}")
-        out.append(f'        %{f.name} = "aie.objectfifo.subview.access"'
-                   f"(%s_{f.name}) {{index = 0 : i32}} : ({view}) -> "
-                   f"{memref(f)}")
-    out += ["        " + _generic_core_line(line)
-            for line in _core_lines(core_body)]
-    for f in d.fifos:
-        port = 1 if f.to_core else 0
-        out.append(f'        "aie.objectfifo.release"() {{objFifo_name = '
-                   f"@{f.name}, port = {port} : i32, size = 1 : i32}} : "
-                   "() -> ()")
-    out += [
-        '        "scf.yield"() : () -> ()',
-        "      }) : (index, index, index) -> ()",
-        '      "func.return"() : () -> ()',
-        f'    }}) {{aie.core = [0 : i32, 2 : i32], {core_attrs}}} : () -> ()',
-    ]
+    for c in range(d.columns):
+        for k in range(d.cores):
+            row = 2 + k
+            out += [
+                '    "func.func"() <{function_type = () -> (), sym_name = '
+                f'"core_{c}_{row}"}}> ({{',
+                '      %c0 = "arith.constant"() <{value = 0 : index}> : () -> index',
+                '      %c1 = "arith.constant"() <{value = 1 : index}> : () -> index',
+                '      %cmax = "arith.constant"() <{value = 9223372036854775807 : '
+                'index}> : () -> index',
+                '      "scf.for"(%c0, %cmax, %c1) ({',
+                "      ^bb0(%i: index):",
+            ]
+            for f in d.fifos:
+                port = 1 if f.to_core else 0  # ObjectFifoPort: Produce 0, Consume 1
+                mt = memref(f, core_items(d, f))
+                view = f"!aie.objectfifosubview<{mt}>"
+                name = core_fifo(d, f, c, k)
+                out.append(f'        %s_{f.name} = "aie.objectfifo.acquire"() '
+                           f"{{objFifo_name = @{name}, port = {port} : i32, "
+                           f"size = 1 : i32}} : () -> {view}")
+                out.append(f'        %{f.name} = "aie.objectfifo.subview.access"'
+                           f"(%s_{f.name}) {{index = 0 : i32}} : ({view}) -> "
+                           f"{mt}")
+            out += ["        " + _generic_core_line(line)
+                    for line in _core_lines(core_body, k)]
+            for f in d.fifos:
+                port = 1 if f.to_core else 0
+                out.append(f'        "aie.objectfifo.release"() {{objFifo_name = '
+                           f"@{core_fifo(d, f, c, k)}, port = {port} : i32, "
+                           "size = 1 : i32} : () -> ()")
+            out += [
+                '        "scf.yield"() : () -> ()',
+                "      }) : (index, index, index) -> ()",
+                '      "func.return"() : () -> ()',
+                f'    }}) {{aie.core = [{c} : i32, {row} : i32], '
+                f"{core_attrs}}} : () -> ()",
+            ]
     args = sorted(d.fifos, key=lambda f: f.arg)
-    ddr = {f.name: f"memref<{n * f.item_bytes // 4}xi32>" for f in args}
+    ddr = {f.name: f"memref<{ddr_words(f, n)}xi32>" for f in args}
     seq_type = f"({', '.join(ddr[f.name] for f in args)}) -> ()"
     block_args = ", ".join(f"%{f.name}_ddr: {ddr[f.name]}" for f in args)
     out += [
@@ -305,25 +536,30 @@ def emit_check(d: Design, n: int, core_body: str,
         f"    ^bb0({block_args}):",
     ]
     for f in d.fifos:
-        words = n * f.item_bytes // 4
-        attrs = [f"id = {f.bd_id} : i64", f"metadata = @{f.name}",
-                 "static_offsets = array<i64: 0, 0, 0, 0>",
-                 f"static_sizes = array<i64: 1, 1, 1, {words}>",
-                 "static_strides = array<i64: 0, 0, 0, 1>"]
-        if not f.to_core:
-            attrs.append("issue_token = true")
-        if syn.memcpy_xy:
-            attrs += ["x = 0 : i64", "y = 0 : i64"]
-        out.append(f'      "aiex.npu.dma_memcpy_nd"(%{f.name}_ddr) '
-                   f"{{{', '.join(attrs)}}} : ({ddr[f.name]}) -> ()")
+        for c in range(d.columns):
+            off, sizes, strides = column_dims(d, f, n, c)
+            attrs = [f"id = {f.bd_id} : i64",
+                     f"metadata = @{shim_fifo(d, f, c)}",
+                     f"static_offsets = array<i64: 0, 0, 0, {off}>",
+                     f"static_sizes = array<i64: {', '.join(map(str, sizes))}>",
+                     "static_strides = array<i64: "
+                     f"{', '.join(map(str, strides))}>"]
+            if not f.to_core:
+                attrs.append("issue_token = true")
+            if syn.memcpy_xy:
+                attrs += [f"x = {c} : i64", "y = 0 : i64"]
+            out.append(f'      "aiex.npu.dma_memcpy_nd"(%{f.name}_ddr) '
+                       f"{{{', '.join(attrs)}}} : ({ddr[f.name]}) -> ()")
     for f in d.fifos:
         if not f.to_core:
-            out.append(f'      "aiex.npu.dma_wait"() {{symbol = @{f.name}}} '
-                       ": () -> ()")
+            for c in range(d.columns):
+                out.append(f'      "aiex.npu.dma_wait"() {{symbol = '
+                           f"@{shim_fifo(d, f, c)}}} : () -> ()")
     out += [
         '      "func.return"() : () -> ()',
         f'    }}) {{{syn.sequence_op}}} : () -> ()',
-        '  }) {sym_name = "npu1_1col", aie.device = "npu1_1col"} : () -> ()',
+        f'  }}) {{sym_name = "{device_name(d)}", aie.device = '
+        f'"{device_name(d)}"}} : () -> ()',
         "}) : () -> ()",
         "",
     ]
@@ -333,7 +569,11 @@ def emit_check(d: Design, n: int, core_body: str,
 def main(design: Design, core_body: str, argv) -> None:
     import argparse
     p = argparse.ArgumentParser(description=f"Emit the {design.kernel} MLIR")
-    p.add_argument("--n", type=int, required=True, help="batch size")
+    p.add_argument("--n", type=int, help="batch size (a multiple of "
+                   "cores x columns)")
+    p.add_argument("--sizes", action="store_true",
+                   help="print the batch sizes built for this design "
+                   "(batch_sizes(granule)), one line, and exit")
     p.add_argument("--mode", choices=list(MODES), default=DEFAULT_MODE,
                    help="mlir-aie era to emit for (kernels/tools/aie_era.py "
                    f"picks it; default {DEFAULT_MODE})")
@@ -344,6 +584,11 @@ def main(design: Design, core_body: str, argv) -> None:
                    "(kernels/tools/check_mlir.py) instead")
     p.add_argument("-o", "--output", help="file (default stdout)")
     a = p.parse_args(argv)
+    if a.sizes:
+        print(" ".join(map(str, batch_sizes(granule(design)))))
+        return
+    if a.n is None:
+        p.error("--n is required (or --sizes)")
     mode = LEGACY_MODE if a.legacy else a.mode
     printer = emit_check if a.check_form else emit
     try:

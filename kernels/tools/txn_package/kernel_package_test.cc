@@ -20,7 +20,7 @@ class KernelPackageTest : public ::testing::Test {
     fs::remove_all(dir_);
     absl::StatusOr<const txn::Design*> mel = txn::DesignFor("mel");
     ASSERT_TRUE(mel.ok()) << mel.status();
-    ASSERT_TRUE(WriteSimPackage(dir_, **mel, {1, 4, 16}).ok());
+    ASSERT_TRUE(WriteSimPackage(dir_, **mel, {4, 8, 16}).ok());
   }
   fs::path dir_;
 };
@@ -78,7 +78,7 @@ TEST_F(KernelPackageTest, RefusesTamperedInstructions) {
 
 TEST_F(KernelPackageTest, RefusesInvalidInstructionsEvenWithMatchingHash) {
   // A binary for the wrong N, relabelled: hashes match, validation does not.
-  fs::copy_file(dir_ / "mel" / "insts_1.bin", dir_ / "mel" / "insts_4.bin",
+  fs::copy_file(dir_ / "mel" / "insts_4.bin", dir_ / "mel" / "insts_8.bin",
                 fs::copy_options::overwrite_existing);
   absl::StatusOr<LoadedPackage> pkg = LoadPackage(dir_, "mel", kTargetSim);
   ASSERT_FALSE(pkg.ok());  // size mismatch first
@@ -88,8 +88,8 @@ TEST_F(KernelPackageTest, RefusesInvalidInstructionsEvenWithMatchingHash) {
   ASSERT_TRUE(WriteManifest(dir_ / "mel", m).ok());
   absl::Status s = LoadPackage(dir_, "mel", kTargetSim).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), HasSubstr("insts_4.bin (N=4)"));
-  EXPECT_THAT(std::string(s.message()), HasSubstr("expected 3200"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("insts_8.bin (N=8)"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("expected 6400"));
 }
 
 TEST_F(KernelPackageTest, RefusesMismatchedArgumentSizes) {

@@ -133,7 +133,7 @@ absl::Status Package(const fs::path& out, const std::string& kernel,
 absl::Status SimPackages(const fs::path& out) {
   for (const npuk::KernelSpec* spec : npuk::AllKernels()) {
     NPUK_RETURN_IF_ERROR(npuk::kernelpkg::WriteSimPackage(
-        out, txn::DesignFor(*spec), txn::StandardBatchSizes()));
+        out, txn::DesignFor(*spec), txn::BatchSizesFor(txn::DesignFor(*spec))));
   }
   return absl::OkStatus();
 }
@@ -166,14 +166,18 @@ absl::Status Designs() {
                        ", \"to_device\": ",
                        s.dir == txn::Direction::kMM2S ? "true" : "false",
                        ", \"channel\": ", s.channel, ", \"bd_id\": ", s.bd_id,
-                       ", \"bytes_per_item\": ", s.bytes_per_item, "}"));
+                       ", \"bytes_per_item\": ", s.bytes_per_item,
+                       ", \"halo_bytes\": ", s.halo_bytes, "}"));
     }
     kernels.push_back(absl::StrCat(
         "  {\"name\": ", Json(spec->name),
-        ", \"generator\": ", Json(spec->design.generator),
-        ", \"source\": ", Json(spec->design.source),
-        ", \"entry\": ", Json(spec->design.entry), ",\n   \"streams\": [",
-        absl::StrJoin(streams, ",\n               "), "]}"));
+        ", \"generator\": ", Json(spec->design.generator), ", \"source\": ",
+        Json(spec->design.source), ", \"entry\": ", Json(spec->design.entry),
+        ", \"cores\": ", design.cores, ", \"columns\": ", design.columns,
+        ",\n   \"batch_sizes\": [",
+        absl::StrJoin(txn::BatchSizesFor(design), ", "),
+        "],\n   \"streams\": [", absl::StrJoin(streams, ",\n               "),
+        "]}"));
   }
   std::printf("{\"batch_sizes\": [%s],\n \"kernels\": [\n%s\n]}\n",
               absl::StrJoin(txn::StandardBatchSizes(), ", ").c_str(),

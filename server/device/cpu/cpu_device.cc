@@ -91,7 +91,8 @@ class CpuExecutor : public Executor {
         pool_(pool),
         output_(AllocateAligned(max_items * kernel.output_bytes())) {
     for (size_t a = 0; a < kernel.device_args.size(); ++a) {
-      inputs_.push_back(AllocateAligned(max_items * kernel.arg_bytes(a)));
+      // A windowed argument's last item reads its halo past the items.
+      inputs_.push_back(AllocateAligned(kernel.arg_span(a, max_items)));
     }
   }
 
@@ -99,7 +100,7 @@ class CpuExecutor : public Executor {
   size_t max_items() const override { return max_items_; }
   absl::Span<uint8_t> input(size_t arg) override {
     return absl::Span<uint8_t>(inputs_.at(arg).get(),
-                               max_items_ * kernel_.arg_bytes(arg));
+                               kernel_.arg_span(arg, max_items_));
   }
   absl::Span<const uint8_t> output() const override {
     return absl::Span<const uint8_t>(output_.get(),

@@ -80,7 +80,7 @@ FakeExecutor::FakeExecutor(const KernelSpec& kernel, size_t max_items,
       device_runs_(device_runs),
       output_(max_items * kernel.output_bytes()) {
   for (size_t a = 0; a < kernel.device_args.size(); ++a) {
-    inputs_.emplace_back(max_items * kernel.arg_bytes(a));
+    inputs_.emplace_back(kernel.arg_span(a, max_items));
   }
 }
 

@@ -67,6 +67,30 @@ absl::StatusOr<std::unique_ptr<NpuSimDevice>> Open(const config::Config& config,
     settings.dma_bytes_per_s = uint64_t{sim.dma_mbytes_per_s()} * 1000 * 1000;
   }
   settings.realtime = !sim.has_realtime() || sim.realtime();
+  if (sim.core_variant() == "scalar") {
+    settings.vector_kernels = false;
+  } else if (!sim.core_variant().empty() && sim.core_variant() != "vector") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "npu_sim.core_variant is \"", sim.core_variant().substr(0, 32),
+        "\"; use \"vector\" (the default) or \"scalar\""));
+  }
+  // The layout is each kernel's design (KernelSpec::design.cores x
+  // .columns), which the package was built from; npu_sim.cores / .columns,
+  // where a config still sets them, must agree with it.
+  for (const KernelSpec* spec : AllKernels()) {
+    if ((sim.cores() != 0 && sim.cores() != spec->design.cores) ||
+        (sim.columns() != 0 && sim.columns() != spec->design.columns)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "npu_sim.cores is ", sim.cores(), " and npu_sim.columns ",
+          sim.columns(), " but the ", spec->name, " design has ",
+          spec->design.cores, " cores x ", spec->design.columns,
+          " columns (KernelSpec::design.cores x .columns, kernels/", spec->name,
+          "/", spec->design.generator,
+          "); npu-sim runs each kernel's design as its package was built, so "
+          "the layout is not a setting: remove npu_sim.cores and "
+          "npu_sim.columns from the config"));
+    }
+  }
 
   xrt::device device;
   try {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "experimental/xrt_kernel.h"
 #include "kernels/registry/registry.h"
+#include "kernels/vec/cycle_model.h"
 #include "server/device/npu_sim/sim_internal.h"
 #include "xrt/xrt_kernel.h"
 
@@ -77,6 +78,8 @@ void Machine::Account(const Stats& d) {
   stats_.bytes_synced += d.bytes_synced;
   stats_.modelled_device += d.modelled_device;
   stats_.modelled_sync += d.modelled_sync;
+  stats_.modelled_compute += d.modelled_compute;
+  stats_.compute_cycles += d.compute_cycles;
   stats_.cold_starts += d.cold_starts;
   stats_.tdr_resets += d.tdr_resets;
   stats_.tdr_aborted += d.tdr_aborted;
@@ -601,9 +604,25 @@ ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
       const uint32_t len = txn::ShimBdLengthBytes(t.bd);
       const size_t at = bytes.size();
       bytes.resize(at + len, 0);
-      const Mapping m = resolve(txn::ShimBdBaseAddress(t.bd), len);
-      if (m.bo)
+      // A strided BD (windowed input) reads windows of D0 words every D1
+      // step words; the stream carries the windows back to back.
+      const txn::ShimBdAccess p = txn::ShimBdPattern(t.bd);
+      const uint64_t span =
+          p.window_words == 0 || p.windows == 0
+              ? len
+              : (uint64_t{p.windows - 1} * p.stride_words + p.window_words) * 4;
+      const Mapping m = resolve(txn::ShimBdBaseAddress(t.bd), span);
+      if (m.bo && p.window_words == 0) {
         std::memcpy(bytes.data() + at, m.bo->device_bytes() + m.offset, len);
+      } else if (m.bo) {
+        const size_t window = size_t{p.window_words} * 4;
+        for (size_t w = 0; w < p.windows && (w + 1) * window <= len; ++w) {
+          std::memcpy(
+              bytes.data() + at + w * window,
+              m.bo->device_bytes() + m.offset + w * size_t{p.stride_words} * 4,
+              window);
+        }
+      }
       dma_bytes += len;
     }
     return bytes;
@@ -618,9 +637,11 @@ ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
   for (const auto& s : xclbin.streams) {
     if (s.dir == txn::Direction::kMM2S) {
       inputs[s.arg] = gather(s.channel);
-      if (inputs[s.arg].size() % s.item_bytes != 0) *hung = true;
+      // What the core takes per item: a windowed input's whole window.
+      const size_t per_item = s.item_bytes + spec.arg_halo_bytes(s.arg);
+      if (inputs[s.arg].size() % per_item != 0) *hung = true;
       in_items.push_back(
-          static_cast<uint32_t>(inputs[s.arg].size() / s.item_bytes));
+          static_cast<uint32_t>(inputs[s.arg].size() / per_item));
     } else {
       out_stream = &s;
     }
@@ -631,11 +652,17 @@ ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
   if (*std::max_element(in_items.begin(), in_items.end()) != items) {
     *hung = true;  // the core blocks waiting for the shorter stream
   }
+  // The column design: each column's mem tile hands a core its item only
+  // once a whole round (one item per core) has landed, and joins the
+  // outputs a round at a time, so a partial round never comes back.
+  const uint32_t granule = std::max<uint32_t>(1, spec.design.granule());
+  if (items % granule != 0) *hung = true;
   std::vector<uint8_t> produced(size_t{items} * out_stream->item_bytes);
   std::vector<const uint8_t*> item_in(inputs.size());
   for (uint32_t i = 0; i < items; ++i) {
     for (size_t a = 0; a < inputs.size(); ++a) {
-      item_in[a] = inputs[a].data() + size_t{i} * spec.arg_bytes(a);
+      item_in[a] = inputs[a].data() +
+                   size_t{i} * (spec.arg_bytes(a) + spec.arg_halo_bytes(a));
     }
     spec.reference(item_in.data(),
                    produced.data() + size_t{i} * out_stream->item_bytes, 1);
@@ -668,7 +695,22 @@ ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
     at += len;
     dma_bytes += len;
   }
-  *modelled += DmaTime(settings, dma_bytes);
+  // Core compute from the cycle model, overlapped with the DMA; the first
+  // item's transfers (pipeline fill) are not overlapped.
+  const npuk::vec::KernelCost cost = npuk::vec::CostOf(
+      spec.name, settings.vector_kernels ? npuk::vec::Variant::kVector
+                                         : npuk::vec::Variant::kScalar);
+  const double cycles =
+      npuk::vec::CoreCycles(cost, items, static_cast<int>(granule));
+  const absl::Duration compute =
+      absl::Nanoseconds(cycles * 1e9 / npuk::vec::kAie2.clock_hz);
+  const absl::Duration dma = DmaTime(settings, dma_bytes);
+  const absl::Duration fill =
+      items > 0 ? dma / static_cast<int64_t>(items) : absl::ZeroDuration();
+  *modelled += std::max(dma, compute) +
+               (compute > absl::ZeroDuration() ? fill : absl::ZeroDuration());
+  delta.modelled_compute = compute;
+  delta.compute_cycles = cycles;
   if (*hung) {
     machine->Account(delta);
     return ERT_CMD_STATE_RUNNING;

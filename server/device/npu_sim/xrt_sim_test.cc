@@ -15,6 +15,7 @@
 #include "kernels/registry/registry.h"
 #include "kernels/tools/txn/designs.h"
 #include "kernels/tools/txn/txn.h"
+#include "kernels/vec/cycle_model.h"
 #include "npusim/machine.h"
 #include "xrt/xrt_bo.h"
 #include "xrt/xrt_device.h"
@@ -109,6 +110,85 @@ TEST_F(XrtSimTest, CorrectCallRunsTheKernel) {
   EXPECT_EQ(machine_->stats().items, 4u);
   EXPECT_EQ(machine_->stats().runs_executed, 1u);
   EXPECT_GE(machine_->stats().modelled_device, absl::Microseconds(110));
+}
+
+// Core compute comes from the cycle model of the kernel code the cores run,
+// over the cores of the kernel's design (KernelSpec::design: a column of 4),
+// not a setting: the scalar entries cost more than the vector kernels, and
+// the run's device time covers max(DMA, compute).
+TEST_F(XrtSimTest, CoreComputeIsPricedByTheCycleModelOverTheDesignsCores) {
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
+  auto compute_of = [&](bool vector) {
+    npusim::Settings s = machine_->settings();
+    s.vector_kernels = vector;
+    machine_->Configure(s);
+    machine_->ResetStats();
+    auto run =
+        kernel_(3u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
+    EXPECT_EQ(run.wait(), ERT_CMD_STATE_COMPLETED);
+    EXPECT_EQ(Got(), Expected());
+    const npusim::Stats st = machine_->stats();
+    EXPECT_GE(st.modelled_device, s.run_latency + st.modelled_compute);
+    return st.compute_cycles;
+  };
+  const npuk::KernelSpec& mel = *npuk::FindKernel("mel");
+  ASSERT_EQ(mel.design.granule(), 4u);
+  const double vector = compute_of(true);
+  const double scalar = compute_of(false);
+  EXPECT_GT(vector, 0);
+  EXPECT_GT(scalar, vector);
+  // 4 frames over the design's 4 cores: one frame per core.
+  EXPECT_DOUBLE_EQ(
+      scalar, npuk::vec::CoreCycles(
+                  npuk::vec::CostOf("mel", npuk::vec::Variant::kScalar), 4, 4));
+  EXPECT_DOUBLE_EQ(
+      vector, npuk::vec::CoreCycles(
+                  npuk::vec::CostOf("mel", npuk::vec::Variant::kVector), 4, 4));
+}
+
+// npu-sim prices every registered kernel's core compute from the cycle
+// model, none at zero, and every kernel has a vector kernel that the model
+// prices below its scalar entry.
+TEST(CycleModelRegistryTest, EveryRegisteredKernelIsPriced) {
+  using npuk::vec::CostOf;
+  using npuk::vec::Variant;
+  for (const npuk::KernelSpec* spec : npuk::AllKernels()) {
+    SCOPED_TRACE(spec->name);
+    const npuk::vec::KernelCost scalar = CostOf(spec->name, Variant::kScalar);
+    const npuk::vec::KernelCost vector = CostOf(spec->name, Variant::kVector);
+    ASSERT_TRUE(scalar.known);
+    ASSERT_TRUE(vector.known);
+    EXPECT_GT(scalar.cycles_per_call, 0);
+    EXPECT_LT(vector.cycles_per_call / vector.items_per_call,
+              scalar.cycles_per_call / scalar.items_per_call);
+  }
+  // The band count and the log stage change the price: the 128-band
+  // filterbank has more weights (and the split ones) than the 80-band one.
+  for (Variant v : {Variant::kScalar, Variant::kVector}) {
+    const double mel = CostOf("mel", v).cycles_per_call;
+    const double mel_pcm = CostOf("mel_pcm", v).cycles_per_call;
+    EXPECT_GT(CostOf("mel128", v).cycles_per_call, mel);
+    EXPECT_NE(mel_pcm, mel);
+    EXPECT_GT(CostOf("mel128_pcm", v).cycles_per_call, mel_pcm);
+  }
+}
+
+// The mem tile hands its cores a round (one item each) at a time: a run
+// that is not a multiple of the design's 4 items never completes.
+TEST_F(XrtSimTest, PartialRoundHangsUntilTimeout) {
+  txn::Encoder e;
+  ASSERT_TRUE(
+      txn::DmaMemcpyNd(e, {0, txn::Direction::kS2MM, 0, 0, 1, 0, 160, true})
+          .ok());
+  ASSERT_TRUE(
+      txn::DmaMemcpyNd(e, {0, txn::Direction::kMM2S, 0, 1, 0, 0, 1600}).ok());
+  txn::DmaWait(e, 0, txn::Direction::kS2MM, 0);
+  xrt::bo instr = InstrBo(e.Finish());
+  auto run =
+      kernel_(3u, instr, static_cast<uint32_t>(instr.size() / 4), in_, out_);
+  EXPECT_EQ(run.wait(std::chrono::milliseconds(5)), ERT_CMD_STATE_TIMEOUT);
+  EXPECT_EQ(run.wait(), ERT_CMD_STATE_TIMEOUT);  // the TDR ended it
+  EXPECT_EQ(machine_->stats().tdr_resets, 1u);
 }
 
 TEST_F(XrtSimTest, SequenceWithoutOutputWaitLeavesZeros) {
@@ -216,7 +296,8 @@ TEST_F(XrtSimTest, SlowFaultAddsModelledTime) {
 }
 
 TEST_F(XrtSimTest, RunlistReportsTheFailedRun) {
-  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 1));
+  // Each run is one round of the design (4 frames) over the same buffers.
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
   xrt::runlist list(ctx_);
   std::vector<xrt::run> runs;
   for (size_t i = 0; i < 4; ++i) {
@@ -224,8 +305,8 @@ TEST_F(XrtSimTest, RunlistReportsTheFailedRun) {
     r.set_arg(0, 3u);
     r.set_arg(1, instr);
     r.set_arg(2, static_cast<uint32_t>(instr.size() / 4));
-    r.set_arg(3, xrt::bo(in_, 800, i * 800));
-    r.set_arg(4, xrt::bo(out_, 80, i * 80));
+    r.set_arg(3, xrt::bo(in_, 4 * 800, 0));
+    r.set_arg(4, xrt::bo(out_, 4 * 80, 0));
     list.add(r);
   }
   list.execute();
@@ -466,7 +547,8 @@ TEST_F(XrtSimTest, RateFaultsHitAFractionOfRuns) {
 }
 
 TEST_F(XrtSimTest, RunlistAfterAHangIsAbortedByTheTdr) {
-  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 1));
+  // Each run is one round of the design (4 frames) over the same buffers.
+  xrt::bo instr = InstrBo(*txn::BuildSequence(MelDesign(), 4));
   xrt::runlist list(ctx_);
   std::vector<xrt::run> runs;
   for (size_t i = 0; i < 4; ++i) {
@@ -474,8 +556,8 @@ TEST_F(XrtSimTest, RunlistAfterAHangIsAbortedByTheTdr) {
     r.set_arg(0, 3u);
     r.set_arg(1, instr);
     r.set_arg(2, static_cast<uint32_t>(instr.size() / 4));
-    r.set_arg(3, xrt::bo(in_, 800, i * 800));
-    r.set_arg(4, xrt::bo(out_, 80, i * 80));
+    r.set_arg(3, xrt::bo(in_, 4 * 800, 0));
+    r.set_arg(4, xrt::bo(out_, 4 * 80, 0));
     runs.push_back(r);
     list.add(r);
   }

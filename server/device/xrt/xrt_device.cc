@@ -17,6 +17,7 @@
 #include "experimental/xrt_xclbin.h"
 #include "kernels/tools/txn_package/kernel_package.h"
 #include "server/common/status_macros.h"
+#include "server/device/xrt/run_plan.h"
 #include "spdlog/spdlog.h"
 #include "xrt/xrt_bo.h"
 #include "xrt/xrt_device.h"
@@ -100,7 +101,7 @@ class XrtExecutor final : public Executor {
   // mapped: the batcher writes straight into device-visible memory, and the
   // parameter plane travels like any tensor.
   absl::Span<uint8_t> input(size_t arg) override {
-    return {data_.at(arg).map<uint8_t*>(), max_items_ * spec_.arg_bytes(arg)};
+    return {data_.at(arg).map<uint8_t*>(), spec_.arg_span(arg, max_items_)};
   }
   absl::Span<const uint8_t> output() const override {
     return {output_, max_items_ * spec_.output_bytes()};
@@ -114,6 +115,8 @@ class XrtExecutor final : public Executor {
     uint32_t n;    // sequence size (>= items; the rest is padding)
   };
   std::vector<Chunk> Plan(size_t n) const;
+  // The package's sequence sizes, ascending (its sequences' keys).
+  std::vector<uint32_t> sizes_;
   // Takes the kernel's shared hardware context (replacing it first if
   // `rebuild_from` is the generation that failed) and makes our kernel.
   absl::Status CreateContext(std::optional<uint64_t> rebuild_from);
@@ -142,6 +145,11 @@ class XrtExecutor final : public Executor {
   size_t ItemBytes(size_t arg) const {
     return loaded_->pkg.manifest.arg_bytes_per_item(static_cast<int>(arg));
   }
+  // What a windowed input's last item reads past its items (its shim BD
+  // reads strided windows, TensorDecl::halo); 0 for the output.
+  size_t HaloBytes(size_t arg) const {
+    return arg < spec_.device_args.size() ? spec_.arg_halo_bytes(arg) : 0;
+  }
   void SyncRange(size_t arg, xclBOSyncDirection dir, size_t start, size_t n);
 
   XrtDevice* const device_;
@@ -160,7 +168,7 @@ class XrtExecutor final : public Executor {
   // the output.
   std::vector<xrt::bo> data_;
   std::map<std::tuple<size_t, size_t, size_t>, xrt::bo> slices_;
-  std::vector<xrt::run> item_runs_;  // runlist mode: one per item
+  std::vector<xrt::run> item_runs_;  // runlist mode: one per round
   const uint8_t* output_ = nullptr;  // mapped data_.back()
   int consecutive_failures_ = 0;
   // A command that outlived run_timeout + tdr_wait, kept alive until the
@@ -335,20 +343,23 @@ absl::StatusOr<std::shared_ptr<const Loaded>> XrtDevice::Load(
 }
 
 std::vector<XrtExecutor::Chunk> XrtExecutor::Plan(size_t n) const {
-  const auto& seqs = loaded_->pkg.sequences;
-  const uint32_t largest = seqs.rbegin()->first;
   std::vector<Chunk> chunks;
-  for (size_t start = 0; start < n;) {
-    const size_t items = std::min<size_t>(n - start, largest);
-    if (options_->use_runlist) {
-      chunks.push_back({start, items, 1});
-    } else {
-      // Smallest sequence that holds the chunk; the rest is padding.
-      const uint32_t seq_n =
-          seqs.lower_bound(static_cast<uint32_t>(items))->first;
-      chunks.push_back({start, items, seq_n});
+  if (options_->use_runlist) {
+    // One run per round of the design (its smallest sequence: one item per
+    // core), up to the largest sequence's worth of runs per list.
+    const uint32_t round = sizes_.front();
+    const uint32_t largest = sizes_.back();
+    for (size_t start = 0; start < n;) {
+      const size_t items = std::min<size_t>(n - start, largest);
+      chunks.push_back({start, items, round});
+      start += items;
     }
-    start += items;
+    return chunks;
+  }
+  // Sequence sizes chosen so that padding stays within 1/8 of the items
+  // run beyond whole rounds of the design (run_plan.h).
+  for (const PlannedRun& run : PlanRuns(sizes_, n)) {
+    chunks.push_back({run.start, run.items, run.n});
   }
   return chunks;
 }
@@ -373,16 +384,44 @@ absl::Status XrtExecutor::CreateContext(std::optional<uint64_t> rebuild_from) {
 absl::Status XrtExecutor::Init() {
   options_ = &device_->options();
   const auto& seqs = loaded_->pkg.sequences;
-  if (options_->use_runlist && !seqs.contains(1)) {
+  for (const auto& [n, words] : seqs) sizes_.push_back(n);
+  if (sizes_.empty()) {
     return absl::FailedPreconditionError(
-        absl::StrCat(options_->backend_name,
-                     ": xrt.use_runlist needs a single-item "
-                     "sequence (N=1) in the ",
-                     spec_.name, " package"));
+        absl::StrCat(options_->backend_name, ": the ", spec_.name,
+                     " package has no sequences; rebuild it"));
   }
-  const std::vector<Chunk> plan = Plan(max_items_);
-  capacity_items_ =
-      plan.back().start + std::max<size_t>(plan.back().n, plan.back().items);
+  // The package's sequences must be whole rounds of the declared design
+  // (one item per core of every column): the mem tiles hand out and join
+  // items a round at a time, so another size would never complete.
+  const uint32_t round = std::max<uint32_t>(1, spec_.design.granule());
+  for (uint32_t n : sizes_) {
+    if (n % round != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(options_->backend_name, ": the ", spec_.name,
+                       " package in ", loaded_->pkg.dir.string(),
+                       " has a sequence for N=", n, ", not a multiple of the ",
+                       round, " items of a round of its design (",
+                       spec_.design.cores, " cores x ", spec_.design.columns,
+                       " columns); rebuild the package from this source tree"));
+    }
+  }
+  if (options_->use_runlist && sizes_.front() != round) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_->backend_name,
+        ": xrt.use_runlist runs one round at a time "
+        "and needs the one-round sequence (N=",
+        round,
+        ": one item per core) in "
+        "the ",
+        spec_.name, " package; its smallest is N=", sizes_.front()));
+  }
+  // Buffers for the plan of max_items_, padding included: every smaller
+  // batch's runs fall inside them (run_plan.h), so they are allocated once.
+  if (options_->use_runlist) {
+    capacity_items_ = (max_items_ + round - 1) / round * round;
+  } else {
+    capacity_items_ = PlanCapacity(sizes_, max_items_);
+  }
   NPUK_RETURN_IF_ERROR(CreateContext(std::nullopt));
 
   // Load() checked that the manifest has one entry per device argument.
@@ -405,9 +444,9 @@ absl::Status XrtExecutor::Init() {
             loaded_->pkg.xclbin_path.string(),
             " is not a buffer; the xclbin does not match its manifest"));
       }
-      data_.emplace_back(device_->device(), capacity_items_ * ItemBytes(arg),
-                         data_flags,
-                         group_zero ? 0u : static_cast<uint32_t>(group));
+      data_.emplace_back(
+          device_->device(), capacity_items_ * ItemBytes(arg) + HaloBytes(arg),
+          data_flags, group_zero ? 0u : static_cast<uint32_t>(group));
       std::memset(data_.back().map(), 0, data_.back().size());
     }
     output_ = data_.back().map<const uint8_t*>();
@@ -436,8 +475,9 @@ xrt::bo& XrtExecutor::Slice(size_t arg, size_t start, size_t n) {
   auto it = slices_.find(key);
   if (it == slices_.end()) {
     it = slices_
-             .emplace(key, xrt::bo(data_[arg], n * ItemBytes(arg),
-                                   start * ItemBytes(arg)))
+             .emplace(key,
+                      xrt::bo(data_[arg], n * ItemBytes(arg) + HaloBytes(arg),
+                              start * ItemBytes(arg)))
              .first;
   }
   return it->second;
@@ -445,7 +485,8 @@ xrt::bo& XrtExecutor::Slice(size_t arg, size_t start, size_t n) {
 
 void XrtExecutor::SyncRange(size_t arg, xclBOSyncDirection dir, size_t start,
                             size_t n) {
-  data_[arg].sync(dir, n * ItemBytes(arg), start * ItemBytes(arg));
+  data_[arg].sync(dir, n * ItemBytes(arg) + HaloBytes(arg),
+                  start * ItemBytes(arg));
 }
 
 absl::Status XrtExecutor::Run(size_t n) {
@@ -615,10 +656,11 @@ absl::Status XrtExecutor::TimedOut(xrt::run run, const Chunk& chunk) {
 }
 
 absl::Status XrtExecutor::ListTimedOut(xrt::runlist list, const Chunk& chunk) {
+  const size_t runs = (chunk.items + chunk.n - 1) / chunk.n;  // rounds
   spdlog::warn(
       "{}: {} runlist of {} runs still in flight after its timeout; waiting "
       "up to {} for the driver's TDR to end it",
-      options_->backend_name, spec_.name, chunk.items,
+      options_->backend_name, spec_.name, runs,
       absl::FormatDuration(options_->tdr_wait));
   const absl::Time deadline = absl::Now() + options_->tdr_wait;
   std::string ended = "";
@@ -637,12 +679,12 @@ absl::Status XrtExecutor::ListTimedOut(xrt::runlist list, const Chunk& chunk) {
     pending_list_ = std::move(list);
     pending_since_ = absl::Now();
     return Fail(absl::StrCat(
-        "runlist of ", chunk.items,
+        "runlist of ", runs,
         " runs timed out (ERT_CMD_STATE_TIMEOUT) and is still in flight "
         "after the driver's TDR should have ended it; its buffers stay the "
         "device's, so this executor refuses runs until it ends"));
   }
-  return Fail(absl::StrCat("runlist of ", chunk.items,
+  return Fail(absl::StrCat("runlist of ", runs,
                            " runs ended in ERT_CMD_STATE_TIMEOUT (then ", ended,
                            " from the driver's TDR)"));
 }
@@ -680,39 +722,42 @@ absl::Status XrtExecutor::CheckPending() {
 }
 
 absl::Status XrtExecutor::RunList(const Chunk& chunk) {
-  const uint32_t ninstr = instr_words_.at(1);
-  // Runs over per-item sub-buffers, built once and reused for every batch.
-  while (item_runs_.size() < chunk.start + chunk.items) {
+  // chunk.n is the design's round (one item per core); chunk.start is a
+  // multiple of it (of the largest sequence).
+  const uint32_t round = chunk.n;
+  const uint32_t ninstr = instr_words_.at(round);
+  const size_t first = chunk.start / round;
+  const size_t count = (chunk.items + round - 1) / round;
+  // Runs over per-round sub-buffers, built once and reused for every batch.
+  while (item_runs_.size() < first + count) {
     const size_t i = item_runs_.size();
     xrt::run run(kernel_);
     run.set_arg(0, kOpcodeDpuSequence);
-    run.set_arg(1, instr_.at(1));
+    run.set_arg(1, instr_.at(round));
     run.set_arg(2, ninstr);
     for (size_t arg = 0; arg < data_.size(); ++arg) {
-      run.set_arg(kFirstDataArg + static_cast<int>(arg), Slice(arg, i, 1));
+      run.set_arg(kFirstDataArg + static_cast<int>(arg),
+                  Slice(arg, i * round, round));
     }
     item_runs_.push_back(std::move(run));
   }
   xrt::runlist list(ctx_);
-  for (size_t i = chunk.start; i < chunk.start + chunk.items; ++i) {
-    list.add(item_runs_[i]);
-  }
+  for (size_t i = first; i < first + count; ++i) list.add(item_runs_[i]);
   try {
     list.execute();
   } catch (const std::exception& e) {
-    return Fail(absl::StrCat("runlist of ", chunk.items,
+    return Fail(absl::StrCat("runlist of ", count,
                              " runs could not be submitted: ", e.what()),
                 /*rebuild=*/true);
   }
   try {
     const auto timeout =
-        Ms(options_->run_timeout * static_cast<int64_t>(chunk.items));
+        Ms(options_->run_timeout * static_cast<int64_t>(count));
     if (list.wait(timeout) == std::cv_status::timeout) {
       return ListTimedOut(std::move(list), chunk);
     }
   } catch (const xrt::runlist::command_error& e) {
-    return Fail(absl::StrCat("runlist of ", chunk.items,
-                             " runs: a run ended in ",
+    return Fail(absl::StrCat("runlist of ", count, " runs: a run ended in ",
                              StateName(e.get_command_state())));
   }
   return absl::OkStatus();

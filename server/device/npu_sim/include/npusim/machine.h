@@ -48,6 +48,15 @@ struct Settings {
   // after that pays `cold_start` (~135 ms measured, mlir-aie#2944).
   absl::Duration autosuspend = absl::Milliseconds(5000);
   absl::Duration cold_start = absl::Milliseconds(135);
+  // Core compute, priced by the AIE2 cycle model (kernels/vec/
+  // cycle_model.h) from the operation counts of the kernel code the cores
+  // run: the vector kernels (true) or the scalar entries (false), items
+  // split over the compute cores of the design the package was built from
+  // (KernelSpec::design.cores x .columns: the layout is the design's, not a
+  // setting). A run's core time overlaps its DMA (double-buffered
+  // objectfifos): the run takes launch + max(DMA, compute) + one item's DMA
+  // (pipeline fill).
+  bool vector_kernels = true;
 };
 
 enum class FaultKind {
@@ -73,14 +82,16 @@ struct Stats {
   uint64_t runs = 0;           // runs started (incl. in runlists)
   uint64_t runs_executed = 0;  // runs whose instruction stream ran
   uint64_t runlist_runs = 0;
-  uint64_t items = 0;              // items the core processed
-  uint64_t bytes_synced = 0;       // host<->device sync traffic
-  absl::Duration modelled_device;  // run latency + DMA, summed
-  absl::Duration modelled_sync;    // sync traffic at dma bandwidth
-  uint64_t cold_starts = 0;        // commands that woke an autosuspended NPU
-  uint64_t tdr_resets = 0;         // hung commands the TDR ended (TIMEOUT)
-  uint64_t tdr_aborted = 0;        // commands queued behind one, ended ABORT
-  uint64_t abort_refused = 0;      // run::abort() calls the driver refused
+  uint64_t items = 0;               // items the core processed
+  uint64_t bytes_synced = 0;        // host<->device sync traffic
+  absl::Duration modelled_device;   // run latency + DMA/compute, summed
+  absl::Duration modelled_compute;  // core compute (cycle model), summed
+  double compute_cycles = 0;        // per core, summed over runs
+  absl::Duration modelled_sync;     // sync traffic at dma bandwidth
+  uint64_t cold_starts = 0;         // commands that woke an autosuspended NPU
+  uint64_t tdr_resets = 0;          // hung commands the TDR ended (TIMEOUT)
+  uint64_t tdr_aborted = 0;         // commands queued behind one, ended ABORT
+  uint64_t abort_refused = 0;       // run::abort() calls the driver refused
   uint64_t bank_copies = 0;  // BO arguments copied into the connected bank
   uint64_t max_queued = 0;   // most commands in flight on one context
 };

@@ -1,0 +1,7 @@
+#include "kernels/mel128_pcm/mel128_pcm_kernel.h"
+
+#include "kernels/common/mel_math.h"
+
+extern "C" void mel128_pcm_kernel_simple(const int16_t* in, int16_t* out) {
+  npuk::mel::LogMelQ8Frame<128>(in, out);
+}

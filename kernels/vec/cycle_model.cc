@@ -1,0 +1,356 @@
+#include "kernels/vec/cycle_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "absl/base/const_init.h"
+#include "absl/synchronization/mutex.h"
+#include "kernels/attention/attention_kernel.h"
+#include "kernels/attention/attention_kernel_vec.h"
+#include "kernels/common/mel_tables.h"
+#include "kernels/common/score_scale.h"
+#include "kernels/mel/mel_kernel_vec.h"
+
+namespace npuk::vec {
+namespace {
+
+bool HasVectorWork(const OpCounts& o) {
+  return o.vmac + o.valu + o.vmove + o.loads + o.stores > 0;
+}
+
+struct Slots {
+  double vmac, valu, vmove, load, store, scalar;
+};
+
+Slots SlotCycles(const OpCounts& o, const Aie2Params& p) {
+  Slots s{};
+  s.vmac = static_cast<double>(o.vmac);
+  s.valu = static_cast<double>(o.valu);
+  s.vmove = static_cast<double>(o.vmove);
+  s.load = std::max(
+      static_cast<double>(o.load_bits) / p.load_bits_per_cycle,
+      static_cast<double>(o.loads + o.scalar_mem) / p.load_ops_per_cycle);
+  s.store = std::max(static_cast<double>(o.store_bits) / p.store_bits_per_cycle,
+                     static_cast<double>(o.stores));
+  s.scalar = static_cast<double>(o.scalar);
+  return s;
+}
+
+}  // namespace
+
+double RegionCycles(const OpCounts& o, const Aie2Params& p) {
+  const double calls = static_cast<double>(o.muldi3) * p.muldi3_cycles +
+                       static_cast<double>(o.udivsi3) * p.udivsi3_cycles;
+  if (!HasVectorWork(o) && o.loops == 0) {
+    return static_cast<double>(o.scalar + o.scalar_mem) * p.scalar_cpi + calls;
+  }
+  const Slots s = SlotCycles(o, p);
+  const double bound =
+      std::max({s.vmac, s.valu, s.vmove, s.load, s.store, s.scalar});
+  return bound + static_cast<double>(o.loops) * p.loop_overhead_cycles + calls;
+}
+
+std::string_view BoundingSlot(const OpCounts& o, const Aie2Params& p) {
+  if (!HasVectorWork(o) && o.loops == 0) return "scalar code";
+  const Slots s = SlotCycles(o, p);
+  const std::pair<double, std::string_view> slots[] = {
+      {s.vmac, "vmac"}, {s.valu, "valu"},   {s.vmove, "vmove"},
+      {s.load, "load"}, {s.store, "store"}, {s.scalar, "scalar"}};
+  return std::max_element(
+             std::begin(slots), std::end(slots),
+             [](const auto& a, const auto& b) { return a.first < b.first; })
+      ->second;
+}
+
+double ProfileCycles(const Profile& profile, const Aie2Params& p) {
+  double c = 0;
+  for (const OpCounts& r : profile.region) c += RegionCycles(r, p);
+  return c;
+}
+
+// ------------------------------------------------------------ calibration
+
+namespace {
+
+// mlir-aie aie_kernels/aie2/scale.cc, `scale_vectorized` on int16: 1024
+// elements, 32 lanes, one load, mul into acc32, srs and store per
+// iteration, one pipelined loop. Written again here in the vocabulary.
+void ScaleVectorized(const int16_t* a, int16_t* c, int16_t factor) {
+  LoopEntry();
+  for (int i = 0; i < 1024; i += 32) {
+    const Vec<int16_t, 32> x = Load<32>(a + i);
+    Store(c + i, Srs<int16_t>(Mul<32>(x, factor), 0, Round::kFloor));
+  }
+}
+
+// `scale_scalar`: one load, one multiply, one store per element (the
+// loop itself is a zero-overhead hardware loop with post-incrementing
+// address registers).
+void ScaleScalar(const int16_t* a, int16_t* c, int16_t factor) {
+  for (int i = 0; i < 1024; ++i) {
+    ScalarMem(2);
+    Scalar(1);
+    c[i] = static_cast<int16_t>(a[i] * factor);
+  }
+}
+
+// mlir-aie programming_guide/section-4/section-4c/README.md, measured by
+// trace on Phoenix: vectorised with chess_prepare_for_pipelining 72 cycles;
+// scalar ~10,250 cycles.
+constexpr double kPublishedVectorScale = 72;
+constexpr double kPublishedScalarScale = 10250;
+
+}  // namespace
+
+Calibration Calibrate(const Aie2Params& p) {
+  std::vector<int16_t> a(1024), c(1024);
+  for (int i = 0; i < 1024; ++i)
+    a[static_cast<size_t>(i)] = static_cast<int16_t>(i);
+  Profile vec_profile, scalar_profile;
+  {
+    CountScope scope(&vec_profile);
+    ScaleVectorized(a.data(), c.data(), 3);
+  }
+  {
+    CountScope scope(&scalar_profile);
+    ScaleScalar(a.data(), c.data(), 3);
+  }
+  Calibration cal;
+  Aie2Params no_overhead = p;
+  no_overhead.loop_overhead_cycles = 0;
+  const OpCounts v = vec_profile.Total();
+  cal.derived_loop_overhead =
+      (kPublishedVectorScale - ProfileCycles(vec_profile, no_overhead)) /
+      static_cast<double>(v.loops);
+  const OpCounts s = scalar_profile.Total();
+  cal.derived_scalar_cpi =
+      kPublishedScalarScale / static_cast<double>(s.scalar + s.scalar_mem);
+  auto point = [](const char* name, double published, double model) {
+    return CalibrationPoint{name, published, model, model / published - 1};
+  };
+  cal.vector_scale =
+      point("mlir-aie scale_vectorized int16 x1024", kPublishedVectorScale,
+            ProfileCycles(vec_profile, p));
+  cal.scalar_scale =
+      point("mlir-aie scale_scalar int16 x1024", kPublishedScalarScale,
+            ProfileCycles(scalar_profile, p));
+  return cal;
+}
+
+std::string_view VariantName(Variant v) {
+  return v == Variant::kVector ? "vector" : "scalar";
+}
+
+// ---------------------------------------------------- today's scalar code
+
+namespace {
+
+// The log stage a mel-family kernel ends in (mel_math.h).
+enum class LogStage {
+  kInt8,  // QuantizeLogMel: mel, mel128
+  kQ8,    // LogMelQ8: mel_pcm, mel128_pcm
+};
+
+// Operations of mel_math.h's LogMelFrame / LogMelQ8Frame (the deployed
+// scalar kernels of the mel family) for a Bands-band filterbank, loop by
+// loop: 64-bit multiplies are __muldi3 calls, everything else 32-bit scalar
+// operations (a 64-bit add or shift counts 2-4), loads and stores as
+// scalar_mem. None of it is software-pipelined (64-bit arithmetic through
+// calls), so it is one scalar region. The window, DFT and power stages do
+// not depend on the band count; the filterbank's nonzero weights and the
+// log stage do.
+template <int Bands>
+OpCounts CountScalarMel(LogStage log) {
+  constexpr uint64_t kBins = mel::kFftBins;  // 201
+  constexpr uint64_t kTerms = 99;
+  OpCounts o;
+  // window: 400 x (int64 product, 64-bit round-shift, load x, load w, store)
+  o.muldi3 += 400;
+  o.scalar += 400 * 4;
+  o.scalar_mem += 400 * 3;
+  // folds: a, b (199 x 2 adds, 2 loads, 2 stores); terms (99 x 4 adds,
+  // 4 loads, 4 stores)
+  o.scalar += 199 * 2 + kTerms * 4;
+  o.scalar_mem += 199 * 4 + kTerms * 8;
+  // DFT: per bin 99 x (2 products, 2 64-bit adds = 4 ops, 2 index updates
+  // with wrap = 6 ops, 4 loads), plus the n = 0/100/200 terms (3 products,
+  // ~12 ops) and the two 64-bit round-shifts (8 ops) and 2 stores.
+  o.muldi3 += kBins * (kTerms * 2 + 3);
+  o.scalar += kBins * (kTerms * 10 + 12 + 8);
+  o.scalar_mem += kBins * (kTerms * 4 + 6 + 2);
+  // power: 2 squares (products), a 64-bit add, 2 loads, 1 store (2 words)
+  o.muldi3 += kBins * 2;
+  o.scalar += kBins * 2;
+  o.scalar_mem += kBins * 4;
+  // mel: per weight 2 products (high and low halves times the weight), two
+  // 64-bit adds, a 64-bit shift/mask (4 ops), 3 loads; per band the
+  // recombination (~8 ops)
+  constexpr uint64_t kBands = Bands;
+  const uint64_t weights =
+      static_cast<uint64_t>(mel::kFilterbankOf<Bands>.total);
+  o.muldi3 += weights * 2;
+  o.scalar += weights * 8 + kBands * 8;
+  o.scalar_mem += weights * 3 + kBands * 3;
+  // log: per band 2 products (interpolation, log10 scale), msb over two
+  // words, 64-bit shifts/adds/round and the clamp to [-96, 127] (~36 ops),
+  // or the floor at -2560 only (~32 ops) for the Q8 stage; 2 table loads,
+  // 1 store
+  o.muldi3 += kBands * 2;
+  o.scalar += kBands * (log == LogStage::kInt8 ? 36 : 32);
+  o.scalar_mem += kBands * 3;
+  return o;
+}
+
+// attention_kernel.cc's attention_64x64, loop by loop.
+OpCounts CountScalarAttention() {
+  constexpr uint64_t n = 64, d = 64;
+  OpCounts o;
+  o.muldi3 += 1;  // MakeExpParams: multiplier x log2(e) in 64 bits
+  o.scalar += 10;
+  o.scalar_mem += 2 * n * d;  // k transpose: load + store
+  // scores: i, d, j: load kt, load + store score, multiply, add
+  o.scalar += n * d * n * 2;
+  o.scalar_mem += n * d * n * 3 + n * d;
+  // row max: compare + select, one load
+  o.scalar += n * n * 2;
+  o.scalar_mem += n * n;
+  // exponents: subtract, Exponent (a 64-bit product, add, shift, clamp: 1
+  // __muldi3 + 6 ops), Exp2NegQ15 (4 Horner steps of mul, add, round-shift:
+  // 16 ops, plus 8 for n, r15, the final shift and clamp), sum; 2 mem ops
+  o.muldi3 += n * n;
+  o.scalar += n * n * (1 + 6 + 24 + 1);
+  o.scalar_mem += n * n * 2;
+  // reciprocal: one 32-bit division per row
+  o.udivsi3 += n;
+  o.scalar += n * 2;
+  // probabilities: mul, add, shift, clamp; 2 mem ops
+  o.scalar += n * n * 4;
+  o.scalar_mem += n * n * 2;
+  // PV: i, j, c: load v, load + store acc, multiply, add
+  o.scalar += n * n * d * 2;
+  o.scalar_mem += n * n * d * 3 + n * n;
+  // output: round-shift, saturate, store
+  o.scalar += n * d * 4;
+  o.scalar_mem += n * d * 2;
+  return o;
+}
+
+// passthrough_4096's byte loop (the host compilers vectorise it; Peano
+// does not auto-vectorise by default: llvm-aie's driver passes
+// -vectorize-loops=false).
+OpCounts CountScalarPassthrough() {
+  OpCounts o;
+  o.scalar_mem = 2 * 4096;
+  return o;
+}
+
+Profile OneRegion(const OpCounts& o) {
+  Profile p;
+  p.region[0] = o;
+  return p;
+}
+
+// A fixed pseudo-random group of frames through one of the mel family's
+// vector kernels (host drivers of kernels/mel/mel_kernel_vec.h); their
+// counts depend on data only through the log stage's zero-energy shortcut.
+template <typename Out>
+Profile CountVectorMel(void (*frames)(const int16_t*, Out*, size_t, Profile*),
+                       int bands) {
+  std::vector<int16_t> in(static_cast<size_t>(kMelVecLanes) * 400);
+  std::mt19937 rng(1);
+  for (int16_t& s : in) s = static_cast<int16_t>(rng() % 4001) - 2000;
+  std::vector<Out> out(static_cast<size_t>(kMelVecLanes * bands));
+  Profile p;
+  frames(in.data(), out.data(), kMelVecLanes, &p);
+  return p;
+}
+
+Profile CountVectorAttention() {
+  std::vector<int8_t> qkv(kAttentionInBytes);
+  std::mt19937 rng(2);
+  for (int8_t& b : qkv) b = static_cast<int8_t>(rng());
+  std::vector<int8_t> out(kAttentionOutBytes);
+  const ScoreScale scale = QuantizeScoreScale(0.125);
+  Profile p;
+  {
+    CountScope scope(&p);
+    attention_64x64_vec(qkv.data(), out.data(), scale.multiplier, scale.shift);
+  }
+  return p;
+}
+
+Profile CountVectorPassthrough() {
+  // 64 loads and 64 stores of 512 bits in one pipelined loop.
+  Profile p;
+  p.region[0].loads = 64;
+  p.region[0].load_bits = 64 * 512;
+  p.region[0].stores = 64;
+  p.region[0].store_bits = 64 * 512;
+  p.region[0].loops = 1;
+  return p;
+}
+
+KernelCost Compute(std::string_view name, Variant variant) {
+  KernelCost c;
+  Profile p;
+  const bool vector = variant == Variant::kVector;
+  if (vector && (name == "mel" || name == "mel_pcm" || name == "mel128" ||
+                 name == "mel128_pcm")) {
+    c.items_per_call = kMelVecLanes;
+  }
+  if (name == "mel") {
+    p = vector ? CountVectorMel<int8_t>(cpu::MelFramesVec, mel::kMelBands)
+               : OneRegion(CountScalarMel<mel::kMelBands>(LogStage::kInt8));
+  } else if (name == "mel_pcm") {
+    p = vector ? CountVectorMel<int16_t>(cpu::MelPcmFramesVec, mel::kMelBands)
+               : OneRegion(CountScalarMel<mel::kMelBands>(LogStage::kQ8));
+  } else if (name == "mel128") {
+    p = vector ? CountVectorMel<int8_t>(cpu::Mel128FramesVec, mel::kMel128Bands)
+               : OneRegion(CountScalarMel<mel::kMel128Bands>(LogStage::kInt8));
+  } else if (name == "mel128_pcm") {
+    p = vector ? CountVectorMel<int16_t>(cpu::Mel128PcmFramesVec,
+                                         mel::kMel128Bands)
+               : OneRegion(CountScalarMel<mel::kMel128Bands>(LogStage::kQ8));
+  } else if (name == "attention") {
+    p = variant == Variant::kVector ? CountVectorAttention()
+                                    : OneRegion(CountScalarAttention());
+  } else if (name == "passthrough") {
+    p = variant == Variant::kVector ? CountVectorPassthrough()
+                                    : OneRegion(CountScalarPassthrough());
+  } else {
+    return c;
+  }
+  c.known = true;
+  c.cycles_per_call = ProfileCycles(p);
+  return c;
+}
+
+}  // namespace
+
+KernelCost CostOf(std::string_view name, Variant variant) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* cache =
+      new std::map<std::pair<std::string, Variant>, KernelCost>;
+  absl::MutexLock lock(&mu);
+  const auto key = std::make_pair(std::string(name), variant);
+  auto it = cache->find(key);
+  if (it == cache->end())
+    it = cache->emplace(key, Compute(name, variant)).first;
+  return it->second;
+}
+
+double CoreCycles(const KernelCost& cost, uint64_t items, int cores) {
+  if (!cost.known || items == 0) return 0;
+  const uint64_t c = cores < 1 ? 1 : static_cast<uint64_t>(cores);
+  const uint64_t per_core = (items + c - 1) / c;
+  const uint64_t per_call = static_cast<uint64_t>(cost.items_per_call);
+  const uint64_t calls = (per_core + per_call - 1) / per_call;
+  return static_cast<double>(calls) * cost.cycles_per_call;
+}
+
+}  // namespace npuk::vec

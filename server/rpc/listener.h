@@ -1,0 +1,166 @@
+// The daemon's own listening sockets and the acceptor that hands their
+// connections to gRPC.
+//
+// gRPC 1.51's listener (src/core/lib/iomgr/tcp_server_posix.cc) retires a
+// listening port for good after one accept4 error other than EAGAIN or
+// ECONNABORTED: after a single EMFILE ("Failed accept4: Too many open
+// files") it never accepts again while the process lives on. So npukd owns
+// every insecure listening socket (unix and TCP) itself: ConnectionAcceptor
+// accept()s on them and gives each connection to the running server with
+// grpc::AddInsecureChannelFromFd (which applies the server's channel args,
+// e.g. the message size limits). On EMFILE/ENFILE it
+//   - releases its spare fd (the reserve), accepts a waiting connection
+//     and closes it at once, so that the client learns immediately instead
+//     of waiting in the backlog, then re-takes the reserve (for each waiting
+//     client, each backoff tick, while fds stay exhausted);
+//   - enters the "cannot accept" state (AcceptorOptions::on_state(false)):
+//     the daemon turns health NOT_SERVING;
+//   - backs off (initial_backoff doubling to max_backoff) and probes, each
+//     tick, whether an fd can be had again; the first success leaves the
+//     state (on_state(true)). Recovery therefore follows fds coming back by
+//     at most max_backoff plus one poll.
+// TLS listeners stay on gRPC's ServerBuilder (it has no secure-from-fd API);
+// see docs/RELIABILITY.md for what bounds them.
+//
+// Usage (daemon):
+//   NPUK_ASSIGN_OR_RETURN(InstanceLock lock, InstanceLock::Acquire(path));
+//   NPUK_ASSIGN_OR_RETURN(int fd, ListenUnix(path, 0660, gid));  // or
+//   NPUK_ASSIGN_OR_RETURN(TcpListener tcp, ListenTcp("127.0.0.1:0"));
+//   server = builder.BuildAndStart();   // no AddListeningPort for these
+//   ConnectionAcceptor acceptor({fd}, {.on_state = ...});
+//   acceptor.Start(server.get());
+//   ... on drain: acceptor.Stop() first, then server->Shutdown().
+#ifndef NPUK_SERVER_RPC_LISTENER_H_
+#define NPUK_SERVER_RPC_LISTENER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace npuk {
+
+// An exclusive flock(2) on `path` (created 0600 if missing), held until
+// destruction: a second daemon for the same socket fails at once with
+// ALREADY_EXISTS naming the holder's pid, instead of both running with one
+// of them unreachable. The lock is released by the kernel when the process
+// dies, so a stale lock file never blocks a restart.
+class InstanceLock {
+ public:
+  static absl::StatusOr<InstanceLock> Acquire(const std::string& path);
+  InstanceLock() = default;
+  InstanceLock(InstanceLock&& other) noexcept;
+  InstanceLock& operator=(InstanceLock&& other) noexcept;
+  ~InstanceLock();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// The lock file for a listen address: "<socket>.lock" for unix:PATH; for
+// HOST:PORT, npukd-tcp-<host>-<port>.lock in `runtime_dir` (port 0 gets no
+// lock: every such daemon has its own port).
+std::string LockPathFor(const std::string& listen,
+                        const std::string& runtime_dir);
+
+// A listening unix stream socket bound at `path` (which must not exist; the
+// caller removes a stale one). The socket is created under umask 0177, so
+// it is never more open than 0600, then chmod()ed to `mode` and, when
+// `gid` >= 0, chown()ed to that group before listen(): no client can
+// connect while its permissions are wider than asked.
+absl::StatusOr<int> ListenUnix(const std::string& path, uint32_t mode,
+                               gid_t gid);
+
+// Listening TCP sockets for "HOST:PORT" ("[::]:8001", "0.0.0.0:8001",
+// "localhost:0", ...): one per address the host resolves to, all on the same
+// port (the kernel's choice when 0 was asked).
+struct TcpListener {
+  std::vector<int> fds;
+  int port = 0;
+};
+absl::StatusOr<TcpListener> ListenTcp(const std::string& host_port);
+
+struct AcceptorOptions {
+  // Called from the acceptor thread when it enters (false, with the error)
+  // or leaves (true, "") the "cannot accept" state. Never called with a
+  // lock of the acceptor held.
+  std::function<void(bool accepting, const std::string& error)> on_state;
+  absl::Duration initial_backoff = absl::Milliseconds(5);
+  absl::Duration max_backoff = absl::Milliseconds(100);
+  // Log name, e.g. "unix:/run/npukd/npukd.sock".
+  std::string name;
+};
+
+// Thread safety: Start and Stop may be called from any thread, once each;
+// the accessors from any thread at any time.
+class ConnectionAcceptor {
+ public:
+  // Takes ownership of the listening fds (closed by Stop or the destructor).
+  explicit ConnectionAcceptor(std::vector<int> listen_fds,
+                              AcceptorOptions options = {});
+  explicit ConnectionAcceptor(int listen_fd)
+      : ConnectionAcceptor(std::vector<int>{listen_fd}) {}
+  ~ConnectionAcceptor();  // Stop()s.
+  ConnectionAcceptor(const ConnectionAcceptor&) = delete;
+  ConnectionAcceptor& operator=(const ConnectionAcceptor&) = delete;
+
+  // Starts accepting; connections go to `server`, which must be started and
+  // outlive Stop(). INTERNAL if the wake-up pipe or the fd reserve cannot
+  // be made.
+  absl::Status Start(grpc::Server* server);
+  // Stops accepting and joins the thread; pending connections in the
+  // backlog are refused when the sockets close. Connections already handed
+  // over stay with the server. Idempotent.
+  void Stop();
+
+  // Connections handed to the server so far.
+  uint64_t accepted() const;
+  // Connections accepted and closed at once because fds ran out.
+  uint64_t shed() const;
+  // False while in the "cannot accept" state.
+  bool accepting() const;
+
+ private:
+  enum class Accept { kAccepted, kEmpty, kExhausted, kOther };
+  void Loop(grpc::Server* server);
+  // One accept4 on `fd`; a connection goes to `server`.
+  Accept AcceptOne(grpc::Server* server, int fd);
+  // While `fd` has connections waiting (at most 64) and the reserve is
+  // held: closes the reserve, accepts one, closes it, re-takes the reserve.
+  void Shed(int fd);
+  void SetAccepting(bool accepting, const std::string& error);
+
+  std::vector<int> listen_fds_;
+  const AcceptorOptions options_;
+  int wake_[2] = {-1, -1};
+  int reserve_ = -1;  // the spare fd released on EMFILE/ENFILE
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  uint64_t accepted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t shed_ ABSL_GUARDED_BY(mu_) = 0;
+  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (the systemd default
+// soft limit of 1024 is far below what a server needs); returns the new
+// soft limit.
+uint64_t RaiseFdLimit();
+
+}  // namespace npuk
+
+#endif  // NPUK_SERVER_RPC_LISTENER_H_

@@ -1,0 +1,255 @@
+// The listener under fd exhaustion and careless operators (issue 13 items
+// 1 and 6): the daemon's own acceptor recovers once fds are free again and
+// health says NOT_SERVING while it cannot accept; one daemon per socket;
+// the socket is never wider than its mode.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/adversarial/harness.h"
+#include "tests/integration/daemon_process.h"
+#include "tests/reliability/requests.h"
+
+namespace npuk::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+int FreeTcpPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A raw connection to `target` (unix:PATH or 127.0.0.1:PORT) that never
+// speaks: it only costs the daemon an fd once accepted. -1 on failure.
+int RawConnect(const std::string& target) {
+  if (target.rfind("unix:", 0) == 0) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string path = target.substr(5);
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(
+      static_cast<uint16_t>(std::stoi(target.substr(target.rfind(':') + 1))));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// The lowest fd number `pid` does not have open: the next one it gets.
+int LowestFreeFd(pid_t pid) {
+  std::vector<bool> used;
+  for (const auto& e : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/fd")) {
+    const size_t fd = std::stoul(e.path().filename().string());
+    if (fd >= used.size()) used.resize(fd + 1);
+    used[fd] = true;
+  }
+  size_t i = 0;
+  while (i < used.size() && used[i]) ++i;
+  return static_cast<int>(i);
+}
+
+// ServerReady over a new connection, within `deadline_ms`.
+grpc::Status FreshReady(const std::string& target, int deadline_ms) {
+  auto stub = inference::GRPCInferenceService::NewStub(FreshChannel(target));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   milliseconds(deadline_ms));
+  inference::ServerReadyRequest req;
+  inference::ServerReadyResponse resp;
+  grpc::Status s = stub->ServerReady(&ctx, req, &resp);
+  if (s.ok() && !resp.ready()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "not ready");
+  }
+  return s;
+}
+
+class FdExhaustionTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FdExhaustionTest, NotServingWhileOutOfFdsThenRecoversWithinOneSecond) {
+  const bool tcp = GetParam();
+  std::vector<std::string> args = {"--backend=cpu", "--health_interval=200ms"};
+  if (tcp) {
+    args.push_back("--listen=127.0.0.1:" + std::to_string(FreeTcpPort()));
+  }
+  DaemonProcess d(args);
+  ASSERT_GT(d.pid(), 0);
+  auto stub = d.stub();
+  ASSERT_TRUE(WaitForServing(*d.channel(), "mel", true, 10000));
+  AttackFigures fig(d.pid(),
+                    tcp ? "fd exhaustion (tcp)" : "fd exhaustion (unix)");
+
+  // Leave the daemon a handful of fds (an fd number at or above the soft
+  // limit cannot be allocated; the ones it has stay open), then use them
+  // up with connections that never speak.
+  rlimit old{};
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(LowestFreeFd(d.pid()) + 4);
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+  std::vector<int> hogs;
+  for (int i = 0; i < 24; ++i) {
+    const int fd = RawConnect(d.target());
+    if (fd >= 0) hogs.push_back(fd);
+  }
+  ASSERT_FALSE(hogs.empty());
+
+  // Health, on the connection the test already has, turns NOT_SERVING.
+  const milliseconds noticed =
+      WaitUntil([&] { return HealthCheck(*d.channel(), "") == "NOT_SERVING"; },
+                milliseconds(5000));
+  EXPECT_GE(noticed.count(), 0)
+      << "health stayed " << HealthCheck(*d.channel(), "") << "\n"
+      << d.log();
+  EXPECT_EQ(ModelReady(*stub, "mel"), std::optional<bool>(false));
+  // A new client is refused promptly (its connection is accepted and closed
+  // on the fd reserve), not left to time out.
+  const auto t_refused = std::chrono::steady_clock::now();
+  const grpc::Status refused = FreshReady(d.target(), 3000);
+  const auto refused_ms = std::chrono::duration_cast<milliseconds>(
+      std::chrono::steady_clock::now() - t_refused);
+  EXPECT_FALSE(refused.ok());
+  std::printf(
+      "[attack] out of fds: NOT_SERVING after %lld ms; a new client "
+      "got %d '%s' after %lld ms\n",
+      static_cast<long long>(noticed.count()),
+      static_cast<int>(refused.error_code()), refused.error_message().c_str(),
+      static_cast<long long>(refused_ms.count()));
+  fig.Report("during");
+
+  // Give the fds back: a new client is served within 1 s.
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &old, nullptr), 0);
+  const auto freed = std::chrono::steady_clock::now();
+  const milliseconds recovered =
+      WaitUntil([&] { return FreshReady(d.target(), 300).ok(); },
+                milliseconds(5000), milliseconds(5));
+  const auto recovered_ms = std::chrono::duration_cast<milliseconds>(
+      std::chrono::steady_clock::now() - freed);
+  std::printf("[attack] fds back: a new client served after %lld ms\n",
+              static_cast<long long>(recovered_ms.count()));
+  ASSERT_GE(recovered.count(), 0) << d.log();
+  EXPECT_LT(recovered_ms.count(), 1000);
+  EXPECT_TRUE(WaitForServing(*d.channel(), "mel", true, 2000));
+  EXPECT_EQ(HealthCheck(*d.channel(), ""), "SERVING");
+  for (int fd : hogs) ::close(fd);
+  fig.Report("after");
+  EXPECT_NE(d.log().find("cannot accept connections"), std::string::npos);
+  EXPECT_EQ(d.Stop(SIGTERM), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, FdExhaustionTest, ::testing::Bool(),
+                         [](const auto& info) {
+                           return info.param ? "Tcp" : "Unix";
+                         });
+
+TEST(SingleInstance, SecondDaemonOnTheSameSocketExitsWithAClearError) {
+  const std::string dir = TempDir();
+  const std::string sock = dir + "/npukd.sock";
+  const std::vector<std::string> args = {"--backend=cpu",
+                                         "--listen=unix:" + sock};
+  // Both at the same moment.
+  const pid_t a = SpawnNpukd(args, dir + "/a.log");
+  const pid_t b = SpawnNpukd(args, dir + "/b.log");
+  // The loser exits on its own; the winner keeps serving.
+  int code_a = -2;
+  int code_b = -2;
+  const milliseconds settled = WaitUntil(
+      [&] {
+        int status = 0;
+        if (code_a == -2 && ::waitpid(a, &status, WNOHANG) == a) {
+          code_a = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        }
+        if (code_b == -2 && ::waitpid(b, &status, WNOHANG) == b) {
+          code_b = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        }
+        return code_a != -2 || code_b != -2;
+      },
+      milliseconds(20000));
+  ASSERT_GE(settled.count(), 0) << "neither daemon exited";
+  const bool a_lost = code_a != -2;
+  const pid_t winner = a_lost ? b : a;
+  const int loser_code = a_lost ? code_a : code_b;
+  const std::string loser_log = ReadText(dir + (a_lost ? "/a.log" : "/b.log"));
+  std::printf(
+      "[attack] two daemons on one socket: loser exit %d after %lld "
+      "ms: %s",
+      loser_code, static_cast<long long>(settled.count()), loser_log.c_str());
+  EXPECT_NE(loser_code, 0);
+  EXPECT_NE(loser_log.find("another npukd"), std::string::npos) << loser_log;
+  EXPECT_NE(loser_log.find("npukd.sock.lock"), std::string::npos) << loser_log;
+  // The winner serves on the path.
+  EXPECT_GE(WaitUntil([&] { return FreshReady("unix:" + sock, 1000).ok(); },
+                      milliseconds(20000))
+                .count(),
+            0)
+      << ReadText(dir + (a_lost ? "/b.log" : "/a.log"));
+  ::kill(winner, SIGTERM);
+  EXPECT_EQ(WaitExit(winner, milliseconds(15000)), 0);
+}
+
+TEST(SocketMode, NeverWiderThanItsModeUnderUmaskZero) {
+  const std::string dir = TempDir();
+  const std::string sock = dir + "/npukd.sock";
+  const pid_t pid = SpawnNpukd(
+      {"--backend=cpu", "--listen=unix:" + sock, "--socket_mode=0660"},
+      dir + "/npukd.log", /*umask_value=*/0);
+  // Watch the path from before it exists until the daemon serves.
+  mode_t widest = 0;
+  int seen = 0;
+  const milliseconds up = WaitUntil(
+      [&] {
+        struct stat st {};
+        if (::lstat(sock.c_str(), &st) == 0) {
+          widest |= st.st_mode & 0777;
+          ++seen;
+          return FreshReady("unix:" + sock, 500).ok();
+        }
+        return false;
+      },
+      milliseconds(20000), milliseconds(0));
+  std::printf("[attack] umask 000: socket modes seen (%d looks): %04o\n", seen,
+              static_cast<unsigned>(widest));
+  ASSERT_GE(up.count(), 0) << ReadText(dir + "/npukd.log");
+  EXPECT_EQ(widest & ~static_cast<mode_t>(0660), 0u);
+  struct stat st {};
+  ASSERT_EQ(::lstat(sock.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(WaitExit(pid, milliseconds(15000)), 0);
+}
+
+}  // namespace
+}  // namespace npuk::testing
