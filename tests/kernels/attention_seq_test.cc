@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "kernels/attention/attention_kernel.h"
 #include "kernels/attention/attention_seq_request.h"
+#include "kernels/attention/attention_seq_vec.h"
 #include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
 #include "kernels/registry/registry.h"
@@ -78,6 +79,13 @@ std::vector<int8_t> Cpu(const Problem& p) {
   std::vector<int8_t> out;
   const SeqAttentionArgs a = Args(p, out);
   cpu::AttentionSeq(a, 0, Units(p));
+  return out;
+}
+
+std::vector<int8_t> Vector(const Problem& p) {
+  std::vector<int8_t> out;
+  const SeqAttentionArgs a = Args(p, out);
+  attention_vec::AttentionSeqVec(a, 0, Units(p));
   return out;
 }
 
@@ -240,6 +248,51 @@ TEST(AttentionSeqTest, CpuEqualsReferenceOnRandomLengthsTo4096) {
     ASSERT_EQ(Cpu(p), Reference(p))
         << "lq " << lq << " lk " << lk << " causal " << causal;
   }
+}
+
+// The vector kernel's host face (what the AIE core runs) against the
+// reference: mixed shapes with partial tiles, causal and not, score and
+// output scales across their range; then the long shapes and the bound.
+TEST(AttentionSeqTest, VectorFaceEqualsReferenceOnMixedShapes) {
+  std::mt19937 rng(1501);
+  std::uniform_int_distribution<int32_t> length(1, 300);
+  std::uniform_real_distribution<double> log_scale(-12, 0);
+  std::uniform_real_distribution<double> log_out(-4, 1);
+  for (int t = 0; t < 40; ++t) {
+    const int32_t lk = length(rng);
+    const bool causal = t % 2 == 1;
+    const int32_t lq = causal
+                           ? std::uniform_int_distribution<int32_t>(1, lk)(rng)
+                           : length(rng);
+    const Problem p =
+        Random(rng, 1 + t % 3, lq, lk, causal, std::exp2(log_scale(rng)),
+               std::exp2(log_out(rng)), t % 4 == 0 ? 8 : 127);
+    ASSERT_EQ(Vector(p), Reference(p))
+        << "lq " << lq << " lk " << lk << " causal " << causal;
+  }
+  for (const auto& [lq, lk, causal] :
+       {std::tuple{64, 64, false}, std::tuple{1, 1500, false},
+        std::tuple{200, 1500, false}, std::tuple{448, 448, true},
+        std::tuple{70, 4096, true}}) {
+    const Problem p = Random(rng, 1, lq, lk, causal, 1.0 / 512, 0.2);
+    ASSERT_EQ(Vector(p), Reference(p)) << "lq " << lq << " lk " << lk;
+  }
+}
+
+// Output scales at both ends of the range (the output stage's widest and
+// narrowest shifts) and the score scale's bounds.
+TEST(AttentionSeqTest, VectorFaceEqualsReferenceAtTheScaleBounds) {
+  std::mt19937 rng(1502);
+  for (const double os : {online::kMinOutputScale, 1.0 / 3.0, 1.0, 7.0,
+                          online::kMaxOutputScale}) {
+    for (const double ss : {std::exp2(-14.0), 1.0 / 64, 1.0}) {
+      const Problem p = Random(rng, 2, 90, 150, false, ss, os);
+      ASSERT_EQ(Vector(p), Reference(p)) << "os " << os << " ss " << ss;
+    }
+  }
+  // Out of contract (causal, lq > lk): zeros where the reference has them.
+  const Problem p = Random(rng, 1, 100, 30, true, 1.0 / 256, 1.0);
+  EXPECT_EQ(Vector(p), Reference(p));
 }
 
 // Any split into units gives the same bytes as one call.
