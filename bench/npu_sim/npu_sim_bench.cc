@@ -184,6 +184,51 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // Attention over whole sequences: its vector kernel priced by the cycle
+  // model alone (no design runs it on npu-sim yet), one column of 4 cores,
+  // npu-sim's DMA bandwidth; Whisper base: 8 heads of 64 dims, 1500
+  // encoder states, up to 448 decoder tokens.
+  struct Workload {
+    const char* name;
+    int heads, lq, lk;
+    bool causal;
+  };
+  const Workload workloads[] = {
+      {"whisper_base_encoder_layer", 8, 1500, 1500, false},
+      {"whisper_base_decoder_self_step", 8, 1, 448, true},
+      {"whisper_base_decoder_cross_step", 8, 1, 1500, false},
+      {"whisper_base_decoder_self_448", 8, 448, 448, true},
+  };
+  const double dma = static_cast<double>(npusim::Settings{}.dma_bytes_per_s);
+  if (!json) {
+    std::printf(
+        "\nattention_seq (vector kernel, cycle model only: no design runs it "
+        "yet; 1 column x 4 cores; DMA streams each query tile's own K/V)\n");
+    std::printf("%-32s %6s %10s %14s %10s %10s %10s\n", "workload", "heads",
+                "tile_pairs", "cycles/pair", "core_ms", "dma_ms", "ms");
+  }
+  for (const Workload& w : workloads) {
+    const npuk::vec::SeqAttentionModel m = npuk::vec::ModelSeqAttention(
+        w.heads, w.lq, w.lk, w.causal, /*cores=*/4, dma);
+    if (json) {
+      std::printf(
+          "{\"kernel\":\"attention_seq\",\"variant\":\"vector\","
+          "\"workload\":\"%s\",\"heads\":%d,\"lq\":%d,\"lk\":%d,"
+          "\"causal\":%s,\"cores\":4,\"columns\":1,\"tile_pairs\":%llu,"
+          "\"cycles_per_pair\":%.1f,\"tile_pairs_per_s\":%.1f,"
+          "\"ms\":%.4f,\"compute_ms\":%.4f,\"dma_ms\":%.4f,"
+          "\"simulated\":true}\n",
+          w.name, w.heads, w.lq, w.lk, w.causal ? "true" : "false",
+          static_cast<unsigned long long>(m.tile_pairs), m.cycles_per_pair,
+          static_cast<double>(m.tile_pairs) / m.seconds, 1e3 * m.seconds,
+          1e3 * m.compute_s, 1e3 * m.dma_s);
+    } else {
+      std::printf("%-32s %6d %10llu %14.0f %10.3f %10.3f %10.3f\n", w.name,
+                  w.heads, static_cast<unsigned long long>(m.tile_pairs),
+                  m.cycles_per_pair, 1e3 * m.compute_s, 1e3 * m.dma_s,
+                  1e3 * m.seconds);
+    }
+  }
   if (!json) {
     std::printf(
         "cycles/item: one core, from the counted operations; items/s: the "

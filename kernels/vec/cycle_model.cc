@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <queue>
 #include <random>
 #include <utility>
 #include <vector>
@@ -12,7 +14,10 @@
 #include "absl/synchronization/mutex.h"
 #include "kernels/attention/attention_kernel.h"
 #include "kernels/attention/attention_kernel_vec.h"
+#include "kernels/attention/attention_seq.h"
+#include "kernels/attention/attention_seq_vec.h"
 #include "kernels/common/mel_tables.h"
+#include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
 #include "kernels/mel/mel_kernel_vec.h"
 
@@ -351,6 +356,70 @@ double CoreCycles(const KernelCost& cost, uint64_t items, int cores) {
   const uint64_t per_call = static_cast<uint64_t>(cost.items_per_call);
   const uint64_t calls = (per_core + per_call - 1) / per_call;
   return static_cast<double>(calls) * cost.cycles_per_call;
+}
+
+SeqAttentionModel ModelSeqAttention(int heads, int lq, int lk, bool causal,
+                                    int cores, double dma_bytes_per_s,
+                                    const Aie2Params& p) {
+  SeqAttentionModel m;
+  if (heads < 1 || lq < 1 || lk < 1 || cores < 1) return m;
+  constexpr int kD = 64;
+  // One head with deterministic bytes; the counts do not depend on them.
+  std::vector<int8_t> q(static_cast<size_t>(lq) * kD);
+  std::vector<int8_t> k(static_cast<size_t>(lk) * kD);
+  std::vector<int8_t> v(static_cast<size_t>(lk) * kD);
+  std::vector<int8_t> out(q.size());
+  std::mt19937 rng(3);
+  for (auto* x : {&q, &k, &v}) {
+    for (int8_t& b : *x) b = static_cast<int8_t>(rng());
+  }
+  const SeqAttentionArgs args{.q = q.data(),
+                              .k = k.data(),
+                              .v = v.data(),
+                              .out = out.data(),
+                              .n = 1,
+                              .lq = lq,
+                              .lk = lk,
+                              .causal = causal,
+                              .score_scale = QuantizeScoreScale(0.125),
+                              .output_scale = online::QuantizeOutputScale(1.0)};
+  const int units = SeqTiles(lq);
+  std::vector<double> unit_cycles(static_cast<size_t>(units));
+  for (int u = 0; u < units; ++u) {
+    Profile prof;
+    {
+      CountScope scope(&prof);
+      attention_vec::AttentionSeqVec(args, static_cast<size_t>(u), 1);
+    }
+    unit_cycles[static_cast<size_t>(u)] = ProfileCycles(prof, p);
+  }
+  // Least loaded core first, the longest units first (LPT).
+  std::vector<double> all;
+  all.reserve(static_cast<size_t>(heads) * unit_cycles.size());
+  for (int h = 0; h < heads; ++h) {
+    all.insert(all.end(), unit_cycles.begin(), unit_cycles.end());
+  }
+  std::sort(all.begin(), all.end(), std::greater<>());
+  std::priority_queue<double, std::vector<double>, std::greater<>> load;
+  for (int c = 0; c < cores; ++c) load.push(0);
+  double total = 0;
+  for (double u : all) {
+    const double least = load.top();
+    load.pop();
+    load.push(least + u);
+    total += u;
+  }
+  while (load.size() > 1) load.pop();
+  m.core_cycles = load.top();
+  m.tile_pairs = static_cast<uint64_t>(heads) * SeqTilePairs(lq, lk, causal);
+  m.cycles_per_pair = total / static_cast<double>(m.tile_pairs);
+  // Per pair a K and a V tile (4 KB each); per unit Q in and out (4 KB each).
+  m.dma_bytes = m.tile_pairs * 2 * kD * kD +
+                static_cast<uint64_t>(heads) * units * 2 * kD * kD;
+  m.compute_s = m.core_cycles / p.clock_hz;
+  m.dma_s = static_cast<double>(m.dma_bytes) / dma_bytes_per_s;
+  m.seconds = std::max(m.compute_s, m.dma_s);
+  return m;
 }
 
 }  // namespace npuk::vec

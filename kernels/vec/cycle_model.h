@@ -108,6 +108,27 @@ KernelCost CostOf(std::string_view name, Variant variant);
 // ceil(items / cores) items, in whole calls).
 double CoreCycles(const KernelCost& cost, uint64_t items, int cores);
 
+// Attention over whole sequences on its vector kernel (kernels/attention/
+// attention_seq_vec.h), which no NPU design runs yet: the modelled core
+// time of `heads` heads of lq queries over lk keys on `cores` cores of one
+// column. Each unit (query tile) is counted through the host face once per
+// head shape (the counts depend on the shape and mask, not the data) and
+// units go to the least loaded core. DMA assumes each unit streams its own
+// K/V tiles from the shim (no mem-tile broadcast between the cores of a
+// column, an upper bound) at `dma_bytes_per_s`.
+struct SeqAttentionModel {
+  uint64_t tile_pairs = 0;     // key-tile steps over all units
+  double cycles_per_pair = 0;  // one core, step cycles averaged
+  double core_cycles = 0;      // the busiest core
+  uint64_t dma_bytes = 0;      // Q, K/V tiles and the output
+  double compute_s = 0;        // core_cycles at the clock
+  double dma_s = 0;
+  double seconds = 0;  // max(compute, DMA): double-buffered FIFOs
+};
+SeqAttentionModel ModelSeqAttention(int heads, int lq, int lk, bool causal,
+                                    int cores, double dma_bytes_per_s,
+                                    const Aie2Params& p = kAie2);
+
 }  // namespace npuk::vec
 
 #endif  // NPUK_KERNELS_VEC_CYCLE_MODEL_H_

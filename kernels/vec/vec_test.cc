@@ -3,12 +3,14 @@
 // properties npu-sim relies on (deterministic, data-independent counts).
 #include "kernels/vec/vec.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/attention/attention_seq.h"
 #include "kernels/mel/mel_kernel.h"
 #include "kernels/mel/mel_kernel_vec.h"
 #include "kernels/vec/cycle_model.h"
@@ -140,4 +142,26 @@ TEST(CycleModelTest, VectorMelIsPricedBelowScalarMel) {
 }
 
 }  // namespace
+// The sequence attention model: every key-tile step is counted (the pairs
+// are SeqTilePairs per head), the busiest of 4 cores carries at least a
+// quarter of the work and at most a quarter plus one unit, a causal layer
+// costs less than a full one, and a one-row decoder step is far cheaper
+// per pair than a full tile (its other 63 rows are skipped).
+TEST(CycleModelTest, SeqAttentionCountsEveryStepAndSplitsUnits) {
+  const SeqAttentionModel full = ModelSeqAttention(8, 448, 448, false, 4, 8e9);
+  const SeqAttentionModel causal = ModelSeqAttention(8, 448, 448, true, 4, 8e9);
+  const SeqAttentionModel step = ModelSeqAttention(8, 1, 448, false, 4, 8e9);
+  EXPECT_EQ(full.tile_pairs, 8 * SeqTilePairs(448, 448, false));
+  EXPECT_EQ(causal.tile_pairs, 8 * SeqTilePairs(448, 448, true));
+  EXPECT_LT(causal.tile_pairs, full.tile_pairs);
+  EXPECT_LT(causal.core_cycles, full.core_cycles);
+  const double total = full.cycles_per_pair * full.tile_pairs;
+  const double per_unit = total / (8 * SeqTiles(448));
+  EXPECT_GE(full.core_cycles, total / 4 - 1);
+  EXPECT_LE(full.core_cycles, total / 4 + per_unit + 1);
+  EXPECT_LT(step.cycles_per_pair * 4, full.cycles_per_pair);
+  EXPECT_DOUBLE_EQ(full.seconds, std::max(full.compute_s, full.dma_s));
+  EXPECT_GT(full.dma_bytes, 0u);
+}
+
 }  // namespace npuk::vec
