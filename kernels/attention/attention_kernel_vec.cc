@@ -20,7 +20,14 @@
 namespace npuk::attention_vec {
 namespace {
 
-enum Region { kScores = 0, kSoftmax = 1, kRows = 2, kPv = 3, kSetup = 4 };
+enum Region {
+  kScores = 0,
+  kSoftmax = 1,
+  kRows = 2,
+  kPv = 3,
+  kSetup = 4,
+  kKeys = 5,
+};
 
 }  // namespace
 }  // namespace npuk::attention_vec
@@ -33,11 +40,14 @@ extern "C" void attention_vec_blocks(const int8_t* q_blk, const int8_t* k_blk,
   v::BeginRegion(kSetup);
   const Params params = MakeParams(score_multiplier, score_shift);
   const Consts k = MakeConsts();
+  v::BeginRegion(kKeys);
+  int8_t kt_blk[kN * kN];
+  TransposeKeys(k_blk, kt_blk);
   for (int ib = 0; ib < kN / 4; ++ib) {
     // 1. scores of rows 4 ib .. 4 ib + 3: [column block][half] 16 lanes.
     v::BeginRegion(kScores);
     V32 s[8][2];
-    BlockScores(q_blk, k_blk, ib, s);
+    BlockScores(q_blk, kt_blk, ib, s);
     // 2. softmax. Row maxima: lanes across the 8 blocks, then per row.
     v::BeginRegion(kSoftmax);
     v::LoopEntry();
@@ -101,8 +111,8 @@ extern "C" void attention_64x64_vec(const int8_t* qkv, int8_t* out,
   for (int i = 0; i < n; ++i) {
     for (int d = 0; d < n; ++d) {
       q_blk[((i / 4) * 8 + d / 8) * 32 + (i % 4) * 8 + d % 8] = q[i * n + d];
-      // k^T (d, j) = k[j][d]: block (d / 8, j / 8), element (d % 8, j % 8).
-      k_blk[((d / 8) * 8 + i / 8) * 64 + (d % 8) * 8 + i % 8] = k[i * n + d];
+      // k row-blocked: block (j / 8, d / 8), element (j % 8, d % 8).
+      k_blk[((i / 8) * 8 + d / 8) * 64 + (i % 8) * 8 + d % 8] = k[i * n + d];
       // v (j, c): block (j / 4, c / 8), element (j % 4, c % 8).
       v_blk[((i / 4) * 8 + d / 8) * 32 + (i % 4) * 8 + d % 8] = vv[i * n + d];
     }

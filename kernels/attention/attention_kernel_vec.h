@@ -12,7 +12,9 @@
 // The core routine on the layouts the mem tile's DMA produces (row-major
 // operands cut into the mmul blocks, at no core cost):
 //   q_blk  [16 row blocks][8 d blocks][4 x 8]    int8  (A of q k^T)
-//   k_blk  [8 d blocks][8 j blocks][8 x 8]       int8  (B = k^T)
+//   k_blk  [8 j blocks][8 d blocks][8 x 8]       int8  (k row-blocked; the
+//          core transposes each block into B = k^T: the DMA moves 32-bit
+//          words and cannot transpose int8)
 //   v_blk  [16 j blocks][8 c blocks][4 x 8]      int8  (B of P v)
 //   out_blk[16 row blocks][8 c blocks][4 x 8]    int8
 extern "C" void attention_vec_blocks(const int8_t* q_blk, const int8_t* k_blk,

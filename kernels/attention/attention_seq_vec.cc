@@ -35,6 +35,7 @@ enum SeqRegion {
   kSeqMix = 4,
   kSeqSetup = 5,
   kSeqOutput = 6,
+  kSeqKeys = 7,
 };
 
 constexpr int64_t kOne30 = int64_t{1} << online::kWeightBits;
@@ -84,6 +85,9 @@ extern "C" void attention_seq_vec_step(const int8_t* q_blk, const int8_t* k_blk,
   for (int i = 0; i < L; ++i) lane_col.v[i] = i % 8;
   v::ScalarMem(2);  // a constant vector from tile memory
   const V32 min_score = Splat(INT32_MIN);
+  v::BeginRegion(kSeqKeys);
+  int8_t kt_blk[kN * kN];
+  TransposeKeys(k_blk, kt_blk);
   for (int ib = 0; ib < kN / 4; ++ib) {
     v::BeginRegion(kSeqRows);
     const int32_t* lim = limit + 4 * ib;
@@ -95,7 +99,7 @@ extern "C" void attention_seq_vec_step(const int8_t* q_blk, const int8_t* k_blk,
     // 1. scores.
     v::BeginRegion(kSeqScores);
     V32 s[8][2];
-    BlockScores(q_blk, k_blk, ib, s);
+    BlockScores(q_blk, kt_blk, ib, s);
     // Softmax over each row's visible keys.
     v::BeginRegion(kSeqSoftmax);
     v::LoopEntry();
@@ -319,7 +323,7 @@ void AttentionSeqVec(const SeqAttentionArgs& a, size_t first, size_t count) {
         for (int d = 0; d < n; ++d) {
           const int8_t kv = j < keys ? k[(k0 + j) * n + d] : int8_t{0};
           const int8_t vv = j < keys ? v[(k0 + j) * n + d] : int8_t{0};
-          k_blk[((d / 8) * 8 + j / 8) * 64 + (d % 8) * 8 + j % 8] = kv;
+          k_blk[((j / 8) * 8 + d / 8) * 64 + (j % 8) * 8 + d % 8] = kv;
           v_blk[((j / 4) * 8 + d / 8) * 32 + (j % 4) * 8 + d % 8] = vv;
         }
       }

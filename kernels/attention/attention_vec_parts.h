@@ -127,9 +127,23 @@ inline V32 RowPair(int32_t first, int32_t second) {
   return v::Select(Splat(first), Splat(second), v::UpperHalf<L>());
 }
 
-// Scores of rows 4 ib .. 4 ib + 3 against the 64 keys of k_blk:
+// k as the DMA can deliver it, row-blocked: k_rows [8 j blocks][8 d
+// blocks][8 x 8 (j, d)] (8-byte runs of each key row), into the B blocks of
+// qkᵀ, kt_blk [8 d blocks][8 j blocks][8 x 8 (d, j)]: one pipelined loop of
+// 64 loads, 64 8 x 8 transposes and 64 stores.
+inline void TransposeKeys(const int8_t* k_rows, int8_t* kt_blk) {
+  v::LoopEntry();
+  for (int jb = 0; jb < 8; ++jb) {
+    for (int db = 0; db < 8; ++db) {
+      v::Store(kt_blk + (db * 8 + jb) * 64,
+               v::Transpose<8, 8>(v::Load<64>(k_rows + (jb * 8 + db) * 64)));
+    }
+  }
+}
+
+// Scores of rows 4 ib .. 4 ib + 3 against the 64 keys of kt_blk:
 // s[column block][half], 16 lanes each (rows 4 ib + 2 half, + 1; 8 keys).
-inline void BlockScores(const int8_t* q_blk, const int8_t* k_blk, int ib,
+inline void BlockScores(const int8_t* q_blk, const int8_t* kt_blk, int ib,
                         V32 s[8][2]) {
   for (int jb = 0; jb < 8; jb += 2) {
     // Two column blocks per pass share each A (q) block load.
@@ -137,8 +151,8 @@ inline void BlockScores(const int8_t* q_blk, const int8_t* k_blk, int ib,
     v::Mmul<4, 8, 8, int8_t, int8_t> m0, m1;
     for (int db = 0; db < 8; ++db) {
       const v::Vec<int8_t, 32> a = v::Load<32>(q_blk + (ib * 8 + db) * 32);
-      m0.Mac(a, v::Load<64>(k_blk + (db * 8 + jb) * 64));
-      m1.Mac(a, v::Load<64>(k_blk + (db * 8 + jb + 1) * 64));
+      m0.Mac(a, v::Load<64>(kt_blk + (db * 8 + jb) * 64));
+      m1.Mac(a, v::Load<64>(kt_blk + (db * 8 + jb + 1) * 64));
     }
     const v::Vec<int32_t, 32> c0 =
         v::Srs<int32_t>(m0.Result(), 0, v::Round::kFloor);

@@ -466,6 +466,21 @@ inline Vec<T, N / 2> FilterChunks(const Vec<T, N>& a, bool odd) {
   return r;
 }
 
+// aie::transpose(a, R, C): the R x C row-major block as C x R. For an
+// 8 x 8 int8 block one VSHUFFLE (mode T8_8x8, aie_api
+// detail/aie2/transpose.hpp). The DMA cannot transpose int8 data (its
+// innermost dimension moves whole 32-bit words), so kernels that need kᵀ
+// take k row-blocked and transpose its blocks with this.
+template <int R, int C, typename T>
+inline Vec<T, R * C> Transpose(const Vec<T, R * C>& a) {
+  NPUK_VEC_COUNT(valu, 1);
+  Vec<T, R * C> r;
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < C; ++j) r.v[j * R + i] = a.v[i * C + j];
+  }
+  return r;
+}
+
 // Scalar work the kernels do between vector loops, counted by kind.
 inline void Scalar(uint64_t ops) { NPUK_VEC_COUNT(scalar, ops); }
 inline void UDiv() { NPUK_VEC_COUNT(udivsi3, 1); }
@@ -630,6 +645,10 @@ inline Vec<T, 2 * N> Concat(const Vec<T, N>& a, const Vec<T, N>& b) {
 template <int C, typename T, int N>
 inline Vec<T, N / 2> FilterChunks(const Vec<T, N>& a, bool odd) {
   return odd ? aie::filter_odd(a, C) : aie::filter_even(a, C);
+}
+template <int R, int C, typename T>
+inline Vec<T, R * C> Transpose(const Vec<T, R * C>& a) {
+  return aie::transpose(a, R, C);
 }
 inline void Scalar(uint64_t) {}
 inline void UDiv() {}

@@ -59,6 +59,23 @@ TEST(VecTest, MmulIsABlockProduct) {
   }
 }
 
+TEST(VecTest, TransposeIsABlockTransposeAndOneShuffle) {
+  Vec<int8_t, 64> a;
+  for (int i = 0; i < 64; ++i) a.v[i] = static_cast<int8_t>(i * 3 - 90);
+  Profile p;
+  Vec<int8_t, 64> t;
+  {
+    CountScope scope(&p);
+    t = Transpose<8, 8>(a);
+  }
+  for (int r = 0; r < 8; ++r) {
+    for (int c = 0; c < 8; ++c) EXPECT_EQ(t.v[c * 8 + r], a.v[r * 8 + c]);
+  }
+  EXPECT_EQ(p.region[0].valu, 1u);
+  const Vec<int8_t, 64> back = Transpose<8, 8>(t);
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(back.v[i], a.v[i]);
+}
+
 TEST(VecTest, WideScalarProductsAreExact) {
   std::mt19937_64 rng(3);
   for (int i = 0; i < 100000; ++i) {
