@@ -58,26 +58,11 @@ extern "C" void attention_vec_blocks(const int8_t* q_blk, const int8_t* k_blk,
       v::ChunkMax<8>(m, row_max + 2 * h);
     }
     V32 e[8][2];
-    for (int h = 0; h < 2; ++h) {
-      const V32 mx = RowPair(row_max[2 * h], row_max[2 * h + 1]);
-      V32 sum = k.zero;
-      for (int jb = 0; jb < 8; ++jb) {
-        e[jb][h] = Exp2Neg(Exponent(v::Sub(mx, s[jb][h]), params, k), k);
-        sum = v::Add(sum, e[jb][h]);
-      }
-      v::ChunkSum<8>(sum, row_sum + 2 * h);
-    }
+    BlockExp(s, row_max, nullptr, params, k, e, row_sum);
     // Reciprocals (one 32-bit division a row) and their 16-bit digits.
     v::BeginRegion(kRows);
     int16_t r_hi[4], r_lo[4];
-    for (int r = 0; r < 4; ++r) {
-      v::Scalar(6);
-      v::UDiv();
-      const uint32_t recip = sm::Reciprocal(static_cast<uint32_t>(row_sum[r]));
-      const int32_t hi = static_cast<int32_t>((recip + (1u << 15)) >> 16);
-      r_hi[r] = static_cast<int16_t>(hi);
-      r_lo[r] = static_cast<int16_t>(static_cast<int32_t>(recip) - hi * 65536);
-    }
+    Reciprocals(row_sum, nullptr, r_hi, r_lo);
     // Probabilities as int16, cut into the 4 x 4 A blocks of P v.
     v::BeginRegion(kSoftmax);
     v::LoopEntry();
@@ -86,14 +71,9 @@ extern "C" void attention_vec_blocks(const int8_t* q_blk, const int8_t* k_blk,
     // 3. P v.
     v::BeginRegion(kPv);
     for (int cb = 0; cb < 8; ++cb) {
-      v::LoopEntry();
-      v::Mmul<4, 4, 8, int16_t, int8_t> m;
-      for (int jb = 0; jb < 16; ++jb) {
-        m.Mac(v::Load<16>(&p_blk[jb][0]),
-              v::Load<32>(v_blk + (jb * 8 + cb) * 32));
-      }
-      v::Store(out_blk + (ib * 8 + cb) * 32,
-               v::Srs<int8_t>(m.Result(), 15, v::Round::kPosInf));
+      v::Store(
+          out_blk + (ib * 8 + cb) * 32,
+          v::Srs<int8_t>(BlockPv(p_blk, v_blk, cb), 15, v::Round::kPosInf));
     }
   }
 }

@@ -122,32 +122,11 @@ extern "C" void attention_seq_vec_step(const int8_t* q_blk, const int8_t* k_blk,
       v::ChunkMax<8>(m, row_max + 2 * h);
     }
     V32 e[8][2];
-    for (int h = 0; h < 2; ++h) {
-      const V32 mx = RowPair(row_max[2 * h], row_max[2 * h + 1]);
-      V32 sum = k.zero;
-      for (int jb = 0; jb < 8; ++jb) {
-        V32 a = v::Sub(mx, s[jb][h]);
-        if (masked) a = v::Select(k.zero, a, visible[jb][h]);
-        e[jb][h] = Exp2Neg(Exponent(a, params, k), k);
-        if (masked) e[jb][h] = v::Select(k.zero, e[jb][h], visible[jb][h]);
-        sum = v::Add(sum, e[jb][h]);
-      }
-      v::ChunkSum<8>(sum, row_sum + 2 * h);
-    }
+    BlockExp(s, row_max, masked ? visible : nullptr, params, k, e, row_sum);
     // Reciprocals (a row that sees nothing has none), then probabilities.
     v::BeginRegion(kSeqRows);
     int16_t r_hi[4], r_lo[4];
-    for (int r = 0; r < 4; ++r) {
-      v::Scalar(7);
-      uint32_t recip = 0;
-      if (lim[r] > 0) {
-        v::UDiv();
-        recip = sm::Reciprocal(static_cast<uint32_t>(row_sum[r]));
-      }
-      const int32_t hi = static_cast<int32_t>((recip + (1u << 15)) >> 16);
-      r_hi[r] = static_cast<int16_t>(hi);
-      r_lo[r] = static_cast<int16_t>(static_cast<int32_t>(recip) - hi * 65536);
-    }
+    Reciprocals(row_sum, lim, r_hi, r_lo);
     v::BeginRegion(kSeqSoftmax);
     v::LoopEntry();
     int16_t p_blk[16][16];
@@ -156,13 +135,7 @@ extern "C" void attention_seq_vec_step(const int8_t* q_blk, const int8_t* k_blk,
     v::BeginRegion(kSeqPv);
     v::Vec<int32_t, 32> o[8];
     for (int cb = 0; cb < 8; ++cb) {
-      v::LoopEntry();
-      v::Mmul<4, 4, 8, int16_t, int8_t> m;
-      for (int jb = 0; jb < 16; ++jb) {
-        m.Mac(v::Load<16>(&p_blk[jb][0]),
-              v::Load<32>(v_blk + (jb * 8 + cb) * 32));
-      }
-      o[cb] = v::Srs<int32_t>(m.Result(), 0, v::Round::kFloor);
+      o[cb] = v::Srs<int32_t>(BlockPv(p_blk, v_blk, cb), 0, v::Round::kFloor);
     }
     // 3. The recurrence: alpha and beta per row (scalar unit).
     v::BeginRegion(kSeqRows);

@@ -165,6 +165,46 @@ inline void BlockScores(const int8_t* q_blk, const int8_t* kt_blk, int ib,
   }
 }
 
+// e = Exp2NegQ15(Exponent(row max - s)) of 4 rows and each row's sum. With
+// `visible` (the keys each lane's row sees), the others get a = 0 and e = 0,
+// so they add nothing.
+inline void BlockExp(const V32 s[8][2], const int32_t row_max[4],
+                     const v::Mask<L> (*visible)[2], const Params& params,
+                     const Consts& k, V32 e[8][2], int32_t row_sum[4]) {
+  for (int h = 0; h < 2; ++h) {
+    const V32 mx = RowPair(row_max[2 * h], row_max[2 * h + 1]);
+    V32 sum = k.zero;
+    for (int jb = 0; jb < 8; ++jb) {
+      V32 a = v::Sub(mx, s[jb][h]);
+      if (visible != nullptr) a = v::Select(k.zero, a, visible[jb][h]);
+      e[jb][h] = Exp2Neg(Exponent(a, params, k), k);
+      if (visible != nullptr) {
+        e[jb][h] = v::Select(k.zero, e[jb][h], visible[jb][h]);
+      }
+      sum = v::Add(sum, e[jb][h]);
+    }
+    v::ChunkSum<8>(sum, row_sum + 2 * h);
+  }
+}
+
+// R = round(2^31 / row sum), one 32-bit division a row, as 16-bit digits
+// (r_hi 2^16 + r_lo). With `keys`, a row that sees none (keys[r] == 0) has
+// no reciprocal (R = 0, so its probabilities are 0).
+inline void Reciprocals(const int32_t row_sum[4], const int32_t* keys,
+                        int16_t r_hi[4], int16_t r_lo[4]) {
+  for (int r = 0; r < 4; ++r) {
+    v::Scalar(keys != nullptr ? 7 : 6);
+    uint32_t recip = 0;
+    if (keys == nullptr || keys[r] > 0) {
+      v::UDiv();
+      recip = sm::Reciprocal(static_cast<uint32_t>(row_sum[r]));
+    }
+    const int32_t hi = static_cast<int32_t>((recip + (1u << 15)) >> 16);
+    r_hi[r] = static_cast<int16_t>(hi);
+    r_lo[r] = static_cast<int16_t>(static_cast<int32_t>(recip) - hi * 65536);
+  }
+}
+
 // The probabilities p = min(srs(e R, 16), 32767) of 4 rows (R = r_hi 2^16 +
 // r_lo, each row's reciprocal) as int16, cut into the 4 x 4 A blocks of
 // P v: p_blk[j block of 4][4 x 4].
@@ -191,6 +231,18 @@ inline void BlockProbabilities(const V32 e[8][2], const int16_t r_hi[4],
     v::Store(p_blk[2 * jb], v::FilterChunks<4>(block, false));
     v::Store(p_blk[2 * jb + 1], v::FilterChunks<4>(block, true));
   }
+}
+
+// Column block cb of P v for 4 rows: one pipelined loop of 16 mmul<4, 4, 8>
+// int16 x int8 products over the 64 keys (acc32, exact).
+inline v::Acc<32, 32> BlockPv(const int16_t p_blk[16][16], const int8_t* v_blk,
+                              int cb) {
+  v::LoopEntry();
+  v::Mmul<4, 4, 8, int16_t, int8_t> m;
+  for (int jb = 0; jb < 16; ++jb) {
+    m.Mac(v::Load<16>(&p_blk[jb][0]), v::Load<32>(v_blk + (jb * 8 + cb) * 32));
+  }
+  return m.Result();
 }
 
 }  // namespace npuk::attention_vec

@@ -49,6 +49,22 @@ Problem Random(std::mt19937& rng, int32_t n, int32_t lq, int32_t lk,
   return p;
 }
 
+// Case t of a mixed-shape sweep: lengths 1 ... 300 (partial tiles), causal
+// on odd t (lq <= lk), 1 to 3 heads, score scales 2^-12 ... 1, output
+// scales 2^-4 ... 2.
+Problem MixedShape(std::mt19937& rng, int t, int amplitude = 127) {
+  std::uniform_int_distribution<int32_t> length(1, 300);
+  std::uniform_real_distribution<double> log_scale(-12, 0);
+  std::uniform_real_distribution<double> log_out(-4, 1);
+  const int32_t lk = length(rng);
+  const bool causal = t % 2 == 1;
+  const int32_t lq =
+      causal ? std::uniform_int_distribution<int32_t>(1, lk)(rng) : length(rng);
+  const double ss = std::exp2(log_scale(rng));
+  const double os = std::exp2(log_out(rng));
+  return Random(rng, 1 + t % 3, lq, lk, causal, ss, os, amplitude);
+}
+
 SeqAttentionArgs Args(const Problem& p, std::vector<int8_t>& out) {
   out.assign(static_cast<size_t>(p.n) * p.lq * kD, 0);
   return SeqAttentionArgs{
@@ -206,20 +222,10 @@ TEST(AttentionSeqTest, RandomSingleTilesAreTheTileKernelBytes) {
 
 TEST(AttentionSeqTest, CpuEqualsReferenceOnMixedShapes) {
   std::mt19937 rng(1500);
-  std::uniform_int_distribution<int32_t> length(1, 300);
-  std::uniform_real_distribution<double> log_scale(-12, 0);
-  std::uniform_real_distribution<double> log_out(-4, 1);
   for (int t = 0; t < 60; ++t) {
-    const int32_t lk = length(rng);
-    const bool causal = t % 2 == 1;
-    const int32_t lq = causal
-                           ? std::uniform_int_distribution<int32_t>(1, lk)(rng)
-                           : length(rng);
-    const Problem p =
-        Random(rng, 1 + t % 3, lq, lk, causal, std::exp2(log_scale(rng)),
-               std::exp2(log_out(rng)));
+    const Problem p = MixedShape(rng, t);
     ASSERT_EQ(Cpu(p), Reference(p))
-        << "lq " << lq << " lk " << lk << " causal " << causal;
+        << "lq " << p.lq << " lk " << p.lk << " causal " << p.causal;
   }
   // Long and at the bound.
   for (const auto& [lq, lk, causal] :
@@ -255,20 +261,10 @@ TEST(AttentionSeqTest, CpuEqualsReferenceOnRandomLengthsTo4096) {
 // output scales across their range; then the long shapes and the bound.
 TEST(AttentionSeqTest, VectorFaceEqualsReferenceOnMixedShapes) {
   std::mt19937 rng(1501);
-  std::uniform_int_distribution<int32_t> length(1, 300);
-  std::uniform_real_distribution<double> log_scale(-12, 0);
-  std::uniform_real_distribution<double> log_out(-4, 1);
   for (int t = 0; t < 40; ++t) {
-    const int32_t lk = length(rng);
-    const bool causal = t % 2 == 1;
-    const int32_t lq = causal
-                           ? std::uniform_int_distribution<int32_t>(1, lk)(rng)
-                           : length(rng);
-    const Problem p =
-        Random(rng, 1 + t % 3, lq, lk, causal, std::exp2(log_scale(rng)),
-               std::exp2(log_out(rng)), t % 4 == 0 ? 8 : 127);
+    const Problem p = MixedShape(rng, t, t % 4 == 0 ? 8 : 127);
     ASSERT_EQ(Vector(p), Reference(p))
-        << "lq " << lq << " lk " << lk << " causal " << causal;
+        << "lq " << p.lq << " lk " << p.lk << " causal " << p.causal;
   }
   for (const auto& [lq, lk, causal] :
        {std::tuple{64, 64, false}, std::tuple{1, 1500, false},
