@@ -81,9 +81,9 @@ extern "C" void attention_seq_vec_step(const int8_t* q_blk, const int8_t* k_blk,
       sm::MakeExpParams(score_multiplier, score_shift);
   const Consts k = MakeConsts();
   // Column index within a column block: lane % 8.
-  V32 lane_col;
-  for (int i = 0; i < L; ++i) lane_col.v[i] = i % 8;
-  v::ScalarMem(2);  // a constant vector from tile memory
+  alignas(64) static constexpr int32_t kLaneCol[L] = {0, 1, 2, 3, 4, 5, 6, 7,
+                                                      0, 1, 2, 3, 4, 5, 6, 7};
+  const V32 lane_col = v::Load<L>(kLaneCol);
   const V32 min_score = Splat(INT32_MIN);
   v::BeginRegion(kSeqKeys);
   int8_t kt_blk[kN * kN];
@@ -237,7 +237,7 @@ extern "C" void attention_seq_vec_end(const AttentionSeqVecState* state,
     }
     for (int cb = 0; cb < 8; ++cb) {
       const int32_t* acc_blk = state->acc + (ib * 8 + cb) * 32;
-      v::Vec<int8_t, 16> half[2];
+      V32 half[2];
       for (int h = 0; h < 2; ++h) {
         // A row never seen holds stale lanes: use 0 there.
         const V32 x = v::Select(zero, v::Load<16>(acc_blk + 16 * h), seen[h]);
@@ -257,9 +257,14 @@ extern "C" void attention_seq_vec_end(const AttentionSeqVecState* state,
             v::AddAcc(v::Ups<64>(u, 30),
                       v::Ups<64>(v::Srs<int32_t>(w, 0, v::Round::kFloor), 15)),
             v::Mul<64>(x0, ml));
-        half[h] = v::Srs<int8_t>(total, shift, v::Round::kPosInf);
+        // |acc m| < 2^54 and shift >= 29: the rounded value fits int32.
+        half[h] = v::Srs<int32_t>(total, shift, v::Round::kPosInf);
       }
-      v::Store(out_blk + (ib * 8 + cb) * 32, v::Concat(half[0], half[1]));
+      // Saturated to int8 from 32 acc32 lanes (srs of a v32acc32, as the
+      // tile kernel's output).
+      v::Store(out_blk + (ib * 8 + cb) * 32,
+               v::Srs<int8_t>(v::Ups<32>(v::Concat(half[0], half[1]), 0), 0,
+                              v::Round::kFloor));
     }
   }
 }
