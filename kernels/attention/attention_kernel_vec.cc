@@ -41,7 +41,7 @@ extern "C" void attention_vec_blocks(const int8_t* q_blk, const int8_t* k_blk,
   const Params params = MakeParams(score_multiplier, score_shift);
   const Consts k = MakeConsts();
   v::BeginRegion(kKeys);
-  int8_t kt_blk[kN * kN];
+  alignas(64) int8_t kt_blk[kN * kN];
   TransposeKeys(k_blk, kt_blk);
   for (int ib = 0; ib < kN / 4; ++ib) {
     // 1. scores of rows 4 ib .. 4 ib + 3: [column block][half] 16 lanes.
@@ -66,7 +66,7 @@ extern "C" void attention_vec_blocks(const int8_t* q_blk, const int8_t* k_blk,
     // Probabilities as int16, cut into the 4 x 4 A blocks of P v.
     v::BeginRegion(kSoftmax);
     v::LoopEntry();
-    int16_t p_blk[16][16];  // [j block of 4][4 x 4]
+    alignas(64) int16_t p_blk[16][16];  // [j block of 4][4 x 4]
     BlockProbabilities(e, r_hi, r_lo, k, p_blk);
     // 3. P v.
     v::BeginRegion(kPv);

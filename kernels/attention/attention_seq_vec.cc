@@ -86,7 +86,7 @@ extern "C" void attention_seq_vec_step(const int8_t* q_blk, const int8_t* k_blk,
   const V32 lane_col = v::Load<L>(kLaneCol);
   const V32 min_score = Splat(INT32_MIN);
   v::BeginRegion(kSeqKeys);
-  int8_t kt_blk[kN * kN];
+  alignas(64) int8_t kt_blk[kN * kN];
   TransposeKeys(k_blk, kt_blk);
   for (int ib = 0; ib < kN / 4; ++ib) {
     v::BeginRegion(kSeqRows);
@@ -129,7 +129,7 @@ extern "C" void attention_seq_vec_step(const int8_t* q_blk, const int8_t* k_blk,
     Reciprocals(row_sum, lim, r_hi, r_lo);
     v::BeginRegion(kSeqSoftmax);
     v::LoopEntry();
-    int16_t p_blk[16][16];
+    alignas(64) int16_t p_blk[16][16];
     BlockProbabilities(e, r_hi, r_lo, k, p_blk);
     // 2. P v as exact int32 (Q15): o[c block] 4 x 8.
     v::BeginRegion(kSeqPv);

@@ -25,7 +25,7 @@
 #include "kernels/attention/attention_seq.h"
 
 // What stays on the core between steps: 16.8 KB of the 64 KB tile memory.
-struct AttentionSeqVecState {
+struct alignas(64) AttentionSeqVecState {  // vector loads need 64 B
   int32_t acc[64 * 64];  // Q15, out_blk's layout (attention_kernel_vec.h)
   int32_t max[64];       // the running max score of each row
   uint32_t weight[64];   // the running weight W of each row
