@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "kernels/common/fixed_point.h"
+#include "kernels/common/score_scale.h"
 #include "kernels/common/softmax.h"
 
 namespace npuk::online {
@@ -116,18 +117,8 @@ constexpr bool OutputScaleInRange(double os) {
 constexpr OutputScale QuantizeOutputScale(double os) {
   if (!(os >= kMinOutputScale)) os = os > 0 ? kMinOutputScale : 1.0;
   if (os > kMaxOutputScale) os = kMaxOutputScale;
-  const double inv = 1.0 / os;
-  const uint64_t bits = __builtin_bit_cast(uint64_t, inv);
-  const int32_t biased_exponent = static_cast<int32_t>((bits >> 52) & 0x7FF);
-  const uint64_t significand =
-      (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
-  int32_t shift = biased_exponent - 1022;
-  uint64_t multiplier = (significand + (uint64_t{1} << 21)) >> 22;
-  if (multiplier == (uint64_t{1} << 31)) {
-    multiplier >>= 1;
-    ++shift;
-  }
-  return OutputScale{static_cast<int32_t>(multiplier), shift};
+  const ScoreScale q = QuantizeQ31(1.0 / os);
+  return OutputScale{q.multiplier, q.shift};
 }
 
 // sat8(round(o / (2^15 os))) for o in Q15. With os = 1 (multiplier 2^30,

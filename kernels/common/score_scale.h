@@ -35,20 +35,18 @@ constexpr bool ScoreScaleInRange(double s) {
   return s >= kMinScoreScale && s <= kMaxScoreScale;
 }
 
-// Converts a score scale to (multiplier, shift) with
-//   s = q * 2^shift, q in [0.5, 1), multiplier = round_half_up(q * 2^31),
+// A positive normal double x as (multiplier, shift) with
+//   x = q * 2^shift, q in [0.5, 1), multiplier = round_half_up(q * 2^31),
 // and, when rounding reaches 2^31, multiplier = 2^30 and shift + 1.
 // The double is decomposed by its IEEE-754 bits (no frexp/round), so the
-// result is the same on every platform and compiler.
-// REQUIRES: ScoreScaleInRange(s). Out-of-range input returns the pair for
-// the nearest bound (NaN maps to kMinScoreScale); validate before calling.
-constexpr ScoreScale QuantizeScoreScale(double s) {
-  if (!(s >= kMinScoreScale)) s = kMinScoreScale;
-  if (s > kMaxScoreScale) s = kMaxScoreScale;
-  const uint64_t bits = __builtin_bit_cast(uint64_t, s);
+// result is the same on every platform and compiler. Shared by the score
+// scale below and the output scale (online_softmax.h).
+// REQUIRES: x positive and normal.
+constexpr ScoreScale QuantizeQ31(double x) {
+  const uint64_t bits = __builtin_bit_cast(uint64_t, x);
   const int32_t biased_exponent = static_cast<int32_t>((bits >> 52) & 0x7FF);
-  // In range means normal, so the implicit leading one is present:
-  // s = significand * 2^(biased_exponent - 1075), significand in [2^52, 2^53)
+  // Normal, so the implicit leading one is present:
+  // x = significand * 2^(biased_exponent - 1075), significand in [2^52, 2^53)
   // and q = significand * 2^-53.
   const uint64_t significand =
       (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
@@ -59,6 +57,15 @@ constexpr ScoreScale QuantizeScoreScale(double s) {
     ++shift;
   }
   return ScoreScale{static_cast<int32_t>(multiplier), shift};
+}
+
+// Converts a score scale to (multiplier, shift) by QuantizeQ31.
+// REQUIRES: ScoreScaleInRange(s). Out-of-range input returns the pair for
+// the nearest bound (NaN maps to kMinScoreScale); validate before calling.
+constexpr ScoreScale QuantizeScoreScale(double s) {
+  if (!(s >= kMinScoreScale)) s = kMinScoreScale;
+  if (s > kMaxScoreScale) s = kMaxScoreScale;
+  return QuantizeQ31(s);
 }
 
 // The real value a pair stands for, for tests and diagnostics.

@@ -5,10 +5,10 @@
 #include <optional>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "kernels/registry/registry.h"
+#include "server/common/reserved_parameters.h"
 #include "server/models/log_mel_math.h"
 
 namespace npuk {
@@ -22,28 +22,6 @@ constexpr size_t kDefaultBands = 80;
 constexpr size_t kResponseOverhead = 64 * 1024;
 
 // Triton's reserved request parameters (accepted; only "timeout" acts).
-bool IsReservedParameter(absl::string_view name) {
-  return name == "sequence_id" || name == "sequence_start" ||
-         name == "sequence_end" || name == "priority" || name == "timeout" ||
-         name == "headers" || name == "binary_data_output" ||
-         absl::StartsWith(name, "triton_");
-}
-
-FailureReason ReasonOf(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kResourceExhausted:
-      return FailureReason::kRejected;
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kDeadlineExceeded:
-      return FailureReason::kCanceled;
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kInternal:
-      return FailureReason::kBackend;
-    default:
-      return FailureReason::kOther;
-  }
-}
-
 absl::Status Invalid(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("log_mel: ", what));
 }
@@ -269,7 +247,7 @@ struct Job {
       stats->RecordSuccess(0, q_time, c_time, end - start);
     } else {
       response->Clear();
-      stats->RecordFailure(ReasonOf(status), end - start);
+      stats->RecordFailure(FailureReasonOf(status), end - start);
     }
     std::move(finish)(std::move(status));
   }
@@ -320,7 +298,7 @@ void LogMelModel::Infer(const ModelInferRequest& request,
                         absl::AnyInvocable<void(absl::Status) &&> finish) {
   const absl::Time start = absl::Now();
   auto refuse = [&](absl::Status s) {
-    stats_->RecordFailure(ReasonOf(s), absl::Now() - start);
+    stats_->RecordFailure(FailureReasonOf(s), absl::Now() - start);
     std::move(finish)(std::move(s));
   };
   Parsed p;

@@ -57,21 +57,6 @@ std::string DescribeParameter(const ParamDecl& p) {
                       p.doc);
 }
 
-FailureReason ReasonOf(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kResourceExhausted:
-      return FailureReason::kRejected;
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kDeadlineExceeded:
-      return FailureReason::kCanceled;
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kInternal:
-      return FailureReason::kBackend;
-    default:
-      return FailureReason::kOther;
-  }
-}
-
 void SetInt(ModelInferResponse* r, const char* key, int64_t v) {
   (*r->mutable_parameters())[key].set_int64_param(v);
 }
@@ -175,7 +160,7 @@ void InferenceService::StartInfer(
           "npukd is shutting down and accepts no new requests; retry on "
           "another replica or after restart");
       if (model != nullptr) {
-        model->stats->RecordFailure(ReasonOf(s), absl::Now() - start);
+        model->stats->RecordFailure(FailureReasonOf(s), absl::Now() - start);
       }
       std::move(finish)(std::move(s));
     });
@@ -186,7 +171,7 @@ void InferenceService::StartInfer(
     return;
   }
   auto fail = [&](absl::Status s) {
-    model->stats->RecordFailure(ReasonOf(s), absl::Now() - start);
+    model->stats->RecordFailure(FailureReasonOf(s), absl::Now() - start);
     std::move(finish)(std::move(s));
   };
   if (readiness_ != nullptr && !readiness_->IsServing(model->spec->name)) {
@@ -242,7 +227,7 @@ void InferenceService::StartInfer(
       model->stats->RecordSuccess(0, t.queue, t.compute, end - start);
     } else {
       response->Clear();
-      model->stats->RecordFailure(ReasonOf(status), end - start);
+      model->stats->RecordFailure(FailureReasonOf(status), end - start);
     }
     owned.reset();
     std::move (*answer)(std::move(status));
@@ -250,7 +235,8 @@ void InferenceService::StartInfer(
   absl::Status submitted = model->batcher->Submit(std::move(task));
   if (!submitted.ok()) {
     response->Clear();
-    model->stats->RecordFailure(ReasonOf(submitted), absl::Now() - start);
+    model->stats->RecordFailure(FailureReasonOf(submitted),
+                                absl::Now() - start);
     std::move (*answer)(std::move(submitted));
   }
 }

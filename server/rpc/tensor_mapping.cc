@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/common/quote.h"
+#include "server/common/reserved_parameters.h"
 #include "server/common/status_macros.h"
 
 namespace npuk {
@@ -29,15 +29,6 @@ std::string InputNames(const KernelSpec& spec) {
   return absl::StrJoin(
       spec.inputs, ", ",
       [](std::string* out, const TensorDecl& t) { out->append(t.name); });
-}
-
-// Triton's reserved request parameters: accepted and, except "timeout",
-// ignored (server:docs/protocol/extension_parameters.md).
-bool IsReservedParameter(absl::string_view name) {
-  return name == "sequence_id" || name == "sequence_start" ||
-         name == "sequence_end" || name == "priority" || name == "timeout" ||
-         name == "headers" || name == "binary_data_output" ||
-         absl::StartsWith(name, "triton_");
 }
 
 size_t TypedCount(const InferTensorContents& c) {

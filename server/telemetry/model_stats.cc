@@ -22,6 +22,21 @@ void ModelStats::RecordSuccess(size_t, absl::Duration queue,
   last_inference_ms_ = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
 }
 
+FailureReason FailureReasonOf(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kResourceExhausted:
+      return FailureReason::kRejected;
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kDeadlineExceeded:
+      return FailureReason::kCanceled;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kInternal:
+      return FailureReason::kBackend;
+    default:
+      return FailureReason::kOther;
+  }
+}
+
 void ModelStats::RecordFailure(FailureReason reason, absl::Duration total) {
   absl::MutexLock lock(&mu_);
   fail_.Add(total);

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpc_service.pb.h"
@@ -18,6 +19,11 @@ namespace npuk {
 
 // Why a request failed, as Triton's nv_inference_request_failure{reason}.
 enum class FailureReason { kRejected, kCanceled, kBackend, kOther };
+
+// The reason a request that ended with `s` counts under: queue full
+// (RESOURCE_EXHAUSTED) rejected, cancelled or past its deadline canceled,
+// UNAVAILABLE or INTERNAL the backend, anything else other.
+FailureReason FailureReasonOf(const absl::Status& s);
 
 // Thread-safe.
 class ModelStats : public BatchObserver {
