@@ -213,6 +213,7 @@ absl::Status FinalizeConfig(config::Config& c) {
     if (m == nullptr) {
       m = c.add_models();
       m->set_name(spec.name);
+      if (spec.npu_opt_in && c.backend() != "cpu") m->set_enabled(false);
     }
     if (m->max_batch_frames() == 0) {
       m->set_max_batch_frames(spec.default_max_batch);

@@ -36,6 +36,7 @@
 #include "server/health/zero_guard.h"
 #include "server/http/http_server.h"
 #include "server/http/rest_service.h"
+#include "server/models/attention_model.h"
 #include "server/models/log_mel.h"
 #include "server/reflection/reflection_v1.h"
 #include "server/rpc/inference_service.h"
@@ -242,6 +243,10 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<ModelStats> log_mel_stats_;
   std::unique_ptr<LogMelModel> log_mel_;
   std::vector<Model> models_;
+  // The attention model over the tile kernel `attention` and the internal
+  // `attention_pair` (server/models/attention_model.h); its statistics are
+  // the tile kernel's (in models_), which observe both batchers.
+  std::unique_ptr<AttentionModel> attention_;
   // System shared-memory regions clients registered; requests keep the
   // mappings they use alive on their own.
   shm::SharedMemoryRegistry shm_registry_;
@@ -303,12 +308,39 @@ absl::Status DaemonImpl::OpenDevice() {
   return absl::OkStatus();
 }
 
+// The served model an internal kernel runs for (its statistics are that
+// model's): log_mel's PCM kernels, the attention model's pair kernel.
+std::string_view ServedBy(std::string_view internal_kernel) {
+  return internal_kernel == "attention_pair" ? "attention" : "log_mel";
+}
+
 absl::StatusOr<std::vector<ServedModel>> DaemonImpl::PrepareModels() {
   std::vector<ServedModel> served;
+  // Kernel models first: an internal kernel's statistics may be theirs.
+  std::vector<const KernelSpec*> order;
   for (const KernelSpec* spec : AllKernels()) {
+    if (!spec->internal) order.push_back(spec);
+  }
+  for (const KernelSpec* spec : AllKernels()) {
+    if (spec->internal) order.push_back(spec);
+  }
+  for (const KernelSpec* spec : order) {
     const config::ModelSettings* settings =
         FindModelSettings(config_, spec->name);
     if (settings == nullptr) continue;
+    ModelStats* host_stats = nullptr;
+    if (spec->internal && ServedBy(spec->name) != "log_mel") {
+      for (const Model& m : models_) {
+        if (m.spec->name == ServedBy(spec->name)) host_stats = m.stats.get();
+      }
+      if (host_stats == nullptr) {
+        spdlog::warn(
+            "kernel {} is not prepared: it serves only model {}, which is "
+            "disabled in the config",
+            spec->name, ServedBy(spec->name));
+        continue;
+      }
+    }
     std::vector<std::unique_ptr<Executor>> executors;
     for (uint32_t i = 0; i < settings->instances(); ++i) {
       absl::StatusOr<std::unique_ptr<Executor>> e =
@@ -326,18 +358,21 @@ absl::StatusOr<std::vector<ServedModel>> DaemonImpl::PrepareModels() {
     Model m{spec,
             spec->internal ? nullptr : std::make_unique<ModelStats>(spec->name),
             nullptr};
-    if (spec->internal && log_mel_stats_ == nullptr) {
-      log_mel_stats_ =
-          std::make_unique<ModelStats>(LogMelModel::Descriptor().name);
+    if (spec->internal && host_stats == nullptr) {
+      if (log_mel_stats_ == nullptr) {
+        log_mel_stats_ =
+            std::make_unique<ModelStats>(LogMelModel::Descriptor().name);
+      }
+      host_stats = log_mel_stats_.get();
     }
     BatcherOptions options;
     options.max_batch_items = settings->max_batch_frames();
     options.max_queue_delay =
         absl::Microseconds(settings->max_queue_delay_us());
     options.max_queue_size = settings->max_queue_size();
-    m.batcher = std::make_unique<Batcher>(
-        *spec, options, std::move(executors), &guard_,
-        spec->internal ? log_mel_stats_.get() : m.stats.get());
+    m.batcher =
+        std::make_unique<Batcher>(*spec, options, std::move(executors), &guard_,
+                                  spec->internal ? host_stats : m.stats.get());
     monitor_.AddModel(m.batcher.get(), FitCanary(GoldenCanary(*spec),
                                                  settings->max_batch_frames()));
     if (!spec->internal) {
@@ -369,6 +404,23 @@ absl::StatusOr<std::vector<ServedModel>> DaemonImpl::PrepareModels() {
     served.push_back({&LogMelModel::Descriptor(), nullptr, log_mel_stats_.get(),
                       *pcm_settings, log_mel_.get()});
   }
+  // attention over its tile kernel (whose name, settings and statistics
+  // it takes) and, when enabled, attention_pair.
+  Batcher* tiles = nullptr;
+  Batcher* pairs = nullptr;
+  for (const Model& m : models_) {
+    if (m.spec->name == "attention") tiles = m.batcher.get();
+    if (m.spec->name == "attention_pair") pairs = m.batcher.get();
+  }
+  for (ServedModel& s : served) {
+    if (tiles == nullptr || s.batcher != tiles) continue;
+    attention_ = std::make_unique<AttentionModel>(
+        AttentionModelOptions{.backend = config_.backend(),
+                              .instances = s.settings.instances()},
+        tiles, pairs, s.stats);
+    readiness_.AddHostModel(s.spec->name, attention_->kernels());
+    s.host = attention_.get();
+  }
   if (models_.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("every model is disabled in the config; enable one of ",
@@ -398,7 +450,8 @@ void DaemonImpl::StartServices(std::vector<ServedModel> served) {
   // service's fully qualified name (what Kubernetes probes and grpc
   // health-checking clients are usually configured with).
   // log_mel has a health service of its own, SERVING while every kernel
-  // it runs on is (the internal kernels keep theirs too).
+  // it runs on is (the internal kernels keep theirs too); attention's is
+  // its tile kernel's name, with the same rule (AddGroup below).
   std::vector<std::string> health_names = monitor_.model_names();
   if (log_mel_ != nullptr) {
     health_names.push_back(LogMelModel::Descriptor().name);
@@ -407,25 +460,20 @@ void DaemonImpl::StartServices(std::vector<ServedModel> served) {
       std::move(health_names),
       std::vector<std::string>{
           inference::GRPCInferenceService::service_full_name()});
+  // A host model is SERVING while every kernel it runs on is.
+  if (log_mel_ != nullptr) {
+    health_service_->AddGroup(LogMelModel::Descriptor().name,
+                              log_mel_->kernels());
+  }
+  if (attention_ != nullptr) {
+    health_service_->AddGroup(attention_->descriptor().name,
+                              attention_->kernels());
+  }
   reflection_v1_ =
       std::make_unique<ReflectionV1Service>(std::vector<std::string>{
           inference::GRPCInferenceService::service_full_name(),
           grpc::health::v1::Health::service_full_name()});
   health_service_->Attach(&monitor_);
-  if (log_mel_ != nullptr) {
-    monitor_.AddObserver(
-        [this, kernels = log_mel_->kernels()](const HealthSnapshot& snapshot) {
-          size_t serving = 0;
-          for (const ModelHealth& m : snapshot.models) {
-            for (const std::string& k : kernels) {
-              if (m.model == k && m.serving) ++serving;
-            }
-          }
-          health_service_->SetServing(
-              LogMelModel::Descriptor().name,
-              !kernels.empty() && serving == kernels.size());
-        });
-  }
   systemd_ = std::make_unique<SystemdNotifier>(&monitor_);
   systemd_->Start();
 
@@ -615,9 +663,13 @@ absl::Status DaemonImpl::StartRest() {
 std::string DaemonImpl::RenderMetrics() const {
   std::vector<ModelMetricsView> views;
   for (const Model& m : models_) {
-    if (m.stats == nullptr) continue;  // internal: counted by log_mel
-    views.push_back({m.stats.get(), m.batcher->pending(),
-                     monitor_.IsServing(m.spec->name)});
+    // Internal kernels are counted by the model they serve.
+    if (m.stats == nullptr) continue;
+    const bool host =
+        attention_ != nullptr && m.spec == &attention_->descriptor();
+    views.push_back({m.stats.get(),
+                     host ? attention_->pending() : m.batcher->pending(),
+                     readiness_.IsServing(m.spec->name)});
   }
   if (log_mel_ != nullptr) {
     views.push_back({log_mel_stats_.get(), log_mel_->pending(),

@@ -88,21 +88,18 @@ extern "C" void attention_64x64_vec(const int8_t* qkv, int8_t* out,
   // The mem tile DMA's blocking (dimensionsToStream), done here in plain
   // C++ and not counted.
   int8_t q_blk[n * n], k_blk[n * n], v_blk[n * n], out_blk[n * n];
+  using npuk::attention_vec::Block4x8;
+  using npuk::attention_vec::Block8x8;
   for (int i = 0; i < n; ++i) {
     for (int d = 0; d < n; ++d) {
-      q_blk[((i / 4) * 8 + d / 8) * 32 + (i % 4) * 8 + d % 8] = q[i * n + d];
-      // k row-blocked: block (j / 8, d / 8), element (j % 8, d % 8).
-      k_blk[((i / 8) * 8 + d / 8) * 64 + (i % 8) * 8 + d % 8] = k[i * n + d];
-      // v (j, c): block (j / 4, c / 8), element (j % 4, c % 8).
-      v_blk[((i / 4) * 8 + d / 8) * 32 + (i % 4) * 8 + d % 8] = vv[i * n + d];
+      q_blk[Block4x8(i, d)] = q[i * n + d];
+      k_blk[Block8x8(i, d)] = k[i * n + d];  // k row-blocked
+      v_blk[Block4x8(i, d)] = vv[i * n + d];
     }
   }
   attention_vec_blocks(q_blk, k_blk, v_blk, out_blk, score_multiplier,
                        score_shift);
   for (int i = 0; i < n; ++i) {
-    for (int c = 0; c < n; ++c) {
-      out[i * n + c] =
-          out_blk[((i / 4) * 8 + c / 8) * 32 + (i % 4) * 8 + c % 8];
-    }
+    for (int c = 0; c < n; ++c) out[i * n + c] = out_blk[Block4x8(i, c)];
   }
 }

@@ -22,6 +22,20 @@ extern "C" void attention_vec_blocks(const int8_t* q_blk, const int8_t* k_blk,
                                      int32_t score_multiplier,
                                      int32_t score_shift);
 
+namespace npuk::attention_vec {
+
+// Where element (row, col) of a row-major 64 x 64 operand goes in the
+// layouts above: 4 x 8 blocks (q_blk, v_blk, out_blk) and 8 x 8 blocks
+// (k_blk).
+constexpr int Block4x8(int row, int col) {
+  return ((row / 4) * 8 + col / 8) * 32 + (row % 4) * 8 + col % 8;
+}
+constexpr int Block8x8(int row, int col) {
+  return ((row / 8) * 8 + col / 8) * 64 + (row % 8) * 8 + col % 8;
+}
+
+}  // namespace npuk::attention_vec
+
 // attention_64x64's signature (q|k|v row-major in, row-major out): the
 // blocking done on the host, then attention_vec_blocks.
 extern "C" void attention_64x64_vec(const int8_t* qkv, int8_t* out,

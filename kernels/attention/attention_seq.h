@@ -59,6 +59,14 @@ void AttentionSeq(const SeqAttentionArgs& args, size_t first, size_t count);
 void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
                       size_t count);  // REQUIRES: HasAvx2()
 
+// One (query tile, key tile) pair's row partials, the device item of
+// kernels/attention_pair (PairPartials in attention_seq_impl.inc): q|k|v
+// int8 [64][64] each, back to back; limit[r] in [0, 64] the keys row r
+// sees; out int32 [64][66]. The bytes of the pair kernel's portable entry.
+// REQUIRES: HasAvx2().
+void AttentionPairAvx2(const int8_t* qkv, const int32_t* limit,
+                       ScoreScale score_scale, int32_t* out);
+
 }  // namespace cpu
 }  // namespace npuk
 

@@ -45,6 +45,14 @@ absl::Status CheckLength(const char* name, const char* length, int64_t l) {
 
 }  // namespace
 
+absl::Status CheckScoreScale(double score_scale) {
+  if (ScoreScaleInRange(score_scale)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "parameter 'score_scale' is ", score_scale,
+      "; it must be a finite number in [", kMinScoreScale, ", ", kMaxScoreScale,
+      "] (for float Q, K quantised with scales s_q, s_k send s_q*s_k/8)"));
+}
+
 absl::StatusOr<SeqAttentionShape> CheckSeqAttention(
     std::span<const int64_t> q_dims, std::span<const int64_t> k_dims,
     std::span<const int64_t> v_dims, double score_scale, double output_scale,
@@ -65,12 +73,8 @@ absl::StatusOr<SeqAttentionShape> CheckSeqAttention(
   }
   if (absl::Status s = CheckLength("q", "Lq", q_dims[1]); !s.ok()) return s;
   if (absl::Status s = CheckLength("k", "Lk", k_dims[1]); !s.ok()) return s;
-  if (!ScoreScaleInRange(score_scale)) {
-    return Invalid(absl::StrCat(
-        "parameter 'score_scale' is ", score_scale,
-        "; it must be a finite number in [", kMinScoreScale, ", ",
-        kMaxScoreScale,
-        "] (for float Q, K quantised with scales s_q, s_k send s_q*s_k/8)"));
+  if (absl::Status s = CheckScoreScale(score_scale); !s.ok()) {
+    return Invalid(std::string(s.message()));
   }
   if (!online::OutputScaleInRange(output_scale)) {
     return Invalid(absl::StrCat(

@@ -20,6 +20,12 @@ struct SeqAttentionShape {
   bool causal;
 };
 
+// OK, or INVALID_ARGUMENT "parameter 'score_scale' is ...; it must be ..."
+// when the value is outside ScoreScaleInRange: the one wording of that
+// refusal (the attention and attention_pair parameter records, and
+// CheckSeqAttention below).
+absl::Status CheckScoreScale(double score_scale);
+
 // Checks the three shapes and the parameters; on success the shape.
 absl::StatusOr<SeqAttentionShape> CheckSeqAttention(
     std::span<const int64_t> q_dims, std::span<const int64_t> k_dims,

@@ -20,23 +20,13 @@
 //   acc m = 2^30 (acc + 2 x1 mh) + 2^15 (2 x1 ml + x0 mh) + x0 ml.
 #include "kernels/attention/attention_seq_vec.h"
 
+#include "kernels/attention/attention_kernel_vec.h"
 #include "kernels/attention/attention_vec_parts.h"
 #include "kernels/common/fixed_point.h"
 #include "kernels/common/online_softmax.h"
 
 namespace npuk::attention_vec {
 namespace {
-
-enum SeqRegion {
-  kSeqScores = 0,
-  kSeqSoftmax = 1,
-  kSeqRows = 2,
-  kSeqPv = 3,
-  kSeqMix = 4,
-  kSeqSetup = 5,
-  kSeqOutput = 6,
-  kSeqKeys = 7,
-};
 
 constexpr int64_t kOne30 = int64_t{1} << online::kWeightBits;
 
@@ -289,8 +279,7 @@ void AttentionSeqVec(const SeqAttentionArgs& a, size_t first, size_t count) {
     // sequence: not counted.
     for (int i = 0; i < n; ++i) {
       for (int d = 0; d < n; ++d) {
-        q_blk[((i / 4) * 8 + d / 8) * 32 + (i % 4) * 8 + d % 8] =
-            i < rows ? q[i * n + d] : int8_t{0};
+        q_blk[Block4x8(i, d)] = i < rows ? q[i * n + d] : int8_t{0};
       }
     }
     attention_seq_vec_begin(&state);
@@ -301,8 +290,8 @@ void AttentionSeqVec(const SeqAttentionArgs& a, size_t first, size_t count) {
         for (int d = 0; d < n; ++d) {
           const int8_t kv = j < keys ? k[(k0 + j) * n + d] : int8_t{0};
           const int8_t vv = j < keys ? v[(k0 + j) * n + d] : int8_t{0};
-          k_blk[((j / 8) * 8 + d / 8) * 64 + (j % 8) * 8 + d % 8] = kv;
-          v_blk[((j / 4) * 8 + d / 8) * 32 + (j % 4) * 8 + d % 8] = vv;
+          k_blk[Block8x8(j, d)] = kv;
+          v_blk[Block4x8(j, d)] = vv;
         }
       }
       for (int r = 0; r < n; ++r) {
@@ -321,8 +310,7 @@ void AttentionSeqVec(const SeqAttentionArgs& a, size_t first, size_t count) {
     int8_t* out = a.out + (static_cast<size_t>(h) * a.lq + q0) * n;
     for (int i = 0; i < rows; ++i) {
       for (int c = 0; c < n; ++c) {
-        out[i * n + c] =
-            out_blk[((i / 4) * 8 + c / 8) * 32 + (i % 4) * 8 + c % 8];
+        out[i * n + c] = out_blk[Block4x8(i, c)];
       }
     }
   }

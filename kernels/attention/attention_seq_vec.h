@@ -54,6 +54,21 @@ void attention_seq_vec_end(const AttentionSeqVecState* state, int8_t* out_blk,
 
 namespace npuk::attention_vec {
 
+// The regions (vec::Profile) the three entries count in, each priced on
+// its own by the cycle model. attention_pair_vec (kernels/attention_pair)
+// counts its record decoding in kSeqSetup and its store of the partials in
+// kSeqOutput, which a pair (no attention_seq_vec_end) leaves empty.
+enum SeqRegion {
+  kSeqScores = 0,
+  kSeqSoftmax = 1,
+  kSeqRows = 2,
+  kSeqPv = 3,
+  kSeqMix = 4,
+  kSeqSetup = 5,
+  kSeqOutput = 6,
+  kSeqKeys = 7,
+};
+
 // Units [first, first + count) of `args` (attention_seq.h) through the
 // three entries above, the blocking done here as the mem tile's DMA would
 // (not counted). Byte-identical to seq::AttentionSeqReference.

@@ -4,9 +4,9 @@
 // int32 shift} (QuantizeScoreScale), device argument 1.
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
 #include "kernels/attention/attention_cpu.h"
 #include "kernels/attention/attention_kernel.h"
+#include "kernels/attention/attention_seq_request.h"
 #include "kernels/common/score_scale.h"
 #include "kernels/registry/embedded.h"
 #include "kernels/registry/kernel_spec.h"
@@ -43,12 +43,7 @@ void Cpu(const uint8_t* const* in, uint8_t* out, size_t n) {
 absl::Status EncodeParams(std::span<const ParamValue> values,
                           std::span<uint8_t> record) {
   const double s = std::get<double>(values[0]);
-  if (!ScoreScaleInRange(s)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "parameter 'score_scale' is ", s, "; it must be a finite number in [",
-        kMinScoreScale, ", ", kMaxScoreScale,
-        "] (for float Q, K quantised with scales s_q, s_k send s_q*s_k/8)"));
-  }
+  if (absl::Status status = CheckScoreScale(s); !status.ok()) return status;
   const ScoreScale scale = QuantizeScoreScale(s);
   std::memcpy(record.data(), &scale, kRecordBytes);
   return absl::OkStatus();

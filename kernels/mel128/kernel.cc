@@ -46,6 +46,10 @@ const KernelSpec& Spec() {
       .cpu_quantum = 8,
       // A whole 30 s Whisper window (3000 frames) in one request.
       .default_max_batch = 3072,
+      // Framed 128-band mel; on the NPU the log_mel model (mel128_pcm)
+      // serves 128 bands, and this kernel is listed in the config to get
+      // one of Phoenix's 6 hardware contexts.
+      .npu_opt_in = true,
       .design = {.generator = "mel128_design.py",
                  .source = "mel128_kernel.cc",
                  .entry = "mel128_kernel_simple",

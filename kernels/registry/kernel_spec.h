@@ -128,7 +128,9 @@ struct Golden {
   GoldenFile output;  // items * output bytes
   // The request parameter values (KernelSpec::params order) whose encoding
   // the parameter plane of `inputs` holds, so that a client can send the
-  // golden over the wire (npukctl health --deep). Empty means the defaults.
+  // golden over the wire (npukctl health --deep). Empty means the defaults;
+  // always empty for an internal kernel, whose golden records may differ
+  // per item (attention_pair's masks).
   std::vector<ParamValue> params;
 };
 
@@ -164,6 +166,10 @@ struct KernelSpec {
   // canary like any kernel, but is not a model on the wire (absent from
   // RepositoryIndex, ModelMetadata and ModelInfer).
   bool internal = false;
+  // Not enabled by default on the NPU backends (npu-sim, xrt): Phoenix
+  // runs at most 6 hardware contexts, one per kernel, so not every kernel
+  // fits beside the others. A config that lists the model enables it.
+  bool npu_opt_in = false;
 
   NpuDesign design;
   Golden golden;

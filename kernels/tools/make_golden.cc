@@ -7,9 +7,10 @@
 //
 // Inputs come from a fixed xorshift generator: a kernel with a recipe
 // below gets signals chosen to exercise its math (mel: speech-like frames,
-// tones, noise, clipping; attention: Gaussian q, k, v at realistic scales);
-// any other kernel gets 4 items of seeded uniform bytes in every input
-// tensor and its default parameters. Outputs are what the kernel's
+// tones, noise, clipping; attention and attention_pair: Gaussian q, k, v at
+// realistic scales, the pairs with different masks); any other kernel gets
+// 4 items of seeded uniform bytes in every input tensor and its default
+// parameters. Outputs are what the kernel's
 // reference gives, checked against its CPU path and for all-zero items
 // (which the zero guard would reject). A rerun on the same platform writes
 // the same bytes. The committed files are the contract: the registry checks
@@ -73,7 +74,9 @@ class Rng {
 
 // A kernel's golden inputs: one plane per input tensor (declaration
 // order), items after items, and the parameter values every item carries
-// (empty = the declared defaults).
+// (empty = the declared defaults). A recipe whose items carry different
+// records (attention_pair's masks) writes the parameter plane itself, as
+// the last plane, and leaves the values empty.
 struct Inputs {
   size_t items = 0;
   std::vector<Bytes> planes;
@@ -153,22 +156,33 @@ Inputs MelRecipe() {
   return p;
 }
 
-// attention: 4 tiles of Gaussian q, k, v (sigma 1, 1.5, 2, 3) quantised with
-// one scale s for every tensor of every tile, and score_scale = s^2 / 8
-// (s_q s_k / 8 of realistic data, about 0.0125) for every tile.
-Inputs AttentionRecipe() {
-  constexpr int kTiles = 4;
-  constexpr int kMatrix = 64 * 64;
-  Rng rng(0x6174746e);
-  const double sigma[kTiles] = {1.0, 1.5, 2.0, 3.0};
-  std::vector<double> x;  // per tile q, then k, then v
-  for (int t = 0; t < kTiles; ++t) {
+constexpr int kQkvItems = 4;
+constexpr int kMatrix = 64 * 64;
+
+// kQkvItems items of Gaussian q, k, v 64 x 64 each (sigma 1, 1.5, 2, 3 per
+// item), item after item (q, then k, then v), and in *scale the one
+// quantisation scale s = max |x| / 127 of them all.
+std::vector<double> GaussianQkv(uint64_t seed, double* scale) {
+  Rng rng(seed);
+  const double sigma[kQkvItems] = {1.0, 1.5, 2.0, 3.0};
+  std::vector<double> x;
+  for (int t = 0; t < kQkvItems; ++t) {
     for (int i = 0; i < 3 * kMatrix; ++i)
       x.push_back(sigma[t] * rng.Gaussian());
   }
   double max_abs = 0;
   for (double v : x) max_abs = std::fmax(max_abs, std::fabs(v));
-  const double s = max_abs / 127.0;
+  *scale = max_abs / 127.0;
+  return x;
+}
+
+// attention: 4 tiles of Gaussian q, k, v quantised with one scale s for
+// every tensor of every tile, and score_scale = s^2 / 8 (s_q s_k / 8 of
+// realistic data, about 0.0125) for every tile.
+Inputs AttentionRecipe() {
+  constexpr int kTiles = kQkvItems;
+  double s = 0;
+  const std::vector<double> x = GaussianQkv(0x6174746e, &s);
   // The exact value of the quantised scale, so a client sending it (the
   // declaration's golden.params) encodes the same record.
   const double score_scale =
@@ -178,6 +192,42 @@ Inputs AttentionRecipe() {
     const size_t tensor = (i % (3 * kMatrix)) / kMatrix;
     p.planes[tensor].push_back(
         static_cast<uint8_t>(static_cast<int8_t>(std::nearbyint(x[i] / s))));
+  }
+  return p;
+}
+
+// attention_pair: 4 pairs of Gaussian q, k, v quantised with one scale s,
+// score_scale = s^2 / 8 as attention's recipe,
+// each with the record of a different place in a sequence: a whole tile
+// {64, 64, 64}, a causal diagonal tile (row r sees keys 0..r: diag 1), the
+// partial last key tile of a sequence (37 keys, k and v zero beyond) and
+// the one query row of a decoder step (q zero beyond it). Records: {mult,
+// shift, rows, keys, diag, 0}.
+Inputs AttentionPairRecipe() {
+  constexpr int kPairs = kQkvItems;
+  constexpr int32_t kRecord[kPairs][3] = {
+      {64, 64, 64}, {64, 64, 1}, {64, 37, 64}, {1, 64, 64}};
+  double s = 0;
+  const std::vector<double> x = GaussianQkv(0x61747070, &s);
+  const npuk::ScoreScale scale = npuk::QuantizeScoreScale(s * s / 8.0);
+  Inputs p{kPairs, std::vector<Bytes>(4), {}};
+  for (size_t i = 0; i < x.size(); ++i) {
+    const int pair = static_cast<int>(i / (3 * kMatrix));
+    const size_t tensor = (i % (3 * kMatrix)) / kMatrix;
+    const int row = static_cast<int>(i % kMatrix) / 64;
+    const int32_t valid = tensor == 0 ? kRecord[pair][0] : kRecord[pair][1];
+    const double q = row < valid ? std::nearbyint(x[i] / s) : 0.0;
+    p.planes[tensor].push_back(static_cast<uint8_t>(static_cast<int8_t>(q)));
+  }
+  for (const auto& r : kRecord) {
+    const int32_t words[6] = {
+        scale.multiplier, scale.shift, r[0], r[1], r[2], 0};
+    for (int32_t w : words) {
+      for (int b = 0; b < 4; ++b) {
+        p.planes[3].push_back(
+            static_cast<uint8_t>(static_cast<uint32_t>(w) >> (8 * b)));
+      }
+    }
   }
   return p;
 }
@@ -231,11 +281,12 @@ std::vector<Bytes> PlanesFor(const KernelSpec& spec, size_t* items,
   // mel128 runs the same frames through Whisper large-v3's filterbank.
   Inputs p = spec.name == "mel" || spec.name == "mel128"           ? MelRecipe()
              : spec.name == "mel_pcm" || spec.name == "mel128_pcm" ? PcmRecipe()
-             : spec.name == "attention" ? AttentionRecipe()
-                                        : GenericRecipe(spec);
+             : spec.name == "attention"      ? AttentionRecipe()
+             : spec.name == "attention_pair" ? AttentionPairRecipe()
+                                             : GenericRecipe(spec);
   *params = p.params;
   *items = p.items;
-  if (spec.param_bytes > 0) {
+  if (spec.param_bytes > 0 && p.planes.size() < spec.plane_count()) {
     const std::vector<npuk::ParamValue> values =
         p.params.empty() ? npuk::DefaultParams(spec) : p.params;
     Bytes record(spec.param_bytes);

@@ -16,6 +16,8 @@
 #include "kernels/attention/attention_kernel_vec.h"
 #include "kernels/attention/attention_seq.h"
 #include "kernels/attention/attention_seq_vec.h"
+#include "kernels/attention_pair/attention_pair_kernel.h"
+#include "kernels/attention_pair/attention_pair_vec.h"
 #include "kernels/common/mel_tables.h"
 #include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
@@ -245,6 +247,54 @@ OpCounts CountScalarAttention() {
   return o;
 }
 
+// attention_pair_kernel.cc's attention_pair_64x64 on a whole unmasked tile
+// (every row sees every key: the most work), loop by loop: the sequence
+// attention's portable row code (attention_seq_impl.inc, PairPartials).
+OpCounts CountScalarAttentionPair() {
+  constexpr uint64_t n = 64, d = 64;
+  OpCounts o;
+  // limits: compare with rows, clamp diag, add, min, clamp (~8), store
+  o.scalar += n * 8;
+  o.scalar_mem += n;
+  o.muldi3 += 1;  // MakeExpParams: multiplier x log2(e) in 64 bits
+  o.scalar += 10;
+  // the keys any row sees: compare + select, one load
+  o.scalar += n * 2;
+  o.scalar_mem += n;
+  // PrepareTile: k^T and v, each element a compare, a select, load, store
+  o.scalar += 2 * n * d * 2;
+  o.scalar_mem += 2 * n * d * 2;
+  // per row: scores cleared, then d, j: load kt, load + store score,
+  // multiply, add (and q[d] once per d)
+  o.scalar_mem += n * n;
+  o.scalar += n * d * n * 2;
+  o.scalar_mem += n * d * n * 3 + n * d;
+  // row max over the visible keys: compare + select, one load
+  o.scalar += n * n * 2;
+  o.scalar_mem += n * n;
+  // exponents: the j < lim test, subtract, Exponent (a __muldi3 + 6 ops),
+  // Exp2NegQ15 (24 ops, as the tile kernel), sum; 2 mem ops
+  o.muldi3 += n * n;
+  o.scalar += n * n * (1 + 1 + 6 + 24 + 1);
+  o.scalar_mem += n * n * 2;
+  // reciprocal: one 32-bit division per row
+  o.udivsi3 += n;
+  o.scalar += n * 2;
+  // probabilities: the j < lim test, mul, add, shift, clamp; 2 mem ops
+  o.scalar += n * n * 5;
+  o.scalar_mem += n * n * 2;
+  // PV into the output row: o cleared; j: load p, test p == 0; c: load v,
+  // load + store o, multiply, add
+  o.scalar_mem += n * d;
+  o.scalar += n * n * 2;
+  o.scalar_mem += n * n;
+  o.scalar += n * n * d * 2;
+  o.scalar_mem += n * n * d * 3;
+  // m_t and S_t stored
+  o.scalar_mem += n * 2;
+  return o;
+}
+
 // passthrough_4096's byte loop (the host compilers vectorise it; Peano
 // does not auto-vectorise by default: llvm-aie's driver passes
 // -vectorize-loops=false).
@@ -275,16 +325,40 @@ Profile CountVectorMel(void (*frames)(const int16_t*, Out*, size_t, Profile*),
   return p;
 }
 
+// n seeded pseudo-random bytes: the attention kernels' counts do not depend
+// on them.
+std::vector<int8_t> RandomInt8(size_t n, uint32_t seed) {
+  std::vector<int8_t> x(n);
+  std::mt19937 rng(seed);
+  for (int8_t& b : x) b = static_cast<int8_t>(rng());
+  return x;
+}
+
 Profile CountVectorAttention() {
-  std::vector<int8_t> qkv(kAttentionInBytes);
-  std::mt19937 rng(2);
-  for (int8_t& b : qkv) b = static_cast<int8_t>(rng());
+  const std::vector<int8_t> qkv = RandomInt8(kAttentionInBytes, 2);
   std::vector<int8_t> out(kAttentionOutBytes);
   const ScoreScale scale = QuantizeScoreScale(0.125);
   Profile p;
   {
     CountScope scope(&p);
     attention_64x64_vec(qkv.data(), out.data(), scale.multiplier, scale.shift);
+  }
+  return p;
+}
+
+// One whole unmasked pair through attention_pair_vec: the sequence
+// attention's begin and one full step, then the store of the partials.
+Profile CountVectorAttentionPair() {
+  const std::vector<int8_t> qkv = RandomInt8(kAttentionPairInBytes, 4);
+  std::vector<int32_t> out(kAttentionPairOutWords);
+  const ScoreScale scale = QuantizeScoreScale(0.125);
+  const AttentionPairRecord record{scale.multiplier,   scale.shift,
+                                   kAttentionPairTile, kAttentionPairTile,
+                                   kAttentionPairTile, 0};
+  Profile p;
+  {
+    CountScope scope(&p);
+    attention_vec::AttentionPairVec(qkv.data(), record, out.data());
   }
   return p;
 }
@@ -324,6 +398,9 @@ KernelCost Compute(std::string_view name, Variant variant) {
   } else if (name == "attention") {
     p = variant == Variant::kVector ? CountVectorAttention()
                                     : OneRegion(CountScalarAttention());
+  } else if (name == "attention_pair") {
+    p = vector ? CountVectorAttentionPair()
+               : OneRegion(CountScalarAttentionPair());
   } else if (name == "passthrough") {
     p = variant == Variant::kVector ? CountVectorPassthrough()
                                     : OneRegion(CountScalarPassthrough());

@@ -485,6 +485,13 @@ inline Vec<T, R * C> Transpose(const Vec<T, R * C>& a) {
 inline void Scalar(uint64_t ops) { NPUK_VEC_COUNT(scalar, ops); }
 inline void UDiv() { NPUK_VEC_COUNT(udivsi3, 1); }
 inline void ScalarMem(uint64_t ops) { NPUK_VEC_COUNT(scalar_mem, ops); }
+// 32-bit scalar stores counted on the one store unit (each takes it for a
+// cycle), for code whose stores are its bound: ScalarMem prices loads and
+// stores together on the two load units.
+inline void ScalarStore(uint64_t ops) {
+  NPUK_VEC_COUNT(stores, ops);
+  NPUK_VEC_COUNT(store_bits, ops * 32);
+}
 inline void LoopEntry() { NPUK_VEC_COUNT(loops, 1); }
 
 #undef NPUK_VEC_COUNT
@@ -653,6 +660,7 @@ inline Vec<T, R * C> Transpose(const Vec<T, R * C>& a) {
 inline void Scalar(uint64_t) {}
 inline void UDiv() {}
 inline void ScalarMem(uint64_t) {}
+inline void ScalarStore(uint64_t) {}
 inline void LoopEntry() {}
 inline void BeginRegion(int) {}
 

@@ -158,6 +158,28 @@ TEST(CycleModelTest, VectorMelIsPricedBelowScalarMel) {
   EXPECT_FALSE(CostOf("no-such-kernel", Variant::kVector).known);
 }
 
+// attention_pair's vector price is one full sequence step with its record
+// decoding and the scalar store of the partials instead of the output
+// stage: above a one-tile sequence unit (begin, step, end) by at most the
+// store; its scalar price is the tile kernel's loops plus the pair's
+// copies and masks, within a few percent of them.
+TEST(CycleModelTest, AttentionPairIsOneStepAndItsStore) {
+  const KernelCost vec = CostOf("attention_pair", Variant::kVector);
+  const KernelCost scalar = CostOf("attention_pair", Variant::kScalar);
+  ASSERT_TRUE(vec.known);
+  ASSERT_TRUE(scalar.known);
+  const double unit = ModelSeqAttention(1, 64, 64, false, 1, 8e9).core_cycles;
+  const double tile = CostOf("attention", Variant::kScalar).cycles_per_call;
+  std::printf(
+      "attention_pair cycles/pair: vector %.0f (one-tile sequence unit %.0f), "
+      "scalar %.0f (tile kernel %.0f)\n",
+      vec.cycles_per_call, unit, scalar.cycles_per_call, tile);
+  EXPECT_GT(vec.cycles_per_call, unit);
+  EXPECT_LT(vec.cycles_per_call, unit + 64 * 66 + 64 * 8 + 1000);
+  EXPECT_GT(scalar.cycles_per_call, tile);
+  EXPECT_LT(scalar.cycles_per_call, 1.05 * tile);
+}
+
 }  // namespace
 // The sequence attention model: every key-tile step is counted (the pairs
 // are SeqTilePairs per head), the busiest of 4 cores carries at least a

@@ -95,17 +95,17 @@ absl::Status Batcher::Submit(std::unique_ptr<InferTask> task) {
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
-    if (draining_) {
+    if (draining_ && !task->continuation) {
       status = absl::UnavailableError(
           "server is shutting down and accepts no new requests; retry on "
           "another replica or after restart");
     } else {
       // Canaries skip the bound and the line: a busy device is not a broken
       // one, and health must not flip under load.
-      const bool full =
-          !task->canary && user_queued_ >= options_.max_queue_size;
+      const bool bounded = !task->canary && !task->continuation;
+      const bool full = bounded && user_queued_ >= options_.max_queue_size;
       if (full) PurgeDeadLocked(dead);
-      if (!task->canary && user_queued_ >= options_.max_queue_size) {
+      if (bounded && user_queued_ >= options_.max_queue_size) {
         status = absl::ResourceExhaustedError(absl::StrCat(
             kernel_.name, " queue is full (", options_.max_queue_size,
             " requests waiting, max_queue_size); retry with backoff"));

@@ -46,6 +46,13 @@ struct InferTask {
   std::shared_ptr<std::atomic<bool>> cancelled;
   // True for health canaries (not counted in user statistics).
   bool canary = false;
+  // A later piece of a request the server already accepted (a host model
+  // sends a long request in pieces, a few at a time): queued even while
+  // draining and beyond max_queue_size, so an accepted request is never
+  // refused halfway. Its pieces are submitted from the done callbacks of
+  // earlier ones, on the batcher's own threads, which take them before
+  // they stop.
+  bool continuation = false;
   // Called exactly once, from a batcher thread (or from Drain), with OK and
   // `output` filled, or with the reason the request failed.
   absl::AnyInvocable<void(absl::Status, const TaskTiming&) &&> done;

@@ -117,9 +117,27 @@ void HealthService::Attach(HealthMonitor* monitor) {
       absl::MutexLock lock(&mu_);
       for (const ModelHealth& m : snapshot.models)
         serving_[m.model] = m.serving;
+      for (const auto& [name, kernels] : groups_) {
+        size_t up = 0;
+        for (const std::string& k : kernels) {
+          for (const ModelHealth& m : snapshot.models) {
+            if (m.model == k && m.serving) ++up;
+          }
+        }
+        serving_[name] = !kernels.empty() && up == kernels.size();
+      }
     }
     Broadcast(false);
   });
+}
+
+void HealthService::AddGroup(std::string name,
+                             std::vector<std::string> kernels) {
+  {
+    absl::MutexLock lock(&mu_);
+    serving_.emplace(name, false);
+  }
+  groups_.emplace(std::move(name), std::move(kernels));
 }
 
 void HealthService::SetServing(std::string_view model, bool serving) {

@@ -48,6 +48,11 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
 
   // Follows `monitor` from now on (not owned; see lifetime above).
   void Attach(HealthMonitor* monitor);
+  // A served name whose state is "every one of `kernels` is serving" (a
+  // host model such as log_mel; it may share a kernel's name, as the
+  // attention model does). Attach keeps it up to date with the kernels.
+  // REQUIRES: before Attach.
+  void AddGroup(std::string name, std::vector<std::string> kernels);
   // Sets one model's state (Attach does this from the monitor's snapshots).
   void SetServing(std::string_view model, bool serving);
   // Everything NOT_SERVING from now on; watchers are told at once.
@@ -80,6 +85,8 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   absl::Mutex broadcast_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::map<std::string, bool, std::less<>> serving_ ABSL_GUARDED_BY(mu_);
+  // AddGroup's, read by the monitor's observer (set before Attach).
+  std::map<std::string, std::vector<std::string>> groups_;
   const std::set<std::string, std::less<>> server_services_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

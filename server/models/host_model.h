@@ -32,6 +32,14 @@ class HostModel {
   // Requests waiting in the kernels' queues (for the pending metric).
   virtual size_t pending() const = 0;
 
+  // False when the request is for the served kernel itself (ServedModel's
+  // spec and batcher), which then takes it as any kernel model would: the
+  // attention model leaves plain [N, 64, 64] tile requests to its tile
+  // kernel. Must not depend on anything but the request.
+  virtual bool TakesRequest(const inference::ModelInferRequest&) const {
+    return true;
+  }
+
   // Validates, runs and answers one request: `finish` is called exactly
   // once (synchronously when the request is refused). `request` and
   // `response` stay valid until then.

@@ -181,7 +181,7 @@ void InferenceService::StartInfer(
         "and `npukctl health`); retry later or on another replica")));
     return;
   }
-  if (model->host != nullptr) {
+  if (model->host != nullptr && model->host->TakesRequest(*request)) {
     if (UsesSharedMemory(*request)) {  // inference_service_shm.cc
       StartHostInferWithSharedMemory(*model, *request, response, deadline,
                                      std::move(cancelled), std::move(finish));

@@ -40,7 +40,9 @@ struct ServedModel {
   config::ModelSettings settings;  // with defaults filled in
   // A host model (server/models/host_model.h, e.g. log_mel): it answers
   // inference, metadata and config itself; `spec` only names it and
-  // `batcher` is null.
+  // `batcher` is null, unless the model leaves some requests to a kernel
+  // of the same name (HostModel::TakesRequest false): then `spec`,
+  // `batcher` and `stats` serve those as for a kernel model.
   HostModel* host = nullptr;
 };
 

@@ -38,56 +38,6 @@ size_t TypedCount(const InferTensorContents& c) {
          c.fp64_contents_size() + c.bytes_contents_size();
 }
 
-// Converts typed contents into the little-endian bytes of the tensor type:
-// int_contents for the integer types (KServe v2 carries INT8/16/32 there),
-// fp32_contents for FP32.
-absl::StatusOr<std::vector<uint8_t>> TypedToBytes(
-    const TensorDecl& t, const ModelInferRequest::InferInputTensor& in,
-    size_t elements) {
-  const InferTensorContents& c = in.contents();
-  const bool fp32 = t.dtype == DType::kFp32;
-  const char* field = fp32 ? "fp32_contents" : "int_contents";
-  const size_t count = fp32 ? static_cast<size_t>(c.fp32_contents_size())
-                            : static_cast<size_t>(c.int_contents_size());
-  if (TypedCount(c) != count) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("input '", t.name, "' is ", DTypeName(t.dtype),
-                     ": typed values must be in contents.", field,
-                     " (or send raw bytes in raw_input_contents)"));
-  }
-  if (count != elements) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input '", t.name, "' has ", count, " values in contents.", field,
-        "; shape ", ShapeString(in.shape()), " needs ", elements));
-  }
-  const size_t width = DTypeBytes(t.dtype);
-  std::vector<uint8_t> bytes(elements * width);
-  if (fp32) {
-    for (size_t i = 0; i < elements; ++i) {
-      const float v = c.fp32_contents(static_cast<int>(i));
-      std::memcpy(&bytes[i * width], &v, width);
-    }
-    return bytes;
-  }
-  // Two's complement range of a `width`-byte integer.
-  const int64_t hi = (int64_t{1} << (8 * width - 1)) - 1;
-  const int64_t lo = -hi - 1;
-  for (size_t i = 0; i < elements; ++i) {
-    const int64_t v = c.int_contents(static_cast<int>(i));
-    if (v < lo || v > hi) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input '", t.name, "' value ", v, " at index ", i,
-                       " is out of range for ", DTypeName(t.dtype)));
-    }
-    // Little-endian: the low `width` bytes of the value.
-    const uint32_t u = static_cast<uint32_t>(static_cast<int32_t>(v));
-    for (size_t b = 0; b < width; ++b) {
-      bytes[i * width + b] = static_cast<uint8_t>(u >> (8 * b));
-    }
-  }
-  return bytes;
-}
-
 // A tensor's place in a system shared-memory region (Triton's
 // shared_memory_region / _offset / _byte_size tensor parameters).
 struct ShmRef {
@@ -155,36 +105,6 @@ absl::StatusOr<std::optional<ShmRef>> ReadShmRef(
   return std::optional<ShmRef>(std::move(ref));
 }
 
-// A request parameter as the declared type. A double parameter also takes
-// an integer (clients often send 1 for 1.0).
-absl::StatusOr<ParamValue> ReadParameter(const ParamDecl& decl,
-                                         const InferParameter& p) {
-  switch (decl.type) {
-    case ParamType::kDouble:
-      if (p.parameter_choice_case() == InferParameter::kDoubleParam) {
-        return ParamValue(p.double_param());
-      }
-      if (p.parameter_choice_case() == InferParameter::kInt64Param) {
-        return ParamValue(static_cast<double>(p.int64_param()));
-      }
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter '", decl.name, "' must be a number (double_param)"));
-    case ParamType::kInt64:
-      if (p.parameter_choice_case() == InferParameter::kInt64Param) {
-        return ParamValue(p.int64_param());
-      }
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter '", decl.name, "' must be an integer (int64_param)"));
-    case ParamType::kBool:
-      if (p.parameter_choice_case() == InferParameter::kBoolParam) {
-        return ParamValue(p.bool_param());
-      }
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter '", decl.name, "' must be a boolean (bool_param)"));
-  }
-  return absl::InternalError("unknown parameter type");
-}
-
 // Reads Triton's reserved parameters and the kernel's own into `out`
 // (params, queue_timeout) and encodes the kernel's into `record`.
 absl::Status ReadParameters(const KernelSpec& spec,
@@ -231,6 +151,86 @@ absl::Status ReadParameters(const KernelSpec& spec,
 }
 
 }  // namespace
+
+// Converts typed contents into the little-endian bytes of the tensor type:
+// int_contents for the integer types (KServe v2 carries INT8/16/32 there),
+// fp32_contents for FP32.
+absl::StatusOr<std::vector<uint8_t>> TypedToBytes(
+    const TensorDecl& t, const ModelInferRequest::InferInputTensor& in,
+    size_t elements) {
+  const InferTensorContents& c = in.contents();
+  const bool fp32 = t.dtype == DType::kFp32;
+  const char* field = fp32 ? "fp32_contents" : "int_contents";
+  const size_t count = fp32 ? static_cast<size_t>(c.fp32_contents_size())
+                            : static_cast<size_t>(c.int_contents_size());
+  if (TypedCount(c) != count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input '", t.name, "' is ", DTypeName(t.dtype),
+                     ": typed values must be in contents.", field,
+                     " (or send raw bytes in raw_input_contents)"));
+  }
+  if (count != elements) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input '", t.name, "' has ", count, " values in contents.", field,
+        "; shape ", ShapeString(in.shape()), " needs ", elements));
+  }
+  const size_t width = DTypeBytes(t.dtype);
+  std::vector<uint8_t> bytes(elements * width);
+  if (fp32) {
+    for (size_t i = 0; i < elements; ++i) {
+      const float v = c.fp32_contents(static_cast<int>(i));
+      std::memcpy(&bytes[i * width], &v, width);
+    }
+    return bytes;
+  }
+  // Two's complement range of a `width`-byte integer.
+  const int64_t hi = (int64_t{1} << (8 * width - 1)) - 1;
+  const int64_t lo = -hi - 1;
+  for (size_t i = 0; i < elements; ++i) {
+    const int64_t v = c.int_contents(static_cast<int>(i));
+    if (v < lo || v > hi) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", t.name, "' value ", v, " at index ", i,
+                       " is out of range for ", DTypeName(t.dtype)));
+    }
+    // Little-endian: the low `width` bytes of the value.
+    const uint32_t u = static_cast<uint32_t>(static_cast<int32_t>(v));
+    for (size_t b = 0; b < width; ++b) {
+      bytes[i * width + b] = static_cast<uint8_t>(u >> (8 * b));
+    }
+  }
+  return bytes;
+}
+
+// A request parameter as the declared type. A double parameter also takes
+// an integer (clients often send 1 for 1.0).
+absl::StatusOr<ParamValue> ReadParameter(const ParamDecl& decl,
+                                         const InferParameter& p) {
+  switch (decl.type) {
+    case ParamType::kDouble:
+      if (p.parameter_choice_case() == InferParameter::kDoubleParam) {
+        return ParamValue(p.double_param());
+      }
+      if (p.parameter_choice_case() == InferParameter::kInt64Param) {
+        return ParamValue(static_cast<double>(p.int64_param()));
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter '", decl.name, "' must be a number (double_param)"));
+    case ParamType::kInt64:
+      if (p.parameter_choice_case() == InferParameter::kInt64Param) {
+        return ParamValue(p.int64_param());
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter '", decl.name, "' must be an integer (int64_param)"));
+    case ParamType::kBool:
+      if (p.parameter_choice_case() == InferParameter::kBoolParam) {
+        return ParamValue(p.bool_param());
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter '", decl.name, "' must be a boolean (bool_param)"));
+  }
+  return absl::InternalError("unknown parameter type");
+}
 
 absl::StatusOr<MappedRequest> MapRequest(const KernelSpec& spec,
                                          const ModelInferRequest& request,

@@ -46,6 +46,19 @@ struct MappedRequest {
   std::vector<uint8_t> output_staging;
 };
 
+// A request parameter read as the declared type (a double parameter also
+// takes an int64_param); INVALID_ARGUMENT naming it otherwise. For host
+// models (server/models) that read their own parameters.
+absl::StatusOr<ParamValue> ReadParameter(const ParamDecl& decl,
+                                         const inference::InferParameter& p);
+
+// Typed contents of input `in` (declared as `t`) as the tensor type's
+// little-endian bytes: int_contents for the integer types, range-checked,
+// fp32_contents for FP32; `elements` values expected.
+absl::StatusOr<std::vector<uint8_t>> TypedToBytes(
+    const TensorDecl& t,
+    const inference::ModelInferRequest::InferInputTensor& in, size_t elements);
+
 // Checks every field the server reads and returns the request's tensors
 // and parameters as planes. Errors are INVALID_ARGUMENT (and NOT_FOUND for
 // an unknown model version) with a message naming the offending field and

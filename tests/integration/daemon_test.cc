@@ -172,7 +172,8 @@ TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
     inference::ModelMetadataResponse resp;
     ASSERT_TRUE(stub->ModelMetadata(&ctx, req, &resp).ok());
     ASSERT_EQ(resp.inputs_size(), 3);
-    EXPECT_THAT(resp.inputs(2).shape(), ::testing::ElementsAre(-1, 64, 64));
+    // The attention model: [N, Lk, 64] (docs/ATTENTION.md).
+    EXPECT_THAT(resp.inputs(2).shape(), ::testing::ElementsAre(-1, -1, 64));
   }
   {
     grpc::ClientContext ctx;
@@ -180,7 +181,7 @@ TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
     req.set_name("attention");
     inference::ModelConfigResponse resp;
     ASSERT_TRUE(stub->ModelConfig(&ctx, req, &resp).ok());
-    EXPECT_GT(resp.config().max_batch_size(), 0);
+    EXPECT_EQ(resp.config().max_batch_size(), 0);  // N is explicit
     EXPECT_EQ(resp.config().input(0).data_type(), inference::TYPE_INT8);
     ASSERT_TRUE(resp.config().parameters().contains("score_scale"));
     EXPECT_THAT(resp.config().parameters().at("score_scale").string_value(),
@@ -193,10 +194,12 @@ TEST_P(DaemonTest, MetadataConfigAndIndexDescribeTheModels) {
         stub->RepositoryIndex(&ctx, inference::RepositoryIndexRequest(), &resp)
             .ok());
     // Every registered kernel is served, in registry order, except the
-    // internal ones, which log_mel (served last) runs on.
+    // internal ones, which log_mel (served last) and attention run on, and
+    // on the NPU backends the opt-in ones (KernelSpec::npu_opt_in).
     std::vector<std::string> want;
     for (const KernelSpec* k : AllKernels()) {
-      if (!k->internal) want.push_back(k->name);
+      if (k->internal || (k->npu_opt_in && GetParam() != "cpu")) continue;
+      want.push_back(k->name);
     }
     want.push_back("log_mel");
     ASSERT_EQ(static_cast<size_t>(resp.models_size()), want.size());

@@ -90,13 +90,13 @@ std::vector<Case> Cases() {
        grpc::INVALID_ARGUMENT, "[N,400]"},
       {"attention inner dims", "attention",
        [](auto& r) { r.mutable_inputs(2)->set_shape(2, 32); },
-       grpc::INVALID_ARGUMENT, "[N,64,64]"},
+       grpc::INVALID_ARGUMENT, "it must be [N, Lk, 64]"},
       {"attention N differs", "attention",
        [](auto& r) {
          r.mutable_inputs(1)->set_shape(0, 2);
          r.mutable_raw_input_contents(1)->resize(2 * 4096);
        },
-       grpc::INVALID_ARGUMENT, "all inputs need the same N"},
+       grpc::INVALID_ARGUMENT, "q, k and v must have the same N"},
       // Byte counts.
       {"raw one byte long", "mel",
        [](auto& r) { r.mutable_raw_input_contents(0)->append("x"); },
@@ -175,7 +175,7 @@ std::vector<Case> Cases() {
          r.mutable_inputs()->RemoveLast();
          r.mutable_raw_input_contents()->RemoveLast();
        },
-       grpc::INVALID_ARGUMENT, "takes 3 input(s) (q, k, v); the request has 2"},
+       grpc::INVALID_ARGUMENT, "has 2 inputs; attention takes three"},
       {"no inputs", "mel",
        [](auto& r) {
          r.clear_inputs();

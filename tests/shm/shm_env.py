@@ -127,15 +127,18 @@ def models(s):
                                      timeout=10)) for m in idx.models]
 
 
-def random_inputs(meta, n, seed=0):
-    """{name: (datatype, array)} for N items of every input of `meta`; None
-    when an input has a variable dim other than the batch."""
+def random_inputs(meta, n, seed=0, length=None):
+    """{name: (datatype, array)} for N items of every input of `meta`.
+    A variable dim other than the batch (attention's sequence lengths) gets
+    `length`; without one such a model gets None."""
     rng = np.random.default_rng(seed)
     out = {}
     for t in meta.inputs:
         dims = list(t.shape[1:])
         if any(d < 0 for d in dims):
-            return None
+            if length is None:
+                return None
+            dims = [length if d < 0 else d for d in dims]
         dt = NP[t.datatype]
         if np.issubdtype(dt, np.integer):
             info = np.iinfo(dt)

@@ -1,0 +1,555 @@
+#include "server/models/attention_model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "kernels/attention/attention_seq.h"
+#include "kernels/attention/attention_seq_request.h"
+#include "kernels/common/online_softmax.h"
+#include "kernels/common/score_scale.h"
+#include "server/common/reserved_parameters.h"
+#include "server/models/attention_pairs.h"
+#include "server/rpc/tensor_mapping.h"
+
+namespace npuk {
+namespace {
+
+using inference::InferParameter;
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+
+constexpr double kDefaultScoreScale = 0.125;
+constexpr int64_t kDims = 64;
+
+absl::Status Invalid(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("attention: ", what));
+}
+
+const ParamDecl& ScoreScaleDecl() {
+  static const ParamDecl* const d =
+      new ParamDecl{"score_scale", ParamType::kDouble, kDefaultScoreScale, ""};
+  return *d;
+}
+const ParamDecl& OutputScaleDecl() {
+  static const ParamDecl* const d =
+      new ParamDecl{"output_scale", ParamType::kDouble, 1.0, ""};
+  return *d;
+}
+const ParamDecl& CausalDecl() {
+  static const ParamDecl* const d =
+      new ParamDecl{"causal", ParamType::kBool, false, ""};
+  return *d;
+}
+
+// The request's parameters, checked for type (ranges: CheckSeqAttention).
+struct Params {
+  double score_scale = kDefaultScoreScale;
+  double output_scale = 1.0;
+  bool causal = false;
+  std::optional<absl::Duration> timeout;
+};
+
+absl::StatusOr<Params> ReadParams(const ModelInferRequest& request) {
+  Params p;
+  for (const auto& [name, value] : request.parameters()) {
+    if (name == "score_scale" || name == "output_scale" || name == "causal") {
+      const ParamDecl& decl = name == "score_scale"    ? ScoreScaleDecl()
+                              : name == "output_scale" ? OutputScaleDecl()
+                                                       : CausalDecl();
+      absl::StatusOr<ParamValue> v = ReadParameter(decl, value);
+      if (!v.ok()) return Invalid(v.status().message());
+      if (name == "causal") {
+        p.causal = std::get<bool>(*v);
+      } else {
+        (name == "score_scale" ? p.score_scale : p.output_scale) =
+            std::get<double>(*v);
+      }
+    } else if (name == "timeout") {
+      if (value.parameter_choice_case() != InferParameter::kInt64Param ||
+          value.int64_param() < 0) {
+        return Invalid(
+            "parameter 'timeout' must be a non-negative int64_param in "
+            "microseconds");
+      }
+      p.timeout = absl::Microseconds(value.int64_param());
+    } else if (!IsReservedParameter(name)) {
+      return Invalid(absl::StrCat(
+          "unknown parameter '", name.substr(0, 64),
+          "'; attention takes score_scale, output_scale and causal"));
+    }
+  }
+  return p;
+}
+
+// q, k, v: their shapes and bytes (in the request, or converted from typed
+// contents into `owned`).
+struct Inputs {
+  std::vector<int64_t> dims[3];
+  const int8_t* data[3] = {nullptr, nullptr, nullptr};
+  std::vector<uint8_t> owned[3];
+};
+
+absl::StatusOr<Inputs> ReadInputs(const ModelInferRequest& request) {
+  static constexpr const char* kNames[3] = {"q", "k", "v"};
+  if (request.inputs_size() != 3) {
+    return Invalid(absl::StrCat("the request has ", request.inputs_size(),
+                                " inputs; attention takes three: q, k, v"));
+  }
+  for (const auto& out : request.outputs()) {
+    if (out.name() != "out") {
+      return Invalid(absl::StrCat("unknown output '", out.name().substr(0, 64),
+                                  "'; attention has one output, 'out'"));
+    }
+    if (!out.parameters().empty()) {
+      return Invalid(
+          "output parameters other than shared memory are not supported by "
+          "attention; the output comes in raw_output_contents");
+    }
+  }
+  const bool raw = request.raw_input_contents_size() > 0;
+  if (raw && request.raw_input_contents_size() != 3) {
+    return Invalid(absl::StrCat("the request has ",
+                                request.raw_input_contents_size(),
+                                " raw_input_contents for 3 inputs"));
+  }
+  Inputs in;
+  bool seen[3] = {false, false, false};
+  for (int i = 0; i < 3; ++i) {
+    const auto& t = request.inputs(i);
+    int slot = -1;
+    for (int s = 0; s < 3; ++s) {
+      if (t.name() == kNames[s]) slot = s;
+    }
+    if (slot < 0 || seen[slot]) {
+      return Invalid(absl::StrCat(
+          slot < 0 ? "unknown input '" : "input given twice: '",
+          t.name().substr(0, 64), "'; attention takes q, k and v once each"));
+    }
+    seen[slot] = true;
+    if (t.datatype() != "INT8") {
+      return Invalid(absl::StrCat("input '", kNames[slot], "' has datatype '",
+                                  t.datatype().substr(0, 16),
+                                  "'; it must be INT8 (quantise per tensor "
+                                  "with scale max|x|/127)"));
+    }
+    if (!t.parameters().empty()) {
+      return Invalid(absl::StrCat(
+          "input '", kNames[slot],
+          "' has parameters; attention reads raw_input_contents or contents "
+          "(shared memory is resolved before this)"));
+    }
+    in.dims[slot].assign(t.shape().begin(), t.shape().end());
+    if (in.dims[slot].size() != 3 || in.dims[slot][0] < 1 ||
+        in.dims[slot][1] < 1 || in.dims[slot][2] != kDims ||
+        in.dims[slot][1] > kAttentionMaxSequence ||
+        in.dims[slot][0] > INT32_MAX) {
+      continue;  // CheckSeqAttention names the problem
+    }
+    const size_t elements = static_cast<size_t>(in.dims[slot][0]) *
+                            static_cast<size_t>(in.dims[slot][1]) * kDims;
+    if (raw) {
+      if (t.has_contents()) {
+        return Invalid(absl::StrCat("input '", kNames[slot],
+                                    "' has both raw_input_contents and "
+                                    "contents; send one"));
+      }
+      const std::string& bytes = request.raw_input_contents(i);
+      if (bytes.size() != elements) {
+        return Invalid(absl::StrCat("raw input '", kNames[slot], "' has ",
+                                    bytes.size(), " bytes; its shape needs ",
+                                    elements, " (INT8, one byte each)"));
+      }
+      in.data[slot] = reinterpret_cast<const int8_t*>(bytes.data());
+    } else {
+      const TensorDecl decl{kNames[slot], DType::kInt8, {}};
+      absl::StatusOr<std::vector<uint8_t>> bytes =
+          TypedToBytes(decl, t, elements);
+      if (!bytes.ok()) return Invalid(bytes.status().message());
+      in.owned[slot] = *std::move(bytes);
+      in.data[slot] = reinterpret_cast<const int8_t*>(in.owned[slot].data());
+    }
+  }
+  return in;
+}
+
+// One run's worth of a request's pairs and their buffers.
+struct Piece {
+  size_t index = 0;
+  attnpair::Pair first;
+  size_t items = 0;
+  std::vector<uint8_t> q, k, v;  // the kernel's three tile planes
+  std::vector<uint8_t> records;
+  std::vector<uint8_t> partials;
+};
+
+// One sequence request in flight. Pieces are built (and submitted) in
+// request order, a few at a time, and combined strictly in that order; a
+// piece that finishes early waits in `ready`. The job answers once: when
+// every piece is combined, or when one failed and none is still out.
+class Job : public std::enable_shared_from_this<Job> {
+ public:
+  ModelInferResponse* response = nullptr;
+  absl::AnyInvocable<void(absl::Status) &&> finish;
+  ModelStats* stats = nullptr;
+  Batcher* batcher = nullptr;
+  std::string backend;
+  absl::Time start;
+  absl::Time deadline;
+  std::shared_ptr<std::atomic<bool>> cancelled;
+  size_t window = 1;
+  Inputs inputs;
+  attnpair::Problem problem{};
+  size_t pairs = 0;
+  size_t per_run = 1;
+  size_t pieces = 0;
+
+  // Builds and submits pieces until `window` are out. Not under mu.
+  void Launch() {
+    std::vector<std::shared_ptr<Piece>> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      while (error_.ok() && in_flight_ < window && built_ < pieces) {
+        if (cancelled != nullptr && cancelled->load()) {
+          error_ = absl::CancelledError("request cancelled by the client");
+          break;
+        }
+        batch.push_back(BuildLocked());
+        ++in_flight_;
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      absl::Status s = Submit(batch[i]);
+      if (!s.ok()) {
+        // This piece and the rest of the batch never call back.
+        Finished(batch.size() - i, s, nullptr);
+        return;
+      }
+    }
+  }
+
+ private:
+  std::shared_ptr<Piece> BuildLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto piece = std::make_shared<Piece>();
+    piece->index = built_++;
+    piece->first = cursor_;
+    piece->items = std::min(per_run, pairs - piece->index * per_run);
+    for (auto* plane : {&piece->q, &piece->k, &piece->v}) {
+      plane->resize(piece->items * attnpair::kTileBytes);
+    }
+    piece->records.resize(piece->items * attnpair::kRecordBytes);
+    piece->partials.resize(piece->items * attnpair::kOutBytes);
+    for (size_t i = 0; i < piece->items; ++i) {
+      const size_t at = i * attnpair::kTileBytes;
+      attnpair::WritePair(problem, cursor_, piece->q.data() + at,
+                          piece->k.data() + at, piece->v.data() + at,
+                          piece->records.data() + i * attnpair::kRecordBytes);
+      attnpair::Next(problem, &cursor_);
+    }
+    return piece;
+  }
+
+  absl::Status Submit(const std::shared_ptr<Piece>& piece) {
+    auto task = std::make_unique<InferTask>();
+    task->items = piece->items;
+    task->inputs = {absl::Span<const uint8_t>(piece->q),
+                    absl::Span<const uint8_t>(piece->k),
+                    absl::Span<const uint8_t>(piece->v),
+                    absl::Span<const uint8_t>(piece->records)};
+    task->output = piece->partials.data();
+    task->deadline = deadline;
+    task->cancelled = cancelled;
+    // Later pieces belong to a request accepted before any drain began.
+    task->continuation = piece->index > 0;
+    task->done = [self = shared_from_this(), piece](absl::Status status,
+                                                    const TaskTiming& t) {
+      self->Finished(1, status, &t, piece);
+    };
+    return batcher->Submit(std::move(task));
+  }
+
+  // `count` pieces came back (or will never be sent) with `status`.
+  void Finished(size_t count, const absl::Status& status, const TaskTiming* t,
+                std::shared_ptr<Piece> piece = nullptr) {
+    bool answer = false;
+    bool more = false;
+    {
+      absl::MutexLock lock(&mu_);
+      in_flight_ -= count;
+      if (t != nullptr) {
+        queue_ = std::max(queue_, t->queue);
+        compute_ += t->compute;
+        batch_items_ = std::max(batch_items_, t->batch_items);
+        ++runs_;
+      }
+      if (!status.ok()) {
+        if (error_.ok()) error_ = status;
+      } else if (piece != nullptr) {
+        ready_.emplace(piece->index, std::move(piece));
+        CombineReadyLocked();
+      }
+      if (!answered_ &&
+          ((!error_.ok() && in_flight_ == 0) || combined_ == pieces)) {
+        answered_ = true;
+        answer = true;
+      }
+      more = !answered_ && error_.ok();
+    }
+    if (answer) Answer();
+    if (more) Launch();
+  }
+
+  void CombineReadyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!combiner_.has_value()) {
+      combiner_.emplace(problem, reinterpret_cast<int8_t*>(out()));
+    }
+    for (auto it = ready_.find(combined_); it != ready_.end();
+         it = ready_.find(combined_)) {
+      const Piece& p = *it->second;
+      attnpair::Pair at = p.first;
+      for (size_t i = 0; i < p.items; ++i) {
+        combiner_->Take(at, p.partials.data() + i * attnpair::kOutBytes);
+        attnpair::Next(problem, &at);
+      }
+      ready_.erase(it);
+      ++combined_;
+    }
+  }
+
+  uint8_t* out() {
+    return reinterpret_cast<uint8_t*>(
+        response->mutable_raw_output_contents(0)->data());
+  }
+
+  void Answer() {
+    absl::Status status;
+    absl::Duration q_time, c_time;
+    size_t batch = 0, runs = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      status = error_;
+      q_time = queue_;
+      c_time = compute_;
+      batch = batch_items_;
+      runs = runs_;
+    }
+    const absl::Time end = absl::Now();
+    if (status.ok()) {
+      auto& params = *response->mutable_parameters();
+      params["queue_us"].set_int64_param(absl::ToInt64Microseconds(q_time));
+      params["compute_us"].set_int64_param(absl::ToInt64Microseconds(c_time));
+      params["server_us"].set_int64_param(
+          absl::ToInt64Microseconds(end - start));
+      params["batch_frames"].set_int64_param(static_cast<int64_t>(batch));
+      params["device_runs"].set_int64_param(static_cast<int64_t>(runs));
+      params["tile_pairs"].set_int64_param(static_cast<int64_t>(pairs));
+      params["backend"].set_string_param(backend);
+      stats->RecordSuccess(0, q_time, c_time, end - start);
+    } else {
+      response->Clear();
+      stats->RecordFailure(FailureReasonOf(status), end - start);
+    }
+    std::move(finish)(std::move(status));
+  }
+
+  absl::Mutex mu_;
+  size_t built_ ABSL_GUARDED_BY(mu_) = 0;
+  attnpair::Pair cursor_ ABSL_GUARDED_BY(mu_);
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t combined_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<size_t, std::shared_ptr<Piece>> ready_ ABSL_GUARDED_BY(mu_);
+  std::optional<attnpair::Combiner> combiner_ ABSL_GUARDED_BY(mu_);
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  bool answered_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration queue_ ABSL_GUARDED_BY(mu_);    // the longest piece's wait
+  absl::Duration compute_ ABSL_GUARDED_BY(mu_);  // sum over the pieces' runs
+  size_t batch_items_ ABSL_GUARDED_BY(mu_) = 0;  // the largest run
+  size_t runs_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
+AttentionModel::AttentionModel(AttentionModelOptions options, Batcher* tiles,
+                               Batcher* pairs, ModelStats* stats)
+    : options_(std::move(options)),
+      tiles_(tiles),
+      pairs_(pairs),
+      stats_(stats) {}
+
+std::vector<std::string> AttentionModel::kernels() const {
+  std::vector<std::string> names = {tiles_->kernel().name};
+  if (pairs_ != nullptr) names.push_back(pairs_->kernel().name);
+  return names;
+}
+
+size_t AttentionModel::pending() const {
+  return tiles_->pending() + (pairs_ != nullptr ? pairs_->pending() : 0);
+}
+
+bool AttentionModel::TakesRequest(const ModelInferRequest& request) const {
+  if (request.parameters().contains("output_scale") ||
+      request.parameters().contains("causal")) {
+    return true;
+  }
+  // Anything but three [N, 64, 64] inputs of one N the tile kernel's runs
+  // hold is a sequence request (or an error the model explains).
+  if (request.inputs_size() != 3) return true;
+  const int64_t n =
+      request.inputs(0).shape_size() == 3 ? request.inputs(0).shape(0) : -1;
+  for (const auto& in : request.inputs()) {
+    if (in.shape_size() != 3 || in.shape(0) != n || in.shape(1) != kDims ||
+        in.shape(2) != kDims) {
+      return true;
+    }
+  }
+  return n < 1 || static_cast<uint64_t>(n) > tiles_->options().max_batch_items;
+}
+
+void AttentionModel::Infer(const ModelInferRequest& request,
+                           ModelInferResponse* response, absl::Time deadline,
+                           std::shared_ptr<std::atomic<bool>> cancelled,
+                           absl::AnyInvocable<void(absl::Status) &&> finish) {
+  const absl::Time start = absl::Now();
+  auto refuse = [&](absl::Status s) {
+    stats_->RecordFailure(FailureReasonOf(s), absl::Now() - start);
+    std::move(finish)(std::move(s));
+  };
+  absl::StatusOr<Params> params = ReadParams(request);
+  if (!params.ok()) return refuse(params.status());
+  absl::StatusOr<Inputs> inputs = ReadInputs(request);
+  if (!inputs.ok()) return refuse(inputs.status());
+  absl::StatusOr<SeqAttentionShape> shape = CheckSeqAttention(
+      inputs->dims[0], inputs->dims[1], inputs->dims[2], params->score_scale,
+      params->output_scale, params->causal);
+  if (!shape.ok()) return refuse(shape.status());
+  if (pairs_ == nullptr) {
+    return refuse(absl::FailedPreconditionError(absl::StrCat(
+        "attention: this server serves only [N, 64, 64] tiles with the "
+        "default output_scale and causal=false: kernel attention_pair, which "
+        "runs sequences, is disabled in its config; enable it, or send "
+        "[N, 64, 64] tiles of at most ",
+        tiles_->options().max_batch_items, " per request")));
+  }
+  if (params->timeout.has_value()) {
+    deadline = std::min(deadline, start + *params->timeout);
+  }
+
+  auto job = std::make_shared<Job>();
+  job->response = response;
+  job->finish = std::move(finish);
+  job->stats = stats_;
+  job->batcher = pairs_;
+  job->backend = options_.backend;
+  job->start = start;
+  job->deadline = deadline;
+  job->cancelled = std::move(cancelled);
+  job->window = std::max<size_t>(1, options_.pieces_in_flight);
+  job->inputs = *std::move(inputs);
+  job->problem = attnpair::Problem{
+      .q = job->inputs.data[0],
+      .k = job->inputs.data[1],
+      .v = job->inputs.data[2],
+      .n = shape->n,
+      .lq = shape->lq,
+      .lk = shape->lk,
+      .causal = shape->causal,
+      .score_scale = QuantizeScoreScale(params->score_scale),
+      .output_scale = online::QuantizeOutputScale(params->output_scale)};
+  job->pairs = attnpair::PairCount(job->problem);
+  job->per_run = pairs_->options().max_batch_items;
+  job->pieces = (job->pairs + job->per_run - 1) / job->per_run;
+
+  response->set_model_name(tiles_->kernel().name);
+  response->set_model_version("1");
+  response->set_id(request.id());
+  auto* out = response->add_outputs();
+  out->set_name("out");
+  out->set_datatype("INT8");
+  out->add_shape(shape->n);
+  out->add_shape(shape->lq);
+  out->add_shape(kDims);
+  response->add_raw_output_contents()->resize(
+      static_cast<size_t>(shape->n) * static_cast<size_t>(shape->lq) * kDims);
+  job->Launch();
+}
+
+void AttentionModel::Metadata(
+    inference::ModelMetadataResponse* response) const {
+  response->set_name(tiles_->kernel().name);
+  response->add_versions(std::string(1, '1'));
+  response->set_platform(absl::StrCat("npukd_", options_.backend));
+  for (const char* name : {"q", "k", "v"}) {
+    auto* in = response->add_inputs();
+    in->set_name(name);
+    in->set_datatype("INT8");
+    in->add_shape(-1);  // N = batch x heads
+    in->add_shape(-1);  // Lq for q, Lk for k and v
+    in->add_shape(kDims);
+  }
+  auto* out = response->add_outputs();
+  out->set_name("out");
+  out->set_datatype("INT8");
+  out->add_shape(-1);
+  out->add_shape(-1);
+  out->add_shape(kDims);
+}
+
+void AttentionModel::Config(inference::ModelConfig* c) const {
+  c->set_name(tiles_->kernel().name);
+  c->set_platform(absl::StrCat("npukd_", options_.backend));
+  c->set_backend(options_.backend);
+  c->set_max_batch_size(0);  // N is the first of the explicit dims
+  for (const char* name : {"q", "k", "v"}) {
+    auto* i = c->add_input();
+    i->set_name(name);
+    i->set_data_type(inference::TYPE_INT8);
+    i->add_dims(-1);
+    i->add_dims(-1);
+    i->add_dims(kDims);
+  }
+  auto* o = c->add_output();
+  o->set_name("out");
+  o->set_data_type(inference::TYPE_INT8);
+  o->add_dims(-1);
+  o->add_dims(-1);
+  o->add_dims(kDims);
+  auto* g = c->add_instance_group();
+  g->set_count(static_cast<int32_t>(options_.instances));
+  g->set_kind(options_.backend == "cpu"
+                  ? inference::ModelInstanceGroup::KIND_CPU
+                  : inference::ModelInstanceGroup::KIND_MODEL);
+  auto* b = c->mutable_dynamic_batching();
+  b->set_max_queue_delay_microseconds(static_cast<uint64_t>(
+      absl::ToInt64Microseconds(tiles_->options().max_queue_delay)));
+  b->mutable_default_queue_policy()->set_max_queue_size(
+      static_cast<uint32_t>(tiles_->options().max_queue_size));
+  auto& params = *c->mutable_parameters();
+  params["score_scale"].set_string_value(
+      "request parameter (double), default 0.125, in [2^-16, 4]: the scale "
+      "of q.k before the softmax; for float Q, K quantised with scales s_q, "
+      "s_k send s_q*s_k/8");
+  params["output_scale"].set_string_value(
+      "request parameter (double), default 1.0, in [2^-16, 2^16]: out = "
+      "softmax(q k^T score_scale) v / output_scale; for V quantised with "
+      "scale s_v and a float result of peak P send P / (127 s_v)");
+  params["causal"].set_string_value(
+      "request parameter (bool), default false: query i sees keys j <= i + "
+      "Lk - Lq (a decoder with a key/value cache); needs Lq <= Lk");
+  params["unit"].set_string_value(
+      "runs and statistics count tile pairs (one 64-query tile against one "
+      "64-key tile); a [N, 64, 64] request is N pairs");
+  std::string kernels =
+      absl::StrCat(tiles_->kernel().name, " (",
+                   tiles_->options().max_batch_items, " tiles per run)");
+  if (pairs_ != nullptr) {
+    absl::StrAppend(&kernels, ", ", pairs_->kernel().name, " (",
+                    pairs_->options().max_batch_items, " pairs per run)");
+  }
+  params["kernels"].set_string_value(kernels);
+}
+
+}  // namespace npuk
