@@ -1,8 +1,12 @@
 #include "client/cpp/client.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/cpp/log_mel.h"
 #include "client/cpp/target.h"
@@ -49,11 +53,93 @@ absl::StatusOr<MelResult> ToMel(absl::StatusOr<InferResult> r, size_t frames) {
 }
 
 absl::StatusOr<AttentionResult> ToAttention(absl::StatusOr<InferResult> r,
-                                            size_t tiles) {
+                                            const AttentionShape& shape) {
   if (!r.ok()) return r.status();
-  auto out = SingleOutput(r->response, tiles * kTileBytes);
+  auto out = SingleOutput(r->response,
+                          static_cast<size_t>(shape.n * shape.lq) * kTileDim);
   if (!out.ok()) return out.status();
-  return AttentionResult{*std::move(out), tiles, std::move(r->timing)};
+  return AttentionResult{*std::move(out), static_cast<size_t>(shape.n),
+                         std::move(r->timing), shape};
+}
+
+AttentionShape TileShape(size_t tiles) {
+  return {static_cast<int64_t>(tiles), kTileDim, kTileDim};
+}
+
+// A daemon from before sequence attention refuses the new parameters as
+// unknown; say what to do about it.
+absl::Status ExplainAttentionError(absl::Status s) {
+  if (s.code() == absl::StatusCode::kInvalidArgument &&
+      (absl::StrContains(s.message(), "no parameter 'output_scale'") ||
+       absl::StrContains(s.message(), "no parameter 'causal'"))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        s.message(),
+        " (this npukd's attention model takes only [N, 64, 64] tiles and "
+        "score_scale, from before sequence attention: upgrade npukd, or send "
+        "such tiles with output_scale 1 and causal false)"));
+  }
+  return s;
+}
+
+constexpr double kMinScoreScale = 0x1p-16;
+constexpr double kMaxScoreScale = 4.0;
+constexpr double kMinOutputScale = 0x1p-16;
+constexpr double kMaxOutputScale = 0x1p16;
+// ChooseOutputScale: rows a head, headroom over the sampled peak, and the
+// most q.k scores the estimate computes.
+constexpr int64_t kSampleRows = 64;
+constexpr double kPeakMargin = 1.25;
+constexpr int64_t kSampleScores = int64_t{1} << 22;
+
+// Rounded, sorted, distinct values of `count` points from `from` to `to`,
+// evenly (numpy's linspace) or geometrically (geomspace) spaced.
+void AddSpaced(double from, double to, int64_t count, bool geometric,
+               std::vector<int64_t>& out) {
+  for (int64_t i = 0; i < count; ++i) {
+    const double t = count == 1 ? 0.0 : static_cast<double>(i) / (count - 1);
+    const double x =
+        geometric
+            ? std::exp(std::log(from) + t * (std::log(to) - std::log(from)))
+            : from + t * (to - from);
+    out.push_back(
+        static_cast<int64_t>(std::nearbyint(i + 1 == count ? to : x)));
+  }
+}
+
+std::vector<int64_t> Unique(std::vector<int64_t> x) {
+  std::sort(x.begin(), x.end());
+  x.erase(std::unique(x.begin(), x.end()), x.end());
+  return x;
+}
+
+// The query rows of the estimate: every row up to `rows`, else `rows`
+// evenly spaced; under causal half of them geometrically from row 0.
+std::vector<int64_t> SampleRows(int64_t lq, bool causal, int64_t rows) {
+  std::vector<int64_t> out;
+  if (lq <= rows) {
+    for (int64_t i = 0; i < lq; ++i) out.push_back(i);
+    return out;
+  }
+  const int64_t geometric = causal ? rows / 2 : 0;
+  AddSpaced(0, static_cast<double>(lq - 1), rows - geometric, false, out);
+  if (geometric > 0) {
+    std::vector<int64_t> g;
+    AddSpaced(1, static_cast<double>(lq), geometric, true, g);
+    for (int64_t x : g) out.push_back(x - 1);
+  }
+  return Unique(std::move(out));
+}
+
+absl::Status FiniteOrError(const char* name, absl::Span<const float> x) {
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i]) && bad++ == 0) first = i;
+  }
+  if (bad == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("attention: ", name, " has ", bad,
+                   " NaN or infinite values (the first at index ", first,
+                   "); attention takes finite values"));
 }
 
 void AddInput(inference::ModelInferRequest& req, const char* name,
@@ -90,6 +176,116 @@ absl::Status FromGrpc(const grpc::Status& s) {
     msg = "daemon unreachable";
   }
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), msg);
+}
+
+QuantizedTensor QuantizePerTensor(absl::Span<const float> x,
+                                  std::optional<double> scale) {
+  QuantizedTensor q;
+  if (scale.has_value()) {
+    q.scale = *scale;
+  } else {
+    float peak = 0;
+    for (float f : x) peak = std::max(peak, std::fabs(f));
+    q.scale = peak > 0 ? peak / 127.0 : 1.0;
+  }
+  // float32 division and round-half-even, as numpy does on float32 data.
+  const float step = static_cast<float>(q.scale);
+  q.values.resize(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float r = std::nearbyint(x[i] / step);
+    q.values[i] = static_cast<int8_t>(std::clamp(r, -127.0f, 127.0f));
+  }
+  return q;
+}
+
+absl::Status CheckAttentionShape(const AttentionShape& shape, size_t q_size,
+                                 size_t k_size, size_t v_size, bool causal) {
+  auto invalid = [](auto&&... what) {
+    return absl::InvalidArgumentError(absl::StrCat("attention: ", what...));
+  };
+  if (shape.n < 1 || shape.n > std::numeric_limits<int32_t>::max()) {
+    return invalid("n (batch x heads) is ", shape.n,
+                   "; send at least one head (n >= 1, n < 2^31)");
+  }
+  for (auto [name, l] :
+       {std::pair{"lq", shape.lq}, std::pair{"lk", shape.lk}}) {
+    if (l < 1 || l > kAttentionMaxTokens) {
+      return invalid(name, " is ", l, " tokens; attention takes 1 to ",
+                     kAttentionMaxTokens,
+                     " (split longer sequences into windows of at most ",
+                     kAttentionMaxTokens, " tokens; skip empty ones)");
+    }
+  }
+  const auto want_q = static_cast<size_t>(shape.n * shape.lq) * kTileDim;
+  const auto want_kv = static_cast<size_t>(shape.n * shape.lk) * kTileDim;
+  if (q_size != want_q || k_size != want_kv || v_size != want_kv) {
+    return invalid("q, k, v have ", q_size, ", ", k_size, ", ", v_size,
+                   " values; shape {n = ", shape.n, ", lq = ", shape.lq,
+                   ", lk = ", shape.lk, "} needs q [n, lq, 64] = ", want_q,
+                   " and k, v [n, lk, 64] = ", want_kv,
+                   " each (64 values per head and token)");
+  }
+  if (causal && shape.lq > shape.lk) {
+    return invalid(
+        "causal attention needs lq <= lk (query i sees keys j <= "
+        "i + lk - lq); got lq = ",
+        shape.lq, ", lk = ", shape.lk,
+        ": send the whole key/value cache, or causal = false");
+  }
+  return absl::OkStatus();
+}
+
+double ChooseOutputScale(absl::Span<const float> q, absl::Span<const float> k,
+                         absl::Span<const float> v, const AttentionShape& shape,
+                         bool causal) {
+  float v_peak = 0;
+  for (float f : v) v_peak = std::max(v_peak, std::fabs(f));
+  if (v_peak == 0) return 1.0;  // the result is zero on any grid
+  const int64_t n = shape.n, lq = shape.lq, lk = shape.lk;
+  int64_t per_head = std::min(lq, kSampleRows);
+  std::vector<int64_t> heads;
+  if (n * per_head * lk > kSampleScores) {
+    per_head = std::max<int64_t>(1, kSampleScores / (n * lk));
+  }
+  if (n * per_head * lk > kSampleScores) {
+    AddSpaced(0, static_cast<double>(n - 1),
+              std::max<int64_t>(1, kSampleScores / lk), false, heads);
+    heads = Unique(std::move(heads));
+  } else {
+    for (int64_t h = 0; h < n; ++h) heads.push_back(h);
+  }
+  const std::vector<int64_t> rows = SampleRows(lq, causal, per_head);
+  std::vector<float> scores(lk);
+  std::vector<double> mixed(kTileDim);
+  double peak = 0;
+  for (int64_t h : heads) {
+    const float* kh = k.data() + h * lk * kTileDim;
+    const float* vh = v.data() + h * lk * kTileDim;
+    for (int64_t r : rows) {
+      const float* qr = q.data() + (h * lq + r) * kTileDim;
+      const int64_t seen = causal ? r + lk - lq + 1 : lk;
+      float top = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < seen; ++j) {
+        float dot = 0;
+        for (size_t d = 0; d < kTileDim; ++d) {
+          dot += qr[d] * kh[j * kTileDim + d];
+        }
+        scores[j] = dot * 0.125f;
+        top = std::max(top, scores[j]);
+      }
+      double sum = 0;
+      std::fill(mixed.begin(), mixed.end(), 0.0);
+      for (int64_t j = 0; j < seen; ++j) {
+        const double e = std::exp(static_cast<double>(scores[j] - top));
+        sum += e;
+        for (size_t d = 0; d < kTileDim; ++d) {
+          mixed[d] += e * vh[j * kTileDim + d];
+        }
+      }
+      for (double m : mixed) peak = std::max(peak, std::fabs(m) / sum);
+    }
+  }
+  return std::min(1.0, std::max(kMinOutputScale, kPeakMargin * peak / v_peak));
 }
 
 void Cancellation::Cancel() {
@@ -192,16 +388,86 @@ absl::StatusOr<inference::ModelInferRequest> Client::AttentionRequest(
       v.size() != q.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "attention takes q, k, v of equal size, whole 64x64 int8 tiles; got ",
-        q.size(), ", ", k.size(), ", ", v.size(), " bytes"));
+        q.size(), ", ", k.size(), ", ", v.size(),
+        " bytes (sequences: pass an AttentionShape)"));
   }
+  return AttentionRequest(q, k, v, TileShape(q.size() / kTileBytes),
+                          {.score_scale = score_scale});
+}
+
+absl::StatusOr<inference::ModelInferRequest> Client::AttentionRequest(
+    absl::Span<const int8_t> q, absl::Span<const int8_t> k,
+    absl::Span<const int8_t> v, const AttentionShape& shape,
+    const AttentionParams& params) {
+  NPUK_RETURN_IF_ERROR(
+      CheckAttentionShape(shape, q.size(), k.size(), v.size(), params.causal));
   inference::ModelInferRequest req;
   req.set_model_name("attention");
-  const int64_t n = static_cast<int64_t>(q.size() / kTileBytes);
-  AddInput(req, "q", "INT8", {n, kTileDim, kTileDim}, q.data(), q.size());
-  AddInput(req, "k", "INT8", {n, kTileDim, kTileDim}, k.data(), k.size());
-  AddInput(req, "v", "INT8", {n, kTileDim, kTileDim}, v.data(), v.size());
-  (*req.mutable_parameters())["score_scale"].set_double_param(score_scale);
+  AddInput(req, "q", "INT8", {shape.n, shape.lq, kTileDim}, q.data(), q.size());
+  AddInput(req, "k", "INT8", {shape.n, shape.lk, kTileDim}, k.data(), k.size());
+  AddInput(req, "v", "INT8", {shape.n, shape.lk, kTileDim}, v.data(), v.size());
+  auto& p = *req.mutable_parameters();
+  p["score_scale"].set_double_param(params.score_scale);
+  if (params.output_scale != 1.0) {
+    p["output_scale"].set_double_param(params.output_scale);
+  }
+  if (params.causal) p["causal"].set_bool_param(true);
   return req;
+}
+
+absl::StatusOr<QuantizedAttention> Client::AttentionRequest(
+    absl::Span<const float> q, absl::Span<const float> k,
+    absl::Span<const float> v, const AttentionShape& shape,
+    const FloatAttentionOptions& options) {
+  NPUK_RETURN_IF_ERROR(
+      CheckAttentionShape(shape, q.size(), k.size(), v.size(), options.causal));
+  NPUK_RETURN_IF_ERROR(FiniteOrError("q", q));
+  NPUK_RETURN_IF_ERROR(FiniteOrError("k", k));
+  NPUK_RETURN_IF_ERROR(FiniteOrError("v", v));
+  AttentionParams params{.causal = options.causal};
+  if (options.output_scale.has_value()) {
+    params.output_scale = *options.output_scale;
+    if (!(params.output_scale >= kMinOutputScale &&
+          params.output_scale <= kMaxOutputScale)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attention: output_scale is ", params.output_scale,
+          "; npukd takes [2^-16, 2^16] (out = softmax(q k^T s) v / "
+          "output_scale); leave it unset to have ChooseOutputScale pick it"));
+    }
+  } else {
+    params.output_scale = ChooseOutputScale(q, k, v, shape, options.causal);
+  }
+  QuantizedTensor qi = QuantizePerTensor(q), ki = QuantizePerTensor(k);
+  const auto nonzero = [](const QuantizedTensor& t) {
+    return std::any_of(t.values.begin(), t.values.end(),
+                       [](int8_t x) { return x != 0; });
+  };
+  if (!nonzero(qi) || !nonzero(ki)) {
+    params.score_scale = 0.125;  // every score is 0 at any scale
+  } else {
+    params.score_scale = qi.scale * ki.scale / 8.0;
+    if (params.score_scale > kMaxScoreScale) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attention: q and k are too large for int8 scores: score_scale = "
+          "s_q s_k / 8 = ",
+          params.score_scale, " is over npukd's ", kMaxScoreScale,
+          " (softmax of scores that large is a hard maximum): scale the "
+          "inputs down, or compute this in float"));
+    }
+    if (params.score_scale < kMinScoreScale) {
+      // Scores this small lose nothing on grids sqrt(ratio) times coarser.
+      const double coarser = std::sqrt(kMinScoreScale / params.score_scale);
+      qi = QuantizePerTensor(q, qi.scale * coarser);
+      ki = QuantizePerTensor(k, ki.scale * coarser);
+      params.score_scale = std::max(kMinScoreScale, qi.scale * ki.scale / 8.0);
+    }
+  }
+  const QuantizedTensor vi = QuantizePerTensor(v);
+  NPUK_ASSIGN_OR_RETURN(
+      inference::ModelInferRequest req,
+      AttentionRequest(qi.values, ki.values, vi.values, shape, params));
+  return QuantizedAttention{std::move(req), params,
+                            vi.scale * params.output_scale};
 }
 
 absl::StatusOr<inference::RepositoryIndexResponse> Client::Repository(
@@ -389,7 +655,36 @@ absl::StatusOr<AttentionResult> Client::Attention(absl::Span<const int8_t> q,
                                                   const CallOptions& call) {
   auto req = AttentionRequest(q, k, v, score_scale);
   if (!req.ok()) return req.status();
-  return ToAttention(Infer(*req, call), q.size() / kTileBytes);
+  return ToAttention(Infer(*req, call), TileShape(q.size() / kTileBytes));
+}
+
+absl::StatusOr<AttentionResult> Client::Attention(absl::Span<const int8_t> q,
+                                                  absl::Span<const int8_t> k,
+                                                  absl::Span<const int8_t> v,
+                                                  const AttentionShape& shape,
+                                                  const AttentionParams& params,
+                                                  const CallOptions& call) {
+  NPUK_ASSIGN_OR_RETURN(const inference::ModelInferRequest req,
+                        AttentionRequest(q, k, v, shape, params));
+  auto r = ToAttention(Infer(req, call), shape);
+  if (!r.ok()) return ExplainAttentionError(r.status());
+  return r;
+}
+
+absl::StatusOr<FloatAttentionResult> Client::Attention(
+    absl::Span<const float> q, absl::Span<const float> k,
+    absl::Span<const float> v, const AttentionShape& shape,
+    const FloatAttentionOptions& options, const CallOptions& call) {
+  NPUK_ASSIGN_OR_RETURN(QuantizedAttention sent,
+                        AttentionRequest(q, k, v, shape, options));
+  auto r = ToAttention(Infer(sent.request, call), shape);
+  if (!r.ok()) return ExplainAttentionError(r.status());
+  FloatAttentionResult result{
+      .shape = shape, .params = sent.params, .timing = std::move(r->timing)};
+  result.out.resize(r->out.size());
+  const auto unit = static_cast<float>(sent.out_unit);
+  for (size_t i = 0; i < r->out.size(); ++i) result.out[i] = r->out[i] * unit;
+  return result;
 }
 
 void Client::AttentionAsync(
@@ -401,11 +696,11 @@ void Client::AttentionAsync(
     done(req.status());
     return;
   }
-  const size_t n = q.size() / kTileBytes;
+  const AttentionShape shape = TileShape(q.size() / kTileBytes);
   InferAsync(
       *req, call,
-      [n, done = std::move(done)](absl::StatusOr<InferResult> r) mutable {
-        done(ToAttention(std::move(r), n));
+      [shape, done = std::move(done)](absl::StatusOr<InferResult> r) mutable {
+        done(ToAttention(std::move(r), shape));
       });
 }
 

@@ -92,11 +92,87 @@ struct MelResult {
   Timing timing;
 };
 
+// The `attention` model over whole sequences (issue 15): q int8 [n, lq, 64],
+// k and v int8 [n, lk, 64] row-major, out int8 [n, lq, 64];
+// n = batch x heads, 1 <= lq, lk <= kAttentionMaxTokens.
+inline constexpr int64_t kAttentionMaxTokens = 4096;
+struct AttentionShape {
+  int64_t n = 0;
+  int64_t lq = 0;
+  int64_t lk = 0;
+};
+
+// out = sat8(round(softmax(q k^T * score_scale) v / output_scale)). The
+// daemon checks the ranges; output_scale and causal are sent only when not
+// the defaults, so a [n, 64, 64] call with them is the tile request
+// daemons from before sequence attention take.
+struct AttentionParams {
+  double score_scale = 0.125;  // [2^-16, 4]; s_q * s_k / 8 for float Q, K
+  double output_scale = 1.0;   // [2^-16, 2^16]
+  bool causal = false;         // query i sees keys j <= i + lk - lq
+};
+
 struct AttentionResult {
-  std::vector<int8_t> out;  // [tiles, 64, 64]
-  size_t tiles = 0;
+  std::vector<int8_t> out;  // [tiles, 64, 64]; [n, lq, 64] for sequences
+  size_t tiles = 0;         // n (batch x heads)
+  Timing timing;
+  AttentionShape shape;
+};
+
+// Float attention through the int8 model, as the Python client's
+// Client.attention: q, k, v quantised per tensor (QuantizePerTensor),
+// score_scale = s_q s_k / 8 (coarser q and k grids that make it 2^-16 when
+// it would be below; above 4 is refused), out * s_v * output_scale back.
+struct FloatAttentionOptions {
+  bool causal = false;
+  // Unset: ChooseOutputScale. Set: sent as is, in [2^-16, 2^16].
+  std::optional<double> output_scale;
+};
+
+// A float attention as sent: the int8 request, its parameters and the
+// factor that turns the int8 answer into floats.
+struct QuantizedAttention {
+  inference::ModelInferRequest request;
+  AttentionParams params;
+  double out_unit = 1.0;  // float out = int8 out * out_unit
+};
+
+struct FloatAttentionResult {
+  std::vector<float> out;  // [n, lq, 64] row-major
+  AttentionShape shape;
+  AttentionParams params;  // as sent
   Timing timing;
 };
+
+// Per-tensor symmetric int8: x ~= scale * values, scale = max|x| / 127
+// (1 for an all-zero tensor) unless given, values = clamp(round(x /
+// scale), -127, 127) with float division and round-half-even, the bytes
+// of the Python client's npuk.quantize.
+struct QuantizedTensor {
+  std::vector<int8_t> values;
+  double scale = 1.0;
+};
+QuantizedTensor QuantizePerTensor(absl::Span<const float> x,
+                                  std::optional<double> scale = std::nullopt);
+
+// The output scale of a float attention when none is given: each output
+// row mixes rows of v, so |out| <= max|v| and 1 never saturates; long rows
+// average and come out small. With P the peak of the float result
+// estimated by exact float softmax on sampled query rows (at most 64 a
+// head, evenly spaced; under causal half of them geometrically spaced from
+// row 0, which sees the fewest keys; every row when a head has at most 64;
+// fewer rows, then fewer heads, beyond 2^22 scores), it is
+// min(1, 1.25 P / max|v|) clamped to [2^-16, 1]. Rows outside the sample
+// may peak higher; their few largest values then saturate. `q`, `k`, `v`
+// must have the sizes of `shape` (CheckAttentionShape).
+double ChooseOutputScale(absl::Span<const float> q, absl::Span<const float> k,
+                         absl::Span<const float> v, const AttentionShape& shape,
+                         bool causal);
+
+// INVALID_ARGUMENT, saying what to send instead, unless the spans have the
+// sizes of `shape` and the shape is within the model's contract.
+absl::Status CheckAttentionShape(const AttentionShape& shape, size_t q_size,
+                                 size_t k_size, size_t v_size, bool causal);
 
 struct LogMelResult {
   std::vector<float> features;  // [n_mels, frames], mel-major like Whisper
@@ -149,6 +225,21 @@ class Client {
                                             absl::Span<const int8_t> v,
                                             double score_scale = 0.125,
                                             const CallOptions& call = {});
+  // Sequences: q int8 [n, lq, 64], k and v int8 [n, lk, 64] (AttentionShape,
+  // AttentionParams); out int8 [n, lq, 64]. Shapes are checked before any
+  // call (CheckAttentionShape), the scales by the daemon.
+  absl::StatusOr<AttentionResult> Attention(absl::Span<const int8_t> q,
+                                            absl::Span<const int8_t> k,
+                                            absl::Span<const int8_t> v,
+                                            const AttentionShape& shape,
+                                            const AttentionParams& params = {},
+                                            const CallOptions& call = {});
+  // softmax(Q K^T / 8) V of float q [n, lq, 64], k and v [n, lk, 64]
+  // through the int8 model (FloatAttentionOptions, ChooseOutputScale).
+  absl::StatusOr<FloatAttentionResult> Attention(
+      absl::Span<const float> q, absl::Span<const float> k,
+      absl::Span<const float> v, const AttentionShape& shape,
+      const FloatAttentionOptions& options = {}, const CallOptions& call = {});
   // whisper.audio.log_mel_spectrogram(audio, n_mels, padding) of 16 kHz mono
   // audio (float, full scale 1.0, sent as FP32; or int16 PCM, sent as INT16)
   // in one `log_mel` request of any length up to the daemon's message limit.
@@ -205,12 +296,21 @@ class Client {
       absl::AnyInvocable<void(absl::StatusOr<AttentionResult>)> done);
 
   // Request builders, public so load generators send exactly what Mel() and
-  // Attention() send. INVALID_ARGUMENT when sizes are not whole frames/tiles.
+  // Attention() send. INVALID_ARGUMENT when sizes are not whole frames/tiles
+  // or do not match the AttentionShape.
   static absl::StatusOr<inference::ModelInferRequest> MelRequest(
       absl::Span<const int16_t> frames);
   static absl::StatusOr<inference::ModelInferRequest> AttentionRequest(
       absl::Span<const int8_t> q, absl::Span<const int8_t> k,
       absl::Span<const int8_t> v, double score_scale);
+  static absl::StatusOr<inference::ModelInferRequest> AttentionRequest(
+      absl::Span<const int8_t> q, absl::Span<const int8_t> k,
+      absl::Span<const int8_t> v, const AttentionShape& shape,
+      const AttentionParams& params);
+  static absl::StatusOr<QuantizedAttention> AttentionRequest(
+      absl::Span<const float> q, absl::Span<const float> k,
+      absl::Span<const float> v, const AttentionShape& shape,
+      const FloatAttentionOptions& options);
 
   inference::GRPCInferenceService::Stub& inference() { return *inference_; }
   grpc::health::v1::Health::Stub& health() { return *health_; }

@@ -1,8 +1,11 @@
-// npuk::Client against a real npukd on a temporary unix socket.
+// npuk::Client against a real npukd on a temporary unix socket, and the
+// attention request builders, which need none.
 #include "client/cpp/client.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "absl/synchronization/blocking_counter.h"
@@ -15,7 +18,9 @@
 namespace npuk {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
 
 std::vector<int16_t> Tone(size_t frames, double hz) {
   std::vector<int16_t> x(frames * kMelFrameSamples);
@@ -32,6 +37,243 @@ std::vector<int8_t> Ramp(size_t tiles, int seed) {
     x[i] = static_cast<int8_t>((i * 37 + seed * 11) % 61 - 30);
   }
   return x;
+}
+
+std::vector<float> Gaussian(size_t n, double sigma, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, static_cast<float>(sigma));
+  std::vector<float> x(n);
+  for (float& f : x) f = normal(rng);
+  return x;
+}
+
+// softmax(q k^T / 8) v in double, [n, lq, 64] from [n, lq|lk, 64].
+std::vector<double> FloatAttention(const std::vector<float>& q,
+                                   const std::vector<float>& k,
+                                   const std::vector<float>& v,
+                                   const AttentionShape& s, bool causal) {
+  std::vector<double> out(s.n * s.lq * kTileDim), w(s.lk);
+  for (int64_t h = 0; h < s.n; ++h) {
+    for (int64_t i = 0; i < s.lq; ++i) {
+      const int64_t seen = causal ? i + s.lk - s.lq + 1 : s.lk;
+      double top = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < seen; ++j) {
+        double dot = 0;
+        for (size_t d = 0; d < kTileDim; ++d) {
+          dot += double{q[(h * s.lq + i) * kTileDim + d]} *
+                 k[(h * s.lk + j) * kTileDim + d];
+        }
+        w[j] = dot / 8;
+        top = std::max(top, w[j]);
+      }
+      for (int64_t j = 0; j < seen; ++j) sum += w[j] = std::exp(w[j] - top);
+      for (int64_t j = 0; j < seen; ++j) {
+        for (size_t d = 0; d < kTileDim; ++d) {
+          out[(h * s.lq + i) * kTileDim + d] +=
+              w[j] / sum * v[(h * s.lk + j) * kTileDim + d];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+double Cosine(absl::Span<const float> a, absl::Span<const double> b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ab += a[i] * b[i];
+    aa += double{a[i]} * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+std::vector<int64_t> Dims(const inference::ModelInferRequest& r, int input) {
+  return {r.inputs(input).shape().begin(), r.inputs(input).shape().end()};
+}
+
+std::vector<std::string> ParamNames(const inference::ModelInferRequest& r) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : r.parameters()) names.push_back(name);
+  return names;
+}
+
+TEST(AttentionRequestTest, TileCallIsTodaysRequest) {
+  const auto q = Ramp(2, 1), k = Ramp(2, 2), v = Ramp(2, 3);
+  auto tiles = Client::AttentionRequest(q, k, v, 0.01);
+  ASSERT_TRUE(tiles.ok()) << tiles.status();
+  EXPECT_EQ(tiles->model_name(), "attention");
+  ASSERT_EQ(tiles->inputs_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(tiles->inputs(i).name(), std::string(1, "qkv"[i]));
+    EXPECT_EQ(tiles->inputs(i).datatype(), "INT8");
+    EXPECT_THAT(Dims(*tiles, i), ElementsAre(2, 64, 64));
+  }
+  EXPECT_EQ(tiles->raw_input_contents(0), std::string(q.begin(), q.end()));
+  EXPECT_THAT(ParamNames(*tiles), ElementsAre("score_scale"));
+  EXPECT_EQ(tiles->parameters().at("score_scale").double_param(), 0.01);
+  // The sequence builder with the defaults sends the same request.
+  auto same = Client::AttentionRequest(q, k, v, {.n = 2, .lq = 64, .lk = 64},
+                                       {.score_scale = 0.01});
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->DebugString(), tiles->DebugString());
+}
+
+TEST(AttentionRequestTest, SequenceRequestSendsWhatIsNotTheDefault) {
+  const std::vector<int8_t> q(2 * 1 * 64, 1), kv(2 * 448 * 64, 2);
+  auto r = Client::AttentionRequest(
+      q, kv, kv, {.n = 2, .lq = 1, .lk = 448},
+      {.score_scale = 0.002, .output_scale = 0.25, .causal = true});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(Dims(*r, 0), ElementsAre(2, 1, 64));
+  EXPECT_THAT(Dims(*r, 1), ElementsAre(2, 448, 64));
+  EXPECT_THAT(Dims(*r, 2), ElementsAre(2, 448, 64));
+  EXPECT_THAT(ParamNames(*r),
+              UnorderedElementsAre("score_scale", "output_scale", "causal"));
+  EXPECT_EQ(r->parameters().at("output_scale").double_param(), 0.25);
+  EXPECT_EQ(r->parameters().at("causal").parameter_choice_case(),
+            inference::InferParameter::kBoolParam);
+  EXPECT_TRUE(r->parameters().at("causal").bool_param());
+  auto plain = Client::AttentionRequest(q, kv, kv, {.n = 2, .lq = 1, .lk = 448},
+                                        {.output_scale = 2.0});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_THAT(ParamNames(*plain),
+              UnorderedElementsAre("score_scale", "output_scale"));
+}
+
+TEST(AttentionRequestTest, RefusesBadShapesWithTheirReason) {
+  const struct {
+    AttentionShape shape;
+    size_t q_size, kv_size;
+    bool causal;
+    const char* says;
+  } cases[] = {
+      {{.n = 0, .lq = 4, .lk = 4}, 0, 0, false, "send at least one head"},
+      {{.n = 1, .lq = 0, .lk = 4}, 0, 256, false, "lq is 0 tokens"},
+      {{.n = 1, .lq = 4, .lk = 5000},
+       256,
+       5000 * 64,
+       false,
+       "windows of at most 4096"},
+      {{.n = 1, .lq = 4, .lk = 4},
+       256,
+       128,
+       false,
+       "k, v have 256, 128, 128 values"},
+      {{.n = 1, .lq = 4, .lk = 2},
+       256,
+       128,
+       true,
+       "lq <= lk (query i sees keys j <= i + lk - lq); got lq = 4, lk = 2"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.says);
+    const std::vector<int8_t> q(c.q_size), kv(c.kv_size);
+    auto r = Client::AttentionRequest(q, kv, kv, c.shape, {.causal = c.causal});
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr(c.says));
+  }
+  const std::vector<int8_t> q(3 * 64), kv(5 * 64);
+  auto causal = Client::AttentionRequest(q, kv, kv, {.n = 1, .lq = 3, .lk = 5},
+                                         {.causal = true});
+  EXPECT_TRUE(causal.ok()) << causal.status();
+  auto partial = Client::AttentionRequest(q, q, q, 0.1);
+  EXPECT_THAT(partial.status().message(), HasSubstr("AttentionShape"));
+}
+
+TEST(AttentionRequestTest, QuantisesPerTensorLikeNumpy) {
+  const std::vector<float> x = {0.0f,   0.01f,  -0.02f,  1.27f, -1.27f,
+                                0.635f, 0.005f, -0.015f, 0.3f,  1e-9f};
+  const QuantizedTensor q = QuantizePerTensor(x);
+  // npuk.quantize's bytes: float32 division, round half to even.
+  EXPECT_THAT(q.values, ElementsAre(0, 1, -2, 127, -127, 64, 0, -2, 30, 0));
+  EXPECT_EQ(q.scale, double{1.27f} / 127);
+  EXPECT_THAT(QuantizePerTensor(x, 0.02).values,
+              ElementsAre(0, 0, -1, 64, -64, 32, 0, -1, 15, 0));
+  EXPECT_EQ(QuantizePerTensor(std::vector<float>(3, 0.0f)).scale, 1.0);
+}
+
+TEST(AttentionRequestTest, FloatRequestCarriesTheScales) {
+  const AttentionShape shape{.n = 3, .lq = 20, .lk = 90};
+  const auto q = Gaussian(3 * 20 * 64, 1.5, 1), k = Gaussian(3 * 90 * 64, 2, 2),
+             v = Gaussian(3 * 90 * 64, 0.7, 3);
+  auto sent = Client::AttentionRequest(q, k, v, shape, {.causal = true});
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  const QuantizedTensor qi = QuantizePerTensor(q), ki = QuantizePerTensor(k),
+                        vi = QuantizePerTensor(v);
+  EXPECT_EQ(sent->request.raw_input_contents(0),
+            std::string(qi.values.begin(), qi.values.end()));
+  EXPECT_EQ(sent->request.raw_input_contents(2),
+            std::string(vi.values.begin(), vi.values.end()));
+  EXPECT_DOUBLE_EQ(sent->params.score_scale, qi.scale * ki.scale / 8);
+  EXPECT_EQ(sent->request.parameters().at("score_scale").double_param(),
+            sent->params.score_scale);
+  EXPECT_TRUE(sent->params.causal);
+  EXPECT_EQ(sent->params.output_scale, ChooseOutputScale(q, k, v, shape, true));
+  EXPECT_DOUBLE_EQ(sent->out_unit, vi.scale * sent->params.output_scale);
+  auto given = Client::AttentionRequest(q, k, v, shape, {.output_scale = 1.0});
+  ASSERT_TRUE(given.ok()) << given.status();
+  EXPECT_THAT(ParamNames(given->request), ElementsAre("score_scale"));
+}
+
+TEST(AttentionRequestTest, OutputScaleSpansTheResult) {
+  // Zero keys: every row is the mean of v, computed exactly (lq <= 64
+  // rows, all in the sample): the scale spans 1.25 times its peak.
+  const AttentionShape shape{.n = 2, .lq = 3, .lk = 500};
+  const auto q = Gaussian(2 * 3 * 64, 1, 4), v = Gaussian(2 * 500 * 64, 1, 5);
+  const std::vector<float> k(2 * 500 * 64, 0.0f);
+  double peak = 0, v_peak = 0;
+  for (float f : v) v_peak = std::max(v_peak, double{std::fabs(f)});
+  for (int h = 0; h < 2; ++h) {
+    for (size_t d = 0; d < kTileDim; ++d) {
+      double mean = 0;
+      for (int j = 0; j < 500; ++j) mean += v[(h * 500 + j) * kTileDim + d];
+      peak = std::max(peak, std::fabs(mean / 500));
+    }
+  }
+  EXPECT_NEAR(ChooseOutputScale(q, k, v, shape, false), 1.25 * peak / v_peak,
+              1e-6);
+  // One key: the output is v's row, whose peak is max|v|: scale 1.
+  const AttentionShape one{.n = 1, .lq = 5, .lk = 1};
+  EXPECT_EQ(ChooseOutputScale(Gaussian(5 * 64, 1, 6), Gaussian(64, 1, 7),
+                              Gaussian(64, 1, 8), one, false),
+            1.0);
+  // Causal 448 with the sample's rows: the int8 answer never passes 127.
+  const AttentionShape causal{.n = 4, .lq = 448, .lk = 448};
+  const auto cq = Gaussian(4 * 448 * 64, 1, 9),
+             ck = Gaussian(4 * 448 * 64, 1, 10),
+             cv = Gaussian(4 * 448 * 64, 1, 11);
+  const double os = ChooseOutputScale(cq, ck, cv, causal, true);
+  const auto ref = FloatAttention(cq, ck, cv, causal, true);
+  double ref_peak = 0, cv_peak = 0;
+  for (double x : ref) ref_peak = std::max(ref_peak, std::fabs(x));
+  for (float f : cv) cv_peak = std::max(cv_peak, double{std::fabs(f)});
+  EXPECT_GE(os * cv_peak, ref_peak);
+  EXPECT_LE(os * cv_peak, 1.25 * ref_peak * 1.0001);
+}
+
+TEST(AttentionRequestTest, ScoreScaleStaysInTheDaemonsRange) {
+  const AttentionShape shape{.n = 1, .lq = 50, .lk = 50};
+  const auto small = Gaussian(50 * 64, 0.05, 12);
+  auto sent = Client::AttentionRequest(small, small, small, shape, {});
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_NEAR(sent->params.score_scale, 0x1p-16, 1e-18);
+  EXPECT_GE(sent->params.score_scale, 0x1p-16);
+  const std::vector<float> big(50 * 64, 1000.0f);
+  auto refused = Client::AttentionRequest(big, big, big, shape, {});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("too large for int8"));
+  auto nan = small;
+  nan[70] = NAN;
+  EXPECT_THAT(
+      Client::AttentionRequest(small, nan, small, shape, {}).status().message(),
+      HasSubstr("k has 1 NaN or infinite values (the first at index "
+                "70)"));
+  EXPECT_THAT(Client::AttentionRequest(small, small, small, shape,
+                                       {.output_scale = 0.0})
+                  .status()
+                  .message(),
+              HasSubstr("output_scale is 0"));
 }
 
 class ClientTest : public ::testing::Test {
@@ -288,8 +530,11 @@ TEST_F(ClientTest, GenericAttentionMatchesTheTypedCall) {
   ASSERT_TRUE(info.ok()) << info.status();
   auto scale = ParseParameter(*info, "score_scale=0.01");
   ASSERT_TRUE(scale.ok()) << scale.status();
+  // Sequences of any length: the tensors' item dims are [-1, 64], so the
+  // bytes need their shape.
   auto bytes = [](const std::vector<int8_t>& x) {
-    return Tensor{.data = std::string(x.begin(), x.end())};
+    return Tensor{.shape = {2, 64, 64},
+                  .data = std::string(x.begin(), x.end())};
   };
   auto generic = client_->Infer(
       "attention", {{"q", bytes(q)}, {"k", bytes(k)}, {"v", bytes(v)}},
@@ -297,6 +542,31 @@ TEST_F(ClientTest, GenericAttentionMatchesTheTypedCall) {
   ASSERT_TRUE(generic.ok()) << generic.status();
   EXPECT_EQ(generic->outputs.at("out").data,
             std::string(typed->out.begin(), typed->out.end()));
+}
+
+TEST_F(ClientTest, SequenceAttentionIsCloseToFloat) {
+  const AttentionShape shape{.n = 3, .lq = 40, .lk = 300};
+  const auto q = Gaussian(3 * 40 * 64, 1.5, 13),
+             k = Gaussian(3 * 300 * 64, 1.5, 14),
+             v = Gaussian(3 * 300 * 64, 1.5, 15);
+  auto r = client_->Attention(q, k, v, shape, {.causal = true});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->out.size(), q.size());
+  EXPECT_TRUE(r->params.causal);
+  const auto ref = FloatAttention(q, k, v, shape, true);
+  for (int h = 0; h < 3; ++h) {
+    const size_t head = 40 * kTileDim;
+    EXPECT_GE(Cosine(absl::MakeConstSpan(r->out).subspan(h * head, head),
+                     absl::MakeConstSpan(ref).subspan(h * head, head)),
+              0.997);
+  }
+  // The int8 call with the default parameters is the tile call.
+  const auto t = Ramp(2, 4);
+  auto seq = client_->Attention(t, t, t, {.n = 2, .lq = 64, .lk = 64});
+  auto tiles = client_->Attention(t, t, t);
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  ASSERT_TRUE(tiles.ok()) << tiles.status();
+  EXPECT_EQ(seq->out, tiles->out);
 }
 
 TEST(ClientUnreachable, ReportsUnavailable) {

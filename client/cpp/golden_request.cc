@@ -79,7 +79,15 @@ absl::StatusOr<GoldenRequest> GoldenRequestFor(const KernelSpec& kernel) {
     }
   }
   for (size_t i = 0; i < kernel.inputs.size(); ++i) {
-    out.inputs[kernel.inputs[i].name].data = std::move(planes[i]);
+    Tensor& t = out.inputs[kernel.inputs[i].name];
+    t.data = std::move(planes[i]);
+    // The shape whole: a model may declare variable dims on the wire
+    // (attention's sequence lengths) where the kernel's items are fixed.
+    if (kernel.inputs[i].halo == 0) {
+      t.shape = {static_cast<int64_t>(g.items)};
+      t.shape.insert(t.shape.end(), kernel.inputs[i].item_dims.begin(),
+                     kernel.inputs[i].item_dims.end());
+    }
   }
   out.output = kernel.output.name;
   out.expected.assign(g.output.bytes.begin(), g.output.bytes.end());

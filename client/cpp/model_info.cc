@@ -306,7 +306,7 @@ absl::StatusOr<inference::ModelInferRequest> BuildRequest(
 }
 
 absl::StatusOr<Tensors> RandomInputs(const ModelInfo& info, int64_t items,
-                                     uint32_t seed) {
+                                     uint32_t seed, int64_t variable_dim) {
   if (items < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("a request needs at least 1 item; got ", items));
@@ -314,14 +314,24 @@ absl::StatusOr<Tensors> RandomInputs(const ModelInfo& info, int64_t items,
   std::mt19937 rng(seed);
   Tensors out;
   for (const TensorInfo& t : info.inputs) {
-    if (!t.fixed()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input '", t.name, "' of model '", info.name, "' has item dims ",
-          ShapeString(t.item_dims), "; random inputs need fixed dims"));
-    }
     Tensor& x = out[t.name];
-    const size_t elements =
-        static_cast<size_t>(items) * t.item_bytes() / DatatypeBytes(t.datatype);
+    size_t elements = static_cast<size_t>(items);
+    if (!t.fixed()) {
+      if (variable_dim < 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input '", t.name, "' of model '", info.name, "' has item dims ",
+            ShapeString(t.item_dims),
+            "; random inputs need fixed dims or a length for the variable "
+            "ones"));
+      }
+      x.shape = {items};
+      for (int64_t d : t.item_dims) {
+        x.shape.push_back(d < 0 ? variable_dim : d);
+        elements *= static_cast<size_t>(x.shape.back());
+      }
+    } else {
+      elements *= t.item_bytes() / DatatypeBytes(t.datatype);
+    }
     NPUK_RETURN_IF_ERROR(FillRandom(t.datatype, elements, rng, x.data));
   }
   return out;

@@ -93,10 +93,13 @@ absl::StatusOr<inference::ModelInferRequest> BuildRequest(
 // `items` items of deterministic pseudo-random data for every input, drawn
 // from a generator seeded with `seed`: integers uniform over half their
 // type's range, floats uniform in [-1, 1). For load tests and smoke checks,
-// where any valid input will do. INVALID_ARGUMENT when an input has a
-// variable item dim or a datatype without a fixed size.
+// where any valid input will do. A variable item dim (attention's
+// sequence lengths) is `variable_dim` long, and the tensors then carry
+// their shapes; INVALID_ARGUMENT when an input has one and variable_dim
+// is 0, or has a datatype without a fixed size.
 absl::StatusOr<Tensors> RandomInputs(const ModelInfo& info, int64_t items,
-                                     uint32_t seed = 7);
+                                     uint32_t seed = 7,
+                                     int64_t variable_dim = 0);
 
 // Splits one input file for `info`: with one input the whole file is that
 // input; with several it is the inputs one after the other, in

@@ -178,6 +178,16 @@ TEST(BuildRequestTest, VariableItemDimsNeedAShape) {
   EXPECT_THAT(shaped->inputs(0).shape(), ElementsAre(2, 3, 4));
   EXPECT_EQ(RandomInputs(*info, 1).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // With a length for the variable dims: whole shapes, bytes to match.
+  auto random = RandomInputs(*info, 2, 7, 5);
+  ASSERT_TRUE(random.ok()) << random.status();
+  const Tensor& q = random->at("q");
+  EXPECT_EQ(q.data.size(),
+            static_cast<size_t>(q.shape[0] * q.shape[1] * q.shape[2] * 1) *
+                DatatypeBytes(info->inputs[0].datatype));
+  EXPECT_EQ(q.shape[0], 2);
+  auto sent = BuildRequest(*info, *random);
+  ASSERT_TRUE(sent.ok()) << sent.status();
 }
 
 TEST(RandomInputsTest, DeterministicWholeItemsInHalfTheRange) {

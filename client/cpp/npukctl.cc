@@ -49,6 +49,9 @@ ABSL_FLAG(int64_t, items, 1,
           "infer, bench: items per request (the model's unit: frames, tiles, "
           "blocks) when the input is random");
 ABSL_FLAG(int64_t, frames, 0, "the same as --items (kept for scripts)");
+ABSL_FLAG(int64_t, length, 64,
+          "infer, bench: the length of a random input's variable dims "
+          "(attention's sequence lengths Lq and Lk)");
 ABSL_FLAG(int32_t, concurrency, 1, "bench: calls kept in flight");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bench: how long to measure (ignored when --count is set)");
@@ -332,7 +335,10 @@ absl::StatusOr<Tensors> InputsFromFlags(const ModelInfo& info) {
     if (ItemsFlag() < 1) {
       return absl::InvalidArgumentError("--items must be at least 1");
     }
-    return RandomInputs(info, ItemsFlag());
+    if (absl::GetFlag(FLAGS_length) < 1) {
+      return absl::InvalidArgumentError("--length must be at least 1");
+    }
+    return RandomInputs(info, ItemsFlag(), 7, absl::GetFlag(FLAGS_length));
   }
   const size_t eq = specs[0].find('=');
   if (specs.size() == 1 &&

@@ -59,7 +59,9 @@ def timing_of(resp: Any, round_trip_us: float) -> Timing:
                   round_trip_us)
 
 
-def _add_input(req, name, dtype, array):
+def add_input(req: pb.ModelInferRequest, name: str, dtype: str,
+              array: np.ndarray) -> None:
+    """Appends `array` as input `name` with its bytes in raw_input_contents."""
     t = req.inputs.add()
     t.name = name
     t.datatype = dtype
@@ -75,24 +77,7 @@ def mel_request(frames: ArrayLike) -> pb.ModelInferRequest:
                          "%s (use log_mel_spectrogram() for float audio)"
                          % (a.dtype, a.shape))
     req = pb.ModelInferRequest(model_name="mel")
-    _add_input(req, "audio", "INT16", a)
-    return req
-
-
-def attention_request(q: ArrayLike, k: ArrayLike,
-                      v: ArrayLike,
-                      score_scale: float) -> pb.ModelInferRequest:
-    arrays = [np.ascontiguousarray(x) for x in (q, k, v)]
-    for name, a in zip("qkv", arrays):
-        if a.dtype != np.int8 or a.ndim != 3 or a.shape[1:] != (64, 64) \
-                or a.shape[0] == 0 or a.shape != arrays[0].shape:
-            raise ValueError("attention_int8 takes q, k, v int8 [N, 64, 64] of "
-                             "equal shape; %s is %s %s (use attention() for "
-                             "float32)" % (name, a.dtype, a.shape))
-    req = pb.ModelInferRequest(model_name="attention")
-    for name, a in zip("qkv", arrays):
-        _add_input(req, name, "INT8", a)
-    req.parameters["score_scale"].double_param = float(score_scale)
+    add_input(req, "audio", "INT16", a)
     return req
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _common as c
+from . import attention as att
 from . import features
 from . import log_mel as lm
 from . import model as m
@@ -130,17 +131,29 @@ class AsyncClient:
     async def attention_int8(self, q: ArrayLike,
                              k: ArrayLike, v: ArrayLike,
                              score_scale: float = 0.125,
-                             timeout: Optional[float] = None) -> np.ndarray:
-        req = c.attention_request(q, k, v, score_scale)
-        return c.single_output(await self._infer_request(req, timeout),
-                               np.shape(q))
+                             timeout: Optional[float] = None, *,
+                             output_scale: float = 1.0,
+                             causal: bool = False) -> np.ndarray:
+        """Client.attention_int8 as a coroutine."""
+        req = att.int8_request(q, k, v, score_scale, output_scale, causal)
+        try:
+            resp = await self._infer_request(req, timeout)
+        except NpukError as e:
+            raise att.explain(e) from None
+        return c.single_output(resp, att.out_shape(req))
 
-    async def attention(self, q: ArrayLike, k: ArrayLike,
-                        v: ArrayLike,
-                        timeout: Optional[float] = None) -> np.ndarray:
-        (qi, sq), (ki, sk), (vi, sv) = map(features.quantize, (q, k, v))
-        out = await self.attention_int8(qi, ki, vi, sq * sk / 8.0, timeout)
-        return out.astype(np.float32) * np.float32(sv)
+    async def attention(self, q: Any, k: Any, v: Any, causal: bool = False,
+                        *, output_scale: Optional[float] = None,
+                        timeout: Optional[float] = None) -> Any:
+        """Client.attention as a coroutine (the quantisation and the
+        output-scale estimate run in the calling thread)."""
+        sent = att.float_request(q, k, v, causal, output_scale)
+        try:
+            resp = await self._infer_request(sent.request, timeout)
+        except NpukError as e:
+            raise att.explain(e) from None
+        return att.to_output(
+            c.single_output(resp, att.out_shape(sent.request)), sent)
 
     async def log_mel_spectrogram(self, audio: lm.AudioLike,
                                   n_mels: int = 80, padding: int = 0,

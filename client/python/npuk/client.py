@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _common as c
+from . import attention as att
 from . import features
 from . import log_mel as lm
 from . import model as m
@@ -144,19 +145,48 @@ class Client:
 
     def attention_int8(self, q: ArrayLike, k: ArrayLike,
                        v: ArrayLike, score_scale: float = 0.125,
-                       timeout: Optional[float] = None) -> np.ndarray:
-        """int8 [N, 64, 64] each -> int8 softmax(q k^T * score_scale) v."""
-        req = c.attention_request(q, k, v, score_scale)
-        return c.single_output(self._infer_request(req, timeout), np.shape(q))
+                       timeout: Optional[float] = None, *,
+                       output_scale: float = 1.0,
+                       causal: bool = False) -> np.ndarray:
+        """int8 q [N, Lq, 64], k and v [N, Lk, 64] -> int8 [N, Lq, 64],
+        sat8(round(softmax(q k^T * score_scale) v / output_scale)); causal:
+        query i sees keys j <= i + Lk - Lq. output_scale and causal are sent
+        only when not the defaults, so [N, 64, 64] calls without them work
+        with daemons from before sequence attention."""
+        req = att.int8_request(q, k, v, score_scale, output_scale, causal)
+        try:
+            resp = self._infer_request(req, timeout)
+        except NpukError as e:
+            raise att.explain(e) from None
+        return c.single_output(resp, att.out_shape(req))
 
-    def attention(self, q: ArrayLike, k: ArrayLike,
-                  v: ArrayLike,
-                  timeout: Optional[float] = None) -> np.ndarray:
-        """float32 [N, 64, 64] -> float32 softmax(Q K^T / 8) V, through int8
-        with per-tensor scales max|x|/127."""
-        (qi, sq), (ki, sk), (vi, sv) = map(features.quantize, (q, k, v))
-        out = self.attention_int8(qi, ki, vi, sq * sk / 8.0, timeout)
-        return out.astype(np.float32) * np.float32(sv)
+    def attention(self, q: Any, k: Any, v: Any, causal: bool = False, *,
+                  output_scale: Optional[float] = None,
+                  timeout: Optional[float] = None) -> Any:
+        """softmax(Q K^T / 8) V of float tensors (numpy or torch) through
+        npukd's int8 attention: q [B, H, Lq, 64] or [N, Lq, 64], k and v
+        of the same heads and Lk tokens (Lq may differ from Lk; 1 <= L <=
+        4096); causal: query i sees keys j <= i + Lk - Lq (Lq <= Lk, a
+        decoder's key/value cache). Returns float32 with q's shape, a torch
+        tensor on the input's device when an input is one, else numpy.
+
+        Each tensor is quantised per tensor (scale max|x|/127), score_scale
+        = s_q s_k / 8, and the result is out * s_v * output_scale. When
+        output_scale is None it is min(1, 1.25 P / max|v|), P the peak of
+        the float result estimated by exact float softmax on at most 64
+        evenly spaced query rows per head (under causal half of them
+        geometrically spaced from row 0; all rows when there are at most
+        64), clamped to [2^-16, 1]: output_scale 1 never saturates, smaller
+        ones give long, averaging rows their int8 precision back
+        (npuk.attention has the details). Bad shapes raise ValueError
+        saying what to send instead."""
+        sent = att.float_request(q, k, v, causal, output_scale)
+        try:
+            resp = self._infer_request(sent.request, timeout)
+        except NpukError as e:
+            raise att.explain(e) from None
+        return att.to_output(
+            c.single_output(resp, att.out_shape(sent.request)), sent)
 
     def log_mel_spectrogram(self, audio: lm.AudioLike, n_mels: int = 80,
                             padding: int = 0, device: lm.Device = None, *,

@@ -6,7 +6,7 @@ torch.stft(center=True), last frame dropped) and normalisation after it
 whisper.audio.log_mel_spectrogram. attention: per-tensor int8 quantisation.
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -50,11 +50,14 @@ def normalize_log_mel(q: ArrayLike) -> np.ndarray:
     return np.ascontiguousarray(((log10 + 4.0) / 4.0).T, dtype=np.float32)
 
 
-def quantize(x: ArrayLike) -> Tuple[np.ndarray, float]:
+def quantize(x: ArrayLike,
+             scale: Optional[float] = None) -> Tuple[np.ndarray, float]:
     """Per-tensor symmetric int8: returns (int8 array, scale), x ~= scale * q,
-    scale = max|x| / 127 (1.0 for an all-zero tensor)."""
+    scale = max|x| / 127 (1.0 for an all-zero tensor) unless given; values
+    beyond 127 steps of a given scale are clipped."""
     x = np.asarray(x, dtype=np.float32)
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    scale = peak / 127.0 if peak > 0 else 1.0
+    if scale is None:
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        scale = peak / 127.0 if peak > 0 else 1.0
     q = np.clip(np.rint(x / scale), -127, 127).astype(np.int8)
-    return q, scale
+    return q, float(scale)
