@@ -13,6 +13,7 @@
 #include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
 #include "server/common/reserved_parameters.h"
+#include "server/common/status_macros.h"
 #include "server/models/attention_pairs.h"
 #include "server/rpc/tensor_mapping.h"
 
@@ -100,17 +101,7 @@ absl::StatusOr<Inputs> ReadInputs(const ModelInferRequest& request) {
     return Invalid(absl::StrCat("the request has ", request.inputs_size(),
                                 " inputs; attention takes three: q, k, v"));
   }
-  for (const auto& out : request.outputs()) {
-    if (out.name() != "out") {
-      return Invalid(absl::StrCat("unknown output '", out.name().substr(0, 64),
-                                  "'; attention has one output, 'out'"));
-    }
-    if (!out.parameters().empty()) {
-      return Invalid(
-          "output parameters other than shared memory are not supported by "
-          "attention; the output comes in raw_output_contents");
-    }
-  }
+  NPUK_RETURN_IF_ERROR(CheckRequestedOutputs(request, "attention", "out"));
   const bool raw = request.raw_input_contents_size() > 0;
   if (raw && request.raw_input_contents_size() != 3) {
     return Invalid(absl::StrCat("the request has ",

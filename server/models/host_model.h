@@ -14,6 +14,8 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpc_service.pb.h"
 #include "kernels/registry/kernel_spec.h"
@@ -52,6 +54,29 @@ class HostModel {
   virtual void Metadata(inference::ModelMetadataResponse* response) const = 0;
   virtual void Config(inference::ModelConfig* config) const = 0;
 };
+
+// The outputs a request asks a host model with one output, `output`, for:
+// that one only, without parameters (shared memory is resolved before the
+// model sees the request). INVALID_ARGUMENT, prefixed "<model>: ".
+inline absl::Status CheckRequestedOutputs(
+    const inference::ModelInferRequest& request, absl::string_view model,
+    absl::string_view output) {
+  for (const auto& out : request.outputs()) {
+    if (out.name() != output) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(model, ": unknown output '", out.name().substr(0, 64),
+                       "'; ", model, " has one output, '", output, "'"));
+    }
+    if (!out.parameters().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(model,
+                       ": output parameters other than shared memory are not "
+                       "supported by ",
+                       model, "; '", output, "' comes in raw_output_contents"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace npuk
 

@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "kernels/registry/registry.h"
 #include "server/common/reserved_parameters.h"
+#include "server/common/status_macros.h"
 #include "server/models/log_mel_math.h"
 
 namespace npuk {
@@ -83,17 +84,7 @@ absl::Status ParseAudio(const ModelInferRequest& request, Parsed* p) {
                            "')")
             : ""));
   }
-  for (const auto& out : request.outputs()) {
-    if (out.name() != "features") {
-      return Invalid(absl::StrCat("unknown output '", out.name().substr(0, 64),
-                                  "'; log_mel has one output, 'features'"));
-    }
-    if (!out.parameters().empty()) {
-      return Invalid(
-          "output parameters (such as shared memory) are not supported by "
-          "log_mel; the features come in raw_output_contents");
-    }
-  }
+  NPUK_RETURN_IF_ERROR(CheckRequestedOutputs(request, "log_mel", "features"));
   const auto& in = request.inputs(0);
   if (!in.parameters().empty()) {
     return Invalid(
