@@ -42,6 +42,7 @@
 #include "server/rpc/inference_service.h"
 #include "server/rpc/listener.h"
 #include "server/rpc/socket_activation.h"
+#include "server/rpc/tls_relay.h"
 #include "server/telemetry/metrics_http.h"
 #include "server/telemetry/model_stats.h"
 #include "server/telemetry/prometheus.h"
@@ -116,29 +117,6 @@ absl::Status PrepareUnixSocket(const std::string& path) {
         "; stop it (systemctl stop npukd) or choose another --listen path"));
   }
   ::unlink(path.c_str());
-  return absl::OkStatus();
-}
-
-absl::Status SecureUnixSocket(const std::string& path,
-                              const config::Config& c) {
-  if (!c.socket_group().empty()) {
-    const group* g = ::getgrnam(c.socket_group().c_str());
-    if (g == nullptr) {
-      return absl::NotFoundError(absl::StrCat("socket_group '",
-                                              c.socket_group(),
-                                              "' does not exist; create it "
-                                              "or choose another group"));
-    }
-    if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot give ", path, " to group ", c.socket_group(),
-                       ": ", std::strerror(errno)));
-    }
-  }
-  if (::chmod(path.c_str(), static_cast<mode_t>(c.socket_mode())) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot chmod ", path, ": ", std::strerror(errno)));
-  }
   return absl::OkStatus();
 }
 
@@ -218,15 +196,20 @@ class DaemonImpl final : public Daemon {
   // The listen address (config or systemd), and the single-instance lock
   // for it (listener.h InstanceLock).
   absl::Status TakeListenAddress();
-  // The gRPC server on the configured (or systemd-passed) socket; insecure
-  // listeners are ours (ConnectionAcceptor), TLS ones gRPC's. Sets
-  // address_.
+  // The gRPC server on the configured (or systemd-passed) socket. The
+  // listening socket is always ours (ConnectionAcceptor); TLS connections
+  // go through the TlsRelay to gRPC's TLS listener on a private unix
+  // socket. Sets address_.
   absl::Status StartServer();
   absl::Status StartMetrics();
   // The KServe v2 REST API on --http (off when empty).
   absl::Status StartRest();
 
   std::string RenderMetrics() const;
+  // The acceptor's "cannot accept" state and the relay's lost internal
+  // listener share the monitor's one accept fault; the relay's (which
+  // needs a restart) wins while set.
+  void SetAcceptFault(bool from_relay, const std::string& reason);
 
   // Members are destroyed in reverse order: the batchers (in models_) go
   // before the guard and the monitor they call, the device after them.
@@ -255,6 +238,8 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<ReflectionV1Service> reflection_v1_;
   std::unique_ptr<SystemdNotifier> systemd_;
   std::unique_ptr<grpc::Server> server_;
+  // TLS only; the acceptor feeds it, so it is destroyed after the acceptor.
+  std::unique_ptr<TlsRelay> relay_;
   std::unique_ptr<ConnectionAcceptor> acceptor_;
   std::unique_ptr<MetricsHttpServer> metrics_;
   std::unique_ptr<RestService> rest_;
@@ -264,7 +249,17 @@ class DaemonImpl final : public Daemon {
   std::string address_;
   std::string unix_path_;
   bool drained_ = false;
+  absl::Mutex fault_mu_;
+  std::string acceptor_fault_ ABSL_GUARDED_BY(fault_mu_);
+  std::string relay_fault_ ABSL_GUARDED_BY(fault_mu_);
 };
+
+void DaemonImpl::SetAcceptFault(bool from_relay, const std::string& reason) {
+  absl::MutexLock lock(&fault_mu_);
+  (from_relay ? relay_fault_ : acceptor_fault_) = reason;
+  monitor_.SetAcceptFault(relay_fault_.empty() ? acceptor_fault_
+                                               : relay_fault_);
+}
 
 absl::Status DaemonImpl::Init() {
   // First: a second daemon for the same address fails before it touches
@@ -533,7 +528,7 @@ absl::Status DaemonImpl::TakeListenAddress() {
 
 absl::Status DaemonImpl::StartServer() {
   const bool tls = config_.has_tls() && !config_.tls().cert_file().empty();
-  std::vector<int> fds;  // sockets the acceptor owns (insecure only)
+  std::vector<int> fds;  // the listening sockets; the acceptor owns them
   int bound_port = 0;
   gid_t gid = static_cast<gid_t>(-1);
   if (!unix_path_.empty()) {
@@ -551,26 +546,47 @@ absl::Status DaemonImpl::StartServer() {
   if (activated_.has_value()) {
     fds.push_back(*activated_);
     activated_.reset();
-  } else if (!tls && !unix_path_.empty()) {
+  } else if (!unix_path_.empty()) {
     NPUK_ASSIGN_OR_RETURN(const int fd,
                           ListenUnix(unix_path_, config_.socket_mode(), gid));
     fds.push_back(fd);
-  } else if (!tls) {
+  } else {
     NPUK_ASSIGN_OR_RETURN(TcpListener tcp, ListenTcp(listen_));
     fds = std::move(tcp.fds);
     bound_port = tcp.port;
   }
-  NPUK_ASSIGN_OR_RETURN(const std::shared_ptr<grpc::ServerCredentials> creds,
-                        Credentials(config_));
+  auto close_listeners = [&] {
+    for (int fd : fds) ::close(fd);
+    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  };
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
+      Credentials(config_);
+  if (!creds.ok()) {
+    close_listeners();
+    return creds.status();
+  }
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  if (fds.empty()) {
-    // TLS: gRPC's own listener (it cannot take a secure connection from an
-    // fd). No SO_REUSEPORT, so a second daemon cannot bind the same port.
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    builder.AddListeningPort(listen_, creds,
-                             unix_path_.empty() ? &bound_port : nullptr);
+  if (tls) {
+    // gRPC's TLS listeners, on unix sockets only npukd can reach; the relay
+    // brings them the connections of the public socket.
+    const std::string runtime = DefaultSocketPath();
+    absl::StatusOr<std::unique_ptr<TlsRelay>> relay =
+        TlsRelay::Create({.parent_dir = runtime.substr(0, runtime.rfind('/')),
+                          .on_lost =
+                              [this](const std::string& reason) {
+                                SetAcceptFault(/*from_relay=*/true, reason);
+                              },
+                          .name = listen_});
+    if (!relay.ok()) {
+      close_listeners();
+      return relay.status();
+    }
+    relay_ = *std::move(relay);
+    for (const std::string& address : relay_->internal_addresses()) {
+      builder.AddListeningPort(address, *creds);
+    }
   }
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(config_.max_message_bytes()));
@@ -588,35 +604,29 @@ absl::Status DaemonImpl::StartServer() {
   builder.RegisterService(service_.get());
   builder.RegisterService(health_service_.get());
   builder.RegisterService(reflection_v1_.get());  // v1alpha: the plugin
-  if (fds.empty() && !unix_path_.empty()) {
-    // gRPC binds a TLS unix socket itself: never wider than 0600 until the
-    // chmod below.
-    const mode_t old = ::umask(0177);
-    server_ = builder.BuildAndStart();
-    ::umask(old);
-  } else {
-    server_ = builder.BuildAndStart();
-  }
+  server_ = builder.BuildAndStart();
   if (server_ == nullptr) {
-    for (int fd : fds) ::close(fd);
-    if (!fds.empty() && !unix_path_.empty()) ::unlink(unix_path_.c_str());
+    close_listeners();
     return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", listen_.substr(0, 256),
-        "; check that the address is free and well-formed (unix:/abs/path "
-        "or HOST:PORT) and that you may bind it"));
+        "cannot start the gRPC server for ", listen_.substr(0, 256),
+        tls ? " (its TLS listeners on private unix sockets)" : ""));
   }
-  if (!fds.empty()) {
-    acceptor_ = std::make_unique<ConnectionAcceptor>(
-        std::move(fds),
-        AcceptorOptions{.on_state =
-                            [this](bool accepting, const std::string& error) {
-                              monitor_.SetAcceptFault(accepting ? "" : error);
-                            },
-                        .name = listen_});
-    NPUK_RETURN_IF_ERROR(acceptor_->Start(server_.get()));
-  } else if (!unix_path_.empty()) {
-    NPUK_RETURN_IF_ERROR(SecureUnixSocket(unix_path_, config_));
+  if (relay_ != nullptr) {
+    if (absl::Status s = relay_->Start(); !s.ok()) {
+      close_listeners();
+      return s;
+    }
   }
+  acceptor_ = std::make_unique<ConnectionAcceptor>(
+      std::move(fds),
+      AcceptorOptions{.on_state =
+                          [this](bool accepting, const std::string& error) {
+                            SetAcceptFault(/*from_relay=*/false,
+                                           accepting ? "" : error);
+                          },
+                      .name = listen_});
+  NPUK_RETURN_IF_ERROR(relay_ != nullptr ? acceptor_->Start(relay_.get())
+                                         : acceptor_->Start(server_.get()));
   if (!unix_path_.empty() || absl::StartsWith(listen_, "unix:")) {
     address_ = listen_;
   } else {
@@ -779,6 +789,8 @@ bool DaemonImpl::Drain(absl::Duration timeout) {
     grpc_server_cancel_all_calls(server_->c_server());
   }
   shutdown.join();
+  // gRPC has closed every relayed connection: the relay has nothing left.
+  if (relay_ != nullptr) relay_->Stop();
   drainer.join();
   systemd_->Stop();
   metrics_.reset();

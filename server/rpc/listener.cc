@@ -260,7 +260,52 @@ uint64_t RaiseFdLimit() {
   return lim.rlim_cur;
 }
 
+// ---- FdBudget ----
+
+bool FdBudget::Run(absl::Duration wait, absl::FunctionRef<bool()> allocate) {
+  absl::MutexLock lock(&mu_);
+  const auto not_owed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !owed_;
+  };
+  if (owed_ && !mu_.AwaitWithTimeout(absl::Condition(&not_owed), wait)) {
+    return false;
+  }
+  if (allocate()) owed_ = true;
+  return true;
+}
+
+void FdBudget::Paid() {
+  absl::MutexLock lock(&mu_);
+  owed_ = false;
+}
+
+bool FdBudget::owed() const {
+  absl::MutexLock lock(&mu_);
+  return owed_;
+}
+
 // ---- ConnectionAcceptor ----
+
+namespace {
+
+// Start(grpc::Server*): each connection becomes an insecure channel of the
+// server, which owns the fd from then on and closes it with the channel.
+class InsecureServerSink final : public ConnectionSink {
+ public:
+  explicit InsecureServerSink(grpc::Server* server) : server_(server) {}
+  absl::Status Take(int fd) override {
+    grpc::AddInsecureChannelFromFd(server_, fd);
+    return absl::OkStatus();
+  }
+
+ private:
+  grpc::Server* server_;
+};
+
+// How long the acceptor waits for gRPC's owed accept before it polls again.
+constexpr absl::Duration kBudgetWait = absl::Milliseconds(10);
+
+}  // namespace
 
 ConnectionAcceptor::ConnectionAcceptor(std::vector<int> listen_fds,
                                        AcceptorOptions options)
@@ -275,6 +320,12 @@ ConnectionAcceptor::~ConnectionAcceptor() {
 }
 
 absl::Status ConnectionAcceptor::Start(grpc::Server* server) {
+  own_sink_ = std::make_unique<InsecureServerSink>(server);
+  return Start(own_sink_.get());
+}
+
+absl::Status ConnectionAcceptor::Start(ConnectionSink* sink) {
+  sink_ = sink;
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
     return absl::InternalError(
         absl::StrCat("listener: pipe2 failed: ", Errno()));
@@ -291,7 +342,7 @@ absl::Status ConnectionAcceptor::Start(grpc::Server* server) {
   }
   spdlog::info("listener: accepting on {} ({} socket{})", options_.name,
                listen_fds_.size(), listen_fds_.size() == 1 ? "" : "s");
-  thread_ = std::thread([this, server] { Loop(server); });
+  thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
 }
 
@@ -347,16 +398,50 @@ void ConnectionAcceptor::SetAccepting(bool accepting,
   if (options_.on_state) options_.on_state(accepting, error);
 }
 
-ConnectionAcceptor::Accept ConnectionAcceptor::AcceptOne(grpc::Server* server,
-                                                         int fd) {
-  const int conn =
-      ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+bool ConnectionAcceptor::Allocate(absl::FunctionRef<void()> allocate) {
+  FdBudget* budget = sink_->budget();
+  if (budget == nullptr) {
+    allocate();
+    return true;
+  }
+  return budget->Run(kBudgetWait, [&] {
+    allocate();
+    return false;
+  });
+}
+
+bool ConnectionAcceptor::Probe() {
+  bool ok = false;
+  if (!Allocate([&] {
+        if (reserve_ < 0) reserve_ = OpenReserve();
+        const int probe = OpenReserve();
+        if (probe >= 0) ::close(probe);
+        ok = probe >= 0;
+      })) {
+    return false;
+  }
+  return ok && sink_->HasHeadroom();
+}
+
+ConnectionAcceptor::Accept ConnectionAcceptor::AcceptOne(int fd,
+                                                         std::string* error) {
+  int conn = -1;
+  int err = 0;
+  if (!Allocate([&] {
+        conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        err = errno;
+      })) {
+    return Accept::kBusy;
+  }
   if (conn < 0) {
-    if (FdExhausted(errno)) return Accept::kExhausted;
+    if (FdExhausted(err)) {
+      *error = fmt::format("accept4: {}", std::strerror(err));
+      return Accept::kExhausted;
+    }
     // EAGAIN: the backlog is empty. ECONNABORTED, EINTR, EPROTO...: that
     // one connection is gone, the socket is fine.
-    return errno == EAGAIN || errno == EWOULDBLOCK ? Accept::kEmpty
-                                                   : Accept::kOther;
+    return err == EAGAIN || err == EWOULDBLOCK ? Accept::kEmpty
+                                               : Accept::kOther;
   }
   sockaddr_storage local{};
   socklen_t len = sizeof(local);
@@ -365,9 +450,14 @@ ConnectionAcceptor::Accept ConnectionAcceptor::AcceptOne(grpc::Server* server,
     const int one = 1;
     ::setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
-  // The server owns the fd from here and closes it with the channel.
-  grpc::AddInsecureChannelFromFd(server, conn);
+  const absl::Status taken = sink_->Take(conn);
   absl::MutexLock lock(&mu_);
+  if (absl::IsResourceExhausted(taken)) {
+    ++shed_;
+    *error = std::string(taken.message());
+    return Accept::kExhausted;
+  }
+  if (!taken.ok()) return Accept::kOther;
   ++accepted_;
   return Accept::kAccepted;
 }
@@ -376,22 +466,28 @@ void ConnectionAcceptor::Shed(int fd) {
   for (int k = 0; k < 64 && reserve_ >= 0; ++k) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 0) <= 0) return;
-    ::close(reserve_);
-    const int victim = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (victim >= 0) {
-      ::close(victim);
-      absl::MutexLock lock(&mu_);
-      ++shed_;
+    int victim = -1;
+    // Closing the reserve first makes each step free an fd before it takes
+    // one; it still goes through the budget, like every allocation.
+    if (!Allocate([&] {
+          ::close(reserve_);
+          victim = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+          if (victim >= 0) ::close(victim);
+          reserve_ = OpenReserve();
+        })) {
+      return;
     }
-    reserve_ = OpenReserve();
     if (victim < 0) return;
+    absl::MutexLock lock(&mu_);
+    ++shed_;
   }
 }
 
-void ConnectionAcceptor::Loop(grpc::Server* server) {
+void ConnectionAcceptor::Loop() {
   std::vector<pollfd> fds;
   absl::Duration backoff = options_.initial_backoff;
   std::string error;
+  bool busy = false;
   while (true) {
     if (!accepting()) {
       // Out of fds: wait (or stop), then see whether one can be had again.
@@ -400,16 +496,13 @@ void ConnectionAcceptor::Loop(grpc::Server* server) {
                  static_cast<int>(absl::ToInt64Milliseconds(backoff))) > 0) {
         return;
       }
-      if (reserve_ < 0) reserve_ = OpenReserve();
-      const int probe = OpenReserve();
-      if (probe < 0) {
+      if (!Probe()) {
         // Still none: tell the waiting clients at once (accept and close on
         // the reserve) rather than let them time out in the backlog.
         for (int fd : listen_fds_) Shed(fd);
         backoff = std::min(backoff * 2, options_.max_backoff);
         continue;
       }
-      ::close(probe);
       backoff = options_.initial_backoff;
       // Leaves the state below, once an accept succeeds or the backlog is
       // empty.
@@ -417,7 +510,9 @@ void ConnectionAcceptor::Loop(grpc::Server* server) {
       fds.clear();
       fds.push_back({wake_[0], POLLIN, 0});
       for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
-      if (::poll(fds.data(), fds.size(), -1) < 0) {
+      // After kBusy the backlog is still readable: wait a little for gRPC's
+      // owed accept rather than spin.
+      if (::poll(fds.data(), busy ? 1 : fds.size(), busy ? 2 : -1) < 0) {
         if (errno == EINTR) continue;
         spdlog::error("listener: poll failed: {}; retrying", Errno());
         ::usleep(100000);
@@ -426,23 +521,22 @@ void ConnectionAcceptor::Loop(grpc::Server* server) {
       if (fds[0].revents != 0) return;
     }
     bool exhausted = false;
+    busy = false;
     for (int fd : listen_fds_) {
       // Take what the backlog holds, up to a bound so that one socket
       // cannot starve the others or the wake-up.
-      for (int k = 0; k < 64 && !exhausted; ++k) {
-        const Accept r = AcceptOne(server, fd);
-        if (r == Accept::kExhausted) {
-          error = fmt::format("accept4: {}", Errno());
-          exhausted = true;
-        }
+      for (int k = 0; k < 64 && !exhausted && !busy; ++k) {
+        const Accept r = AcceptOne(fd, &error);
+        exhausted = r == Accept::kExhausted;
+        busy = r == Accept::kBusy;
         if (r == Accept::kEmpty) break;
       }
-      if (exhausted) break;
+      if (exhausted || busy) break;
     }
     if (exhausted) {
       SetAccepting(false, error);
       for (int fd : listen_fds_) Shed(fd);
-    } else {
+    } else if (!busy) {
       SetAccepting(true, "");
     }
   }

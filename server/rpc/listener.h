@@ -19,8 +19,12 @@
 //     tick, whether an fd can be had again; the first success leaves the
 //     state (on_state(true)). Recovery therefore follows fds coming back by
 //     at most max_backoff plus one poll.
-// TLS listeners stay on gRPC's ServerBuilder (it has no secure-from-fd API);
-// see docs/RELIABILITY.md for what bounds them.
+// TLS listeners use the same acceptor: gRPC 1.51 cannot take a secure
+// connection from an fd (grpc_server_add_channel_from_fd refuses anything
+// but insecure credentials), so their connections go to a TlsRelay
+// (tls_relay.h), a ConnectionSink that relays the bytes to a gRPC TLS
+// listener on a private unix socket. gRPC's own accept4 on that socket must
+// never fail: the acceptor's fd allocations go through the relay's FdBudget.
 //
 // Usage (daemon):
 //   NPUK_ASSIGN_OR_RETURN(InstanceLock lock, InstanceLock::Acquire(path));
@@ -28,7 +32,7 @@
 //   NPUK_ASSIGN_OR_RETURN(TcpListener tcp, ListenTcp("127.0.0.1:0"));
 //   server = builder.BuildAndStart();   // no AddListeningPort for these
 //   ConnectionAcceptor acceptor({fd}, {.on_state = ...});
-//   acceptor.Start(server.get());
+//   acceptor.Start(server.get());   // or Start(&tls_relay) for TLS
 //   ... on drain: acceptor.Stop() first, then server->Shutdown().
 #ifndef NPUK_SERVER_RPC_LISTENER_H_
 #define NPUK_SERVER_RPC_LISTENER_H_
@@ -37,10 +41,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -94,6 +100,47 @@ struct TcpListener {
 };
 absl::StatusOr<TcpListener> ListenTcp(const std::string& host_port);
 
+// Orders the fd allocations of npukd's own threads (the acceptor, the TLS
+// relay) with an accept4 that gRPC still has to make on the relay's
+// internal listener. gRPC retires that listener after one EMFILE, and no
+// syscall reserves an fd for another thread's accept4: the relay closes a
+// spare fd just before it connects, and until it has seen gRPC accept
+// ("owed"), nothing of ours may open an fd, since it could take exactly
+// that one. Probing (opening fds to see whether there are enough) is an
+// allocation too, so it also runs inside Run.
+class FdBudget {
+ public:
+  // Runs `allocate` once gRPC is owed no accept, waiting at most `wait`;
+  // false (and not run) when it still is. `allocate` returns true when it
+  // left gRPC an accept to make (the relay's connect): then it is owed
+  // until Paid().
+  bool Run(absl::Duration wait, absl::FunctionRef<bool()> allocate);
+  // gRPC was seen to accept (or the connection is gone).
+  void Paid();
+  bool owed() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  bool owed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Where the acceptor's connections go. Thread safety: Take and HasHeadroom
+// are called from the acceptor thread.
+class ConnectionSink {
+ public:
+  virtual ~ConnectionSink() = default;
+  // Takes `fd`, a connected socket, also on failure (it is then closed).
+  // RESOURCE_EXHAUSTED: there are not the fds to serve it; the acceptor
+  // counts it shed and enters the "cannot accept" state, as for its own
+  // EMFILE.
+  virtual absl::Status Take(int fd) = 0;
+  // Whether Take would find the fds it needs: part of the acceptor's
+  // recovery probe.
+  virtual bool HasHeadroom() { return true; }
+  // Non-null when the acceptor must allocate fds through it.
+  virtual FdBudget* budget() { return nullptr; }
+};
+
 struct AcceptorOptions {
   // Called from the acceptor thread when it enters (false, with the error)
   // or leaves (true, "") the "cannot accept" state. Never called with a
@@ -118,10 +165,12 @@ class ConnectionAcceptor {
   ConnectionAcceptor(const ConnectionAcceptor&) = delete;
   ConnectionAcceptor& operator=(const ConnectionAcceptor&) = delete;
 
-  // Starts accepting; connections go to `server`, which must be started and
-  // outlive Stop(). INTERNAL if the wake-up pipe or the fd reserve cannot
-  // be made.
+  // Starts accepting; connections go to `server` (insecure), which must be
+  // started and outlive Stop(). INTERNAL if the wake-up pipe or the fd
+  // reserve cannot be made.
   absl::Status Start(grpc::Server* server);
+  // Same, connections go to `sink`, which must outlive Stop().
+  absl::Status Start(ConnectionSink* sink);
   // Stops accepting and joins the thread; pending connections in the
   // backlog are refused when the sockets close. Connections already handed
   // over stay with the server. Idempotent.
@@ -135,10 +184,16 @@ class ConnectionAcceptor {
   bool accepting() const;
 
  private:
-  enum class Accept { kAccepted, kEmpty, kExhausted, kOther };
-  void Loop(grpc::Server* server);
-  // One accept4 on `fd`; a connection goes to `server`.
-  Accept AcceptOne(grpc::Server* server, int fd);
+  enum class Accept { kAccepted, kEmpty, kExhausted, kBusy, kOther };
+  void Loop();
+  // One accept4 on `fd`; a connection goes to sink_. Sets *error on
+  // kExhausted.
+  Accept AcceptOne(int fd, std::string* error);
+  // Runs `allocate` through the sink's FdBudget when it has one; false
+  // when the budget stayed owed.
+  bool Allocate(absl::FunctionRef<void()> allocate);
+  // Whether an fd (and the sink's headroom) can be had again.
+  bool Probe();
   // While `fd` has connections waiting (at most 64) and the reserve is
   // held: closes the reserve, accepts one, closes it, re-takes the reserve.
   void Shed(int fd);
@@ -146,6 +201,8 @@ class ConnectionAcceptor {
 
   std::vector<int> listen_fds_;
   const AcceptorOptions options_;
+  std::unique_ptr<ConnectionSink> own_sink_;  // Start(grpc::Server*)
+  ConnectionSink* sink_ = nullptr;
   int wake_[2] = {-1, -1};
   int reserve_ = -1;  // the spare fd released on EMFILE/ENFILE
   std::thread thread_;

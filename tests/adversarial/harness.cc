@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -93,7 +94,9 @@ std::chrono::milliseconds WaitUntil(const std::function<bool()>& condition,
   }
 }
 
-std::shared_ptr<grpc::Channel> FreshChannel(const std::string& target) {
+std::shared_ptr<grpc::Channel> FreshChannel(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
@@ -101,8 +104,44 @@ std::shared_ptr<grpc::Channel> FreshChannel(const std::string& target) {
   // timeout, and a daemon busy with an attack may take longer than that to
   // send its SETTINGS.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
+  return grpc::CreateCustomChannel(target, credentials, args);
+}
+
+TestCertificates::TestCertificates() : dir_(TempDir()) {
+  const std::string script =
+      "set -e; cd " + dir_ +
+      "; exec >openssl.log 2>&1;"
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+      "-days 1 -subj /CN=npuk-test-ca;"
+      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out "
+      "server.csr -subj /CN=localhost;"
+      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > server.ext;"
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+      "-CAcreateserial -out server.pem -days 1 -extfile server.ext;"
+      "openssl req -newkey rsa:2048 -nodes -keyout client.key -out "
+      "client.csr -subj /CN=npuk-test-client;"
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
+      "-CAcreateserial -out client.pem -days 1";
+  ok_ = std::system(("bash -c \"" + script + "\"").c_str()) == 0;
+}
+
+std::string TestCertificates::path(const std::string& name) const {
+  return dir_ + "/" + name;
+}
+
+std::vector<std::string> TestCertificates::MutualTlsFlags() const {
+  return {"--tls_cert=" + path("server.pem"), "--tls_key=" + path("server.key"),
+          "--tls_client_ca=" + path("ca.pem")};
+}
+
+std::shared_ptr<grpc::ChannelCredentials> TestCertificates::ClientCredentials()
+    const {
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = ReadText(path("ca.pem"));
+  tls.pem_private_key = ReadText(path("client.key"));
+  tls.pem_cert_chain = ReadText(path("client.pem"));
+  return grpc::SslCredentials(tls);
 }
 
 pid_t SpawnNpukd(const std::vector<std::string>& args,

@@ -67,7 +67,29 @@ std::chrono::milliseconds WaitUntil(
 // A fresh insecure channel to `target` (its own connection, not shared with
 // other channels; short reconnect backoff), so that a probe never rides on a
 // connection an attack opened or broke.
-std::shared_ptr<grpc::Channel> FreshChannel(const std::string& target);
+// `credentials`: insecure when null.
+std::shared_ptr<grpc::Channel> FreshChannel(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+
+// A throwaway CA, a server certificate for 127.0.0.1 and localhost and a
+// client certificate, both from that CA, made in a fresh TempDir() by the
+// openssl CLI (scripts/install-deps.sh installs it).
+class TestCertificates {
+ public:
+  TestCertificates();
+  bool ok() const { return ok_; }
+  // server.pem, server.key, ca.pem, client.pem, client.key, openssl.log
+  std::string path(const std::string& name) const;
+  // npukd's flags for mutual TLS with these.
+  std::vector<std::string> MutualTlsFlags() const;
+  // What a client with the client certificate uses.
+  std::shared_ptr<grpc::ChannelCredentials> ClientCredentials() const;
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
 
 // npukd started directly (not through DaemonProcess, which insists on a
 // daemon that comes up): for tests of start-up failures and of several

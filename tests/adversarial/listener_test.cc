@@ -1,7 +1,9 @@
 // The listener under fd exhaustion and careless operators (issue 13 items
 // 1 and 6): the daemon's own acceptor recovers once fds are free again and
-// health says NOT_SERVING while it cannot accept; one daemon per socket;
-// the socket is never wider than its mode.
+// health says NOT_SERVING while it cannot accept, on insecure and on TLS
+// listeners (whose connections go through the relay to gRPC's internal
+// listener, which must never see an EMFILE); one daemon per socket; the
+// socket is never wider than its mode.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -83,8 +85,11 @@ int LowestFreeFd(pid_t pid) {
 }
 
 // ServerReady over a new connection, within `deadline_ms`.
-grpc::Status FreshReady(const std::string& target, int deadline_ms) {
-  auto stub = inference::GRPCInferenceService::NewStub(FreshChannel(target));
+grpc::Status FreshReady(
+    const std::string& target, int deadline_ms,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr) {
+  auto stub = inference::GRPCInferenceService::NewStub(
+      FreshChannel(target, std::move(credentials)));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    milliseconds(deadline_ms));
@@ -174,6 +179,139 @@ INSTANTIATE_TEST_SUITE_P(Transports, FdExhaustionTest, ::testing::Bool(),
                          [](const auto& info) {
                            return info.param ? "Tcp" : "Unix";
                          });
+
+// The same attack on a mutual-TLS port: health (over the TLS connection
+// the test already has) turns NOT_SERVING, and once fds are back a new TLS
+// client is served within 1 s; gRPC's internal listener never fails an
+// accept ("Failed accept4" is gRPC's own log line for it).
+TEST(TlsFdExhaustion, NotServingWhileOutOfFdsThenRecoversWithinOneSecond) {
+  TestCertificates certs;
+  ASSERT_TRUE(certs.ok()) << ReadText(certs.path("openssl.log"));
+  const std::string target = "127.0.0.1:" + std::to_string(FreeTcpPort());
+  std::vector<std::string> args = {"--backend=cpu", "--health_interval=200ms",
+                                   "--listen=" + target};
+  for (const std::string& f : certs.MutualTlsFlags()) args.push_back(f);
+  DaemonProcess d(args, certs.ClientCredentials());
+  ASSERT_GT(d.pid(), 0);
+  auto stub = d.stub();
+  ASSERT_TRUE(WaitForServing(*d.channel(), "mel", true, 10000)) << d.log();
+  // No client certificate: refused, as without the relay.
+  EXPECT_FALSE(
+      FreshReady(target, 3000,
+                 grpc::SslCredentials(grpc::SslCredentialsOptions{
+                     .pem_root_certs = ReadText(certs.path("ca.pem"))}))
+          .ok());
+  ASSERT_TRUE(FreshReady(target, 3000, certs.ClientCredentials()).ok());
+  AttackFigures fig(d.pid(), "fd exhaustion (mutual TLS, tcp)");
+
+  rlimit old{};
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(LowestFreeFd(d.pid()) + 4);
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+  std::vector<int> hogs;
+  for (int i = 0; i < 24; ++i) {
+    const int fd = RawConnect(target);
+    if (fd >= 0) hogs.push_back(fd);
+  }
+  ASSERT_FALSE(hogs.empty());
+
+  const milliseconds noticed =
+      WaitUntil([&] { return HealthCheck(*d.channel(), "") == "NOT_SERVING"; },
+                milliseconds(5000));
+  EXPECT_GE(noticed.count(), 0)
+      << "health stayed " << HealthCheck(*d.channel(), "") << "\n"
+      << d.log();
+  EXPECT_EQ(ModelReady(*stub, "mel"), std::optional<bool>(false));
+  const auto t_refused = std::chrono::steady_clock::now();
+  const grpc::Status refused =
+      FreshReady(target, 3000, certs.ClientCredentials());
+  const auto refused_ms = std::chrono::duration_cast<milliseconds>(
+      std::chrono::steady_clock::now() - t_refused);
+  EXPECT_FALSE(refused.ok());
+  std::printf(
+      "[attack] TLS out of fds: NOT_SERVING after %lld ms; a new TLS client "
+      "got %d '%s' after %lld ms\n",
+      static_cast<long long>(noticed.count()),
+      static_cast<int>(refused.error_code()), refused.error_message().c_str(),
+      static_cast<long long>(refused_ms.count()));
+  fig.Report("during");
+
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &old, nullptr), 0);
+  const auto freed = std::chrono::steady_clock::now();
+  const milliseconds recovered = WaitUntil(
+      [&] { return FreshReady(target, 300, certs.ClientCredentials()).ok(); },
+      milliseconds(5000), milliseconds(5));
+  const auto recovered_ms = std::chrono::duration_cast<milliseconds>(
+      std::chrono::steady_clock::now() - freed);
+  std::printf("[attack] TLS fds back: a new TLS client served after %lld ms\n",
+              static_cast<long long>(recovered_ms.count()));
+  ASSERT_GE(recovered.count(), 0) << d.log();
+  EXPECT_LT(recovered_ms.count(), 1000);
+  EXPECT_TRUE(WaitForServing(*d.channel(), "mel", true, 2000));
+  EXPECT_EQ(HealthCheck(*d.channel(), ""), "SERVING");
+  for (int fd : hogs) ::close(fd);
+  // Each open TLS connection costs 3 fds: the client's, the relay's end of
+  // the internal connection and gRPC's end.
+  const long idle = ReadProcFigures(d.pid()).fds;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < 10; ++i) {
+    channels.push_back(FreshChannel(target, certs.ClientCredentials()));
+    EXPECT_TRUE(channels.back()->WaitForConnected(
+        std::chrono::system_clock::now() + std::chrono::seconds(5)));
+  }
+  const long busy = ReadProcFigures(d.pid()).fds;
+  std::printf("[attack] TLS: 10 connections cost %ld fds (%ld -> %ld)\n",
+              busy - idle, idle, busy);
+  EXPECT_LE(busy - idle, 30);
+  fig.Report("after");
+  const std::string log = d.log();
+  EXPECT_NE(log.find("cannot accept connections"), std::string::npos);
+  EXPECT_EQ(log.find("Failed accept4"), std::string::npos) << log;
+  EXPECT_EQ(d.Stop(SIGTERM), 0);
+}
+
+// Every fd boundary: with 0 to 7 fds left, new TLS clients either get
+// served or are refused at once, and once the fds are back one is served
+// within 1 s. A relay that did not keep gRPC's accept an fd (its headroom
+// check, its spare fd and budget) would, at the boundary where the client's
+// fd and the relay's end fit but gRPC's accept does not, get gRPC's
+// internal listener retired ("Failed accept4"); the relay would then switch
+// to its spare listener and log "stopped accepting".
+TEST(TlsFdExhaustion, InternalListenerSurvivesEveryFdBoundary) {
+  TestCertificates certs;
+  ASSERT_TRUE(certs.ok()) << ReadText(certs.path("openssl.log"));
+  const std::string target = "127.0.0.1:" + std::to_string(FreeTcpPort());
+  std::vector<std::string> args = {"--backend=cpu", "--listen=" + target};
+  for (const std::string& f : certs.MutualTlsFlags()) args.push_back(f);
+  DaemonProcess d(args, certs.ClientCredentials());
+  ASSERT_GT(d.pid(), 0);
+  rlimit old{};
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
+  for (int left = 0; left < 8; ++left) {
+    rlimit tight = old;
+    tight.rlim_cur = static_cast<rlim_t>(LowestFreeFd(d.pid()) + left);
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+    int served = 0;
+    for (int i = 0; i < 3; ++i) {
+      served += FreshReady(target, 2000, certs.ClientCredentials()).ok();
+    }
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &old, nullptr), 0);
+    const milliseconds recovered = WaitUntil(
+        [&] { return FreshReady(target, 300, certs.ClientCredentials()).ok(); },
+        milliseconds(3000), milliseconds(5));
+    std::printf(
+        "[attack] TLS with %d fds left: %d of 3 new clients served; served "
+        "again %lld ms after the fds came back\n",
+        left, served, static_cast<long long>(recovered.count()));
+    ASSERT_GE(recovered.count(), 0) << d.log();
+    EXPECT_LT(recovered.count(), 1000);
+  }
+  const std::string log = d.log();
+  EXPECT_EQ(log.find("Failed accept4"), std::string::npos) << log;
+  EXPECT_EQ(log.find("stopped accepting"), std::string::npos) << log;
+  EXPECT_EQ(d.Stop(SIGTERM), 0);
+}
 
 TEST(SingleInstance, SecondDaemonOnTheSameSocketExitsWithAClearError) {
   const std::string dir = TempDir();
