@@ -47,10 +47,13 @@ the declarations cannot be read.
 """
 
 import argparse
+import contextlib
 import glob
+import io
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 
@@ -87,6 +90,10 @@ LINK_RE = re.compile(r'link_with\s*=\s*"([^"]*)"')
 
 class ContractError(Exception):
     """The declarations could not be read."""
+
+
+class GeneratorError(Exception):
+    """A design generator failed."""
 
 
 def parse_designs(text, origin="npuk_txn_tool designs"):
@@ -355,6 +362,26 @@ def size_problems(kernels, root=KERNELS_DIR):
     return problems
 
 
+def run_generator(script, args):
+    """The stdout of `script args` (a design generator, run as __main__),
+    in this interpreter: one Python start-up instead of one per design x N
+    x era. SystemExit other than 0 raises GeneratorError with its stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = [script] + list(args)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(script, run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            why = e.code if isinstance(e.code, str) else f"exit {e.code}"
+            raise GeneratorError(f"{script} {' '.join(args)}: {why}: "
+                                 f"{err.getvalue().strip()}") from None
+    finally:
+        sys.argv = argv
+    return out.getvalue()
+
+
 def generated_designs(kernels, batch_sizes, root=KERNELS_DIR):
     """(origin, text) for every registered design x N x mlir-aie era
     (aie_design.MODES)."""
@@ -364,9 +391,7 @@ def generated_designs(kernels, batch_sizes, root=KERNELS_DIR):
             continue  # reported by generator_problems
         for n in k.get("batch_sizes", batch_sizes):
             for mode in aie_design.MODES:
-                cmd = [sys.executable, script, "--n", str(n), "--mode", mode]
-                text = subprocess.run(cmd, check=True, capture_output=True,
-                                      text=True).stdout
+                text = run_generator(script, ["--n", str(n), "--mode", mode])
                 yield (f"{name}/{k['generator']} --n {n} --mode {mode}", text)
 
 
@@ -395,7 +420,11 @@ def main(argv):
     else:
         problems += generator_problems(kernels)
         problems += size_problems(kernels)
-        items = list(generated_designs(kernels, batch_sizes))
+        try:
+            items = list(generated_designs(kernels, batch_sizes))
+        except GeneratorError as e:
+            print(f"lint_sequences: {e}", file=sys.stderr)
+            return 1
     problems += [p for origin, text in items
                  for p in lint_text(text, kernels, origin)]
     for line in problems:
