@@ -88,7 +88,7 @@ constexpr double kMaxOutputScale = 0x1p16;
 // ChooseOutputScale: rows a head, headroom over the sampled peak, and the
 // most q.k scores the estimate computes.
 constexpr int64_t kSampleRows = 64;
-constexpr double kPeakMargin = 1.25;
+constexpr double kPeakMargin = 1.1;
 constexpr int64_t kSampleScores = int64_t{1} << 22;
 
 // Rounded, sorted, distinct values of `count` points from `from` to `to`,

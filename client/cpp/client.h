@@ -162,7 +162,7 @@ QuantizedTensor QuantizePerTensor(absl::Span<const float> x,
 // head, evenly spaced; under causal half of them geometrically spaced from
 // row 0, which sees the fewest keys; every row when a head has at most 64;
 // fewer rows, then fewer heads, beyond 2^22 scores), it is
-// min(1, 1.25 P / max|v|) clamped to [2^-16, 1]. Rows outside the sample
+// min(1, 1.1 P / max|v|) clamped to [2^-16, 1]. Rows outside the sample
 // may peak higher; their few largest values then saturate. `q`, `k`, `v`
 // must have the sizes of `shape` (CheckAttentionShape).
 double ChooseOutputScale(absl::Span<const float> q, absl::Span<const float> k,

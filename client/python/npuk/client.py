@@ -172,7 +172,7 @@ class Client:
 
         Each tensor is quantised per tensor (scale max|x|/127), score_scale
         = s_q s_k / 8, and the result is out * s_v * output_scale. When
-        output_scale is None it is min(1, 1.25 P / max|v|), P the peak of
+        output_scale is None it is min(1, 1.1 P / max|v|), P the peak of
         the float result estimated by exact float softmax on at most 64
         evenly spaced query rows per head (under causal half of them
         geometrically spaced from row 0; all rows when there are at most

@@ -185,16 +185,22 @@ def spans_and_peaks(q, k, v, causal=False):
     ("flat rows", 4, 1500, 1500, False, 0.4),
     ("encoder, sigma 3", 4, 1500, 1500, False, 3.0),
 ])
-def test_output_scale_spans_the_result_without_saturating(
+def test_output_scale_spans_the_result_saturating_at_most_two_units(
         name, n, lq, lk, causal, sigma):
+    """The grid spans the float peak with PEAK_MARGIN's headroom. The int8
+    answer can peak a little above the float result (quantised q, k, v move
+    it): at 1.1 headroom a value may pass 127 units by about one, so it
+    saturates by under 2 % of the peak, which buys every other value a 12 %
+    finer grid than 1.25's."""
     rng = np.random.default_rng(6)
     q = gaussian(rng, (n, lq, 64), sigma)
     k, v = (gaussian(rng, (n, lk, 64), sigma) for _ in range(2))
     spanned, peak, int8_peak = spans_and_peaks(q, k, v, causal)
     print("%s: spans %.4g, float peak %.4g (ratio %.3f), int8 peak %.1f "
           "units" % (name, spanned, peak, spanned / peak, int8_peak))
-    assert int8_peak <= 127.5, name  # no value saturates
-    assert spanned >= peak, name
+    assert int8_peak <= 129.5, name  # saturation by at most 2 units
+    # A 1500-row head's 64 sampled rows can miss its peak row by a little.
+    assert spanned >= (peak if lq <= att.SAMPLE_ROWS else 0.97 * peak), name
     # Within the margin of the peak (the cap at output_scale 1 is tighter).
     assert spanned <= att.PEAK_MARGIN * peak * 1.0001, name
 

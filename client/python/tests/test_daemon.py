@@ -236,11 +236,12 @@ def int8_floor(q, k, v, causal):
 # (uniform in 1..3): the heads of one call share its per-tensor scales.
 # The bounds are the issue's; what carries over any seed is the daemon at
 # the int8 floor (exact softmax on the same int8 inputs, rounded on the same
-# grid). The floor sits close to them: at seed 15 (the kernel accuracy
-# test's) the encoder's median is 4.41 %, the cross step's worst cosine
-# 0.99728; at seeds 1-3 the encoder median is 4.51-4.55 % and the worst
-# cross-step cosine 0.981-0.998 (one 64-value row a head: a sharp softmax
-# moved by the int8 q.k decides it).
+# grid). The floor sits close to them. Encoder median at seeds 15, 1, 2, 3:
+# 4.31, 4.26, 4.47, 4.44 % (with the client's output-scale headroom of 1.25
+# before 2026-12-02: 4.41-4.55 %, over 4.5 % at three of them). The cross
+# step's worst cosine is 0.99717 at seed 15 but 0.981 and 0.996 at seeds 2
+# and 3: one 64-value row a head, whose sharp softmax the int8 q.k moves;
+# the floor is the same there, so no int8 kernel meets 0.997 at every seed.
 @pytest.mark.parametrize("name,lq,lk,causal", [
     ("encoder self-attention 8 x 1500 x 1500", 1500, 1500, False),
     ("cross-attention step 8 x 1 x 1500", 1, 1500, False),
