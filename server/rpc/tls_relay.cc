@@ -33,9 +33,11 @@ constexpr int kRounds = 16;
 constexpr absl::Duration kExpiryPeriod = absl::Seconds(1);
 // gRPC reads the client's bytes (on any of its poller threads) once its
 // accept loop has registered the connection, possibly just before that loop
-// makes its last accept4: the spares stay released this much longer.
+// makes its last accept4: when fds are tight, the spares stay released this
+// much longer.
 constexpr absl::Duration kAcceptLoopGrace = absl::Milliseconds(2);
 constexpr size_t kSpares = 2;
+constexpr absl::Duration kInFlightPoll = absl::Microseconds(100);
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -445,6 +447,9 @@ void TlsRelay::ConnectNext() {
         err = errno;
         return false;
       }
+      // With two fds to spare besides the spares, re-taking the spares
+      // cannot take the fd of gRPC's last accept4, however late it comes.
+      tight_ = !CanOpen(2);
       // gRPC's accept4 gets these back: one for the connection, one for
       // the accept4 after it, which ends gRPC's accept loop with EAGAIN
       // only if it finds a free fd (the kernel takes the fd before it looks
@@ -502,7 +507,7 @@ void TlsRelay::CheckInFlight(absl::Time now) {
     c->heard = true;
   }
   if (c->heard && heard_at_ == absl::InfiniteFuture()) heard_at_ = now;
-  if (c->heard && now - heard_at_ < kAcceptLoopGrace) return;
+  if (c->heard && tight_ && now - heard_at_ < kAcceptLoopGrace) return;
   if (c->heard) {
     in_flight_ = nullptr;
     heard_at_ = absl::InfiniteFuture();
@@ -527,8 +532,6 @@ void TlsRelay::CheckInFlight(absl::Time now) {
   const std::string was = absl::StrCat(dir_, "/", current_, ".sock");
   in_flight_ = nullptr;
   budget_.Paid();
-  c->closing = false;
-  Close(c, "internal listener lost");
   ++current_;
   int lost = 0;
   {
@@ -536,6 +539,8 @@ void TlsRelay::CheckInFlight(absl::Time now) {
     lost = ++lost_;
     all_lost_ = current_ >= options_.listeners;
   }
+  c->closing = false;
+  Close(c, "internal listener lost");
   if (current_ < options_.listeners) {
     spdlog::error(
         "TLS relay {}: gRPC stopped accepting on its internal listener {} "
@@ -611,11 +616,14 @@ void TlsRelay::ExpireSilent(absl::Time now) {
 void TlsRelay::Loop() {
   std::vector<epoll_event> events(64);
   while (true) {
-    int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(kExpiryPeriod));
-    if (in_flight_ != nullptr) timeout_ms = 1;
-    if (!again_.empty()) timeout_ms = 0;
-    const int n = ::epoll_wait(epoll_, events.data(),
-                               static_cast<int>(events.size()), timeout_ms);
+    // While a connect is in flight the relay polls its send queue: every
+    // 100 us, since nothing else may open an fd meanwhile.
+    absl::Duration timeout = kExpiryPeriod;
+    if (in_flight_ != nullptr) timeout = kInFlightPoll;
+    if (!again_.empty()) timeout = absl::ZeroDuration();
+    const timespec ts = absl::ToTimespec(timeout);
+    const int n = ::epoll_pwait2(epoll_, events.data(),
+                                 static_cast<int>(events.size()), &ts, nullptr);
     if (n < 0 && errno != EINTR) {
       spdlog::error("TLS relay: epoll_wait failed: {}; retrying", Errno(errno));
       ::usleep(100000);

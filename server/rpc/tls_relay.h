@@ -10,24 +10,32 @@
 // client's certificate is checked by gRPC as before); gRPC sees a unix peer,
 // so the relay logs the real one at debug level.
 //
-// gRPC's own accept4 on that internal socket must never fail, and it cannot
-// be made to fail by construction:
+// gRPC's own accept4 on that internal socket must never fail. npukd cannot
+// reserve an fd for another thread's accept4, so it arranges that one is
+// free whenever gRPC has an accept to make:
 //   - The relay connects to gRPC only once the client has sent its first
 //     bytes (a TLS ClientHello), so a silent client costs one fd, not three,
 //     and gRPC reads those bytes at once after its accept: the relay sees
 //     its send queue (SIOCOUTQ) empty, a byte from gRPC or a close, and
 //     knows the accept happened ("confirmed").
-//   - Just before it connects, the relay closes its spare fd: gRPC's accept4
-//     finds a free fd even when the process is otherwise out of them. Until
-//     confirmed, gRPC is owed that fd (FdBudget, listener.h): neither the
-//     relay nor the acceptor opens an fd, not even to probe. One connect is
-//     in flight at a time; others wait their turn (about a millisecond
-//     each). After the confirmation the relay re-takes its spare; when it
-//     cannot, it serves no new connection until it can, and Take() reports
-//     RESOURCE_EXHAUSTED, i.e. the acceptor's "cannot accept" state.
+//   - Just before it connects, the relay closes its two spare fds: one for
+//     gRPC's accepted connection, one for the accept4 that ends gRPC's
+//     accept loop with EAGAIN (the kernel takes the fd before it looks at
+//     the backlog: on an empty backlog with no free fd accept4 fails
+//     EMFILE, which retires the listener too). The spares are kept at the
+//     lowest fd numbers (an fd at or above RLIMIT_NOFILE, e.g. after a
+//     prlimit that lowered it, frees nothing usable when closed).
+//   - From the connect until the confirmation (and 2 ms more when fewer
+//     than two other fds were free), gRPC is owed those fds (FdBudget,
+//     listener.h): neither the relay nor the acceptor opens an fd, not even
+//     to probe. So one connect is in flight at a time; the others wait
+//     their turn (under a millisecond each, a few when fds are tight). Then the
+//     relay re-takes its spares; when it cannot, the next connect sheds its
+//     connection, and Take() reports RESOURCE_EXHAUSTED (the acceptor's
+//     "cannot accept" state) until a connection's 3 fds can be had again.
 //   - Threads that do not go through the budget (the REST and metrics
-//     listeners) could still take that fd in the instant between the close
-//     and gRPC's accept4. So the relay watches: a connect that stays
+//     listeners) could still take those fds in the instant between the
+//     close and gRPC's accept4. So the relay watches: a connect that stays
 //     unconfirmed for `lost_after` means gRPC no longer accepts on that
 //     socket. The relay then closes that connection, switches to the next
 //     internal listener (gRPC serves `internal_addresses()`, one spare by
@@ -37,7 +45,7 @@
 //
 // Each TLS connection costs three fds (the client's, the relay's end of the
 // internal connection, gRPC's end); the relay itself one epoll, one
-// eventfd, its spare and, in gRPC, one listening socket per internal
+// eventfd, its two spares and, in gRPC, one listening socket per internal
 // address.
 //
 // Relaying: one thread, epoll, non-blocking sockets. Each direction buffers
@@ -177,6 +185,7 @@ class TlsRelay final : public ConnectionSink {
   Conn* in_flight_ = nullptr;  // connected, not yet seen accepted by gRPC
   absl::Time in_flight_since_;
   absl::Time heard_at_ = absl::InfiniteFuture();  // in_flight_ confirmed
+  bool tight_ = false;  // in_flight_ was connected with < 2 fds to spare
   absl::Time next_expiry_check_;
   std::vector<char> scratch_;
   size_t max_buffered_seen_ = 0;

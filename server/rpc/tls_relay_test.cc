@@ -337,6 +337,51 @@ TEST_F(TlsRelayTest, ManyConnections) {
   for (int c : clients) ::close(c);
 }
 
+// Figures, not limits: bulk throughput one way, and how fast a burst of
+// new connections gets through the one-connect-at-a-time rule.
+TEST_F(TlsRelayTest, ThroughputAndConnectRate) {
+  StartRelay();
+  std::atomic<size_t> sunk{0};
+  FakeBackend backend(Address(0), [&](int fd) {
+    char buf[65536];
+    char first;
+    if (::read(fd, &first, 1) != 1) return;
+    WriteAll(fd, "k");  // the first byte of each connection is echoed
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) sunk += n;
+  });
+  ASSERT_TRUE(relay_->Start().ok());
+  constexpr int kConns = 200;
+  std::vector<int> clients;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kConns; ++i) {
+    clients.push_back(Connect());
+    ASSERT_TRUE(WriteAll(clients.back(), "k"));
+  }
+  for (int c : clients) EXPECT_EQ(ReadN(c, 1), "k");
+  const double connect_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  const std::string chunk(1 << 20, 'z');
+  constexpr int kMb = 64;
+  const auto t1 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kMb; ++i) ASSERT_TRUE(WriteAll(clients[0], chunk));
+  while (sunk < size_t{kMb} << 20 &&
+         std::chrono::steady_clock::now() - t1 < std::chrono::seconds(60)) {
+    ::usleep(1000);
+  }
+  const double bulk_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t1)
+          .count();
+  EXPECT_EQ(sunk, size_t{kMb} << 20);
+  std::printf(
+      "[relay] %d new connections through the relay in %.0f ms (%.0f/s); "
+      "%d MiB one way in %.0f ms (%.0f MiB/s)\n",
+      kConns, connect_s * 1000, kConns / connect_s, kMb, bulk_s * 1000,
+      kMb / bulk_s);
+  for (int c : clients) ::close(c);
+}
+
 TEST_F(TlsRelayTest, ConnectsOnlyOnceTheClientSpeaks) {
   TlsRelayOptions options;
   options.first_byte_timeout = absl::Milliseconds(200);

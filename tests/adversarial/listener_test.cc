@@ -13,13 +13,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "tests/adversarial/harness.h"
 #include "tests/integration/daemon_process.h"
@@ -195,6 +199,7 @@ TEST(TlsFdExhaustion, NotServingWhileOutOfFdsThenRecoversWithinOneSecond) {
   ASSERT_GT(d.pid(), 0);
   auto stub = d.stub();
   ASSERT_TRUE(WaitForServing(*d.channel(), "mel", true, 10000)) << d.log();
+  const long settled_fds = ReadProcFigures(d.pid()).fds;
   // No client certificate: refused, as without the relay.
   EXPECT_FALSE(
       FreshReady(target, 3000,
@@ -202,6 +207,13 @@ TEST(TlsFdExhaustion, NotServingWhileOutOfFdsThenRecoversWithinOneSecond) {
                      .pem_root_certs = ReadText(certs.path("ca.pem"))}))
           .ok());
   ASSERT_TRUE(FreshReady(target, 3000, certs.ClientCredentials()).ok());
+  // Those connections close a moment later; fds they free after the limit
+  // below is set would be more room than the attack leaves.
+  EXPECT_GE(
+      WaitUntil([&] { return ReadProcFigures(d.pid()).fds <= settled_fds; },
+                milliseconds(3000))
+          .count(),
+      0);
   AttackFigures fig(d.pid(), "fd exhaustion (mutual TLS, tcp)");
 
   rlimit old{};
@@ -311,6 +323,69 @@ TEST(TlsFdExhaustion, InternalListenerSurvivesEveryFdBoundary) {
   EXPECT_EQ(log.find("Failed accept4"), std::string::npos) << log;
   EXPECT_EQ(log.find("stopped accepting"), std::string::npos) << log;
   EXPECT_EQ(d.Stop(SIGTERM), 0);
+}
+
+// The drain order through the relay: SIGTERM under 16 closed-loop mutual-
+// TLS clients. The relayed connections keep flowing until gRPC closes
+// them, so every call is answered (right bytes) or UNAVAILABLE, never
+// CANCELLED, and the daemon exits in time.
+TEST(TlsDrain, SigtermUnderTlsClientsNeverCancelsACall) {
+  TestCertificates certs;
+  ASSERT_TRUE(certs.ok()) << ReadText(certs.path("openssl.log"));
+  const std::string target = "127.0.0.1:" + std::to_string(FreeTcpPort());
+  std::vector<std::string> args = {"--backend=cpu", "--drain_timeout=2s",
+                                   "--listen=" + target};
+  for (const std::string& f : certs.MutualTlsFlags()) args.push_back(f);
+  DaemonProcess d(args, certs.ClientCredentials());
+  ASSERT_GT(d.pid(), 0);
+  std::mt19937 rng(13);
+  const Sample sample = PassthroughSample(rng, 1);
+  std::atomic<bool> stop{false};
+  std::atomic<long> sent{0};
+  std::atomic<long> wrong{0};
+  absl::Mutex mu;
+  std::map<int, long> codes;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 16; ++i) {
+    clients.emplace_back([&] {
+      auto stub = inference::GRPCInferenceService::NewStub(
+          FreshChannel(target, certs.ClientCredentials()));
+      std::map<int, long> mine;
+      while (!stop.load()) {
+        inference::ModelInferResponse resp;
+        const grpc::Status s = Infer(*stub, sample.request, &resp, 5000);
+        ++sent;
+        ++mine[s.error_code()];
+        if (s.ok() && (resp.raw_output_contents_size() != 1 ||
+                       resp.raw_output_contents(0) != sample.expected)) {
+          ++wrong;
+        }
+      }
+      absl::MutexLock lock(&mu);
+      for (const auto& [code, n] : mine) codes[code] += n;
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_GT(sent.load(), 0) << "the flood did not start";
+  const auto t0 = std::chrono::steady_clock::now();
+  const int code = d.Stop(SIGTERM, 10);
+  const auto exit_ms = std::chrono::duration_cast<milliseconds>(
+      std::chrono::steady_clock::now() - t0);
+  stop = true;
+  for (auto& t : clients) t.join();
+  std::printf("[attack] SIGTERM under 16 TLS clients: exit %d after %lld ms;",
+              code, static_cast<long long>(exit_ms.count()));
+  for (const auto& [c, n] : codes) std::printf(" code %d x%ld", c, n);
+  std::printf("\n");
+  EXPECT_EQ(code, 0);
+  EXPECT_LT(exit_ms.count(), 3000);  // drain_timeout + 1 s
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(codes[grpc::StatusCode::OK], 0);
+  for (const auto& [c, n] : codes) {
+    if (n == 0) continue;
+    EXPECT_TRUE(c == grpc::StatusCode::OK || c == grpc::StatusCode::UNAVAILABLE)
+        << "code " << c << " x" << n;
+  }
 }
 
 TEST(SingleInstance, SecondDaemonOnTheSameSocketExitsWithAClearError) {
