@@ -257,6 +257,11 @@ absl::Status TlsRelay::Take(int fd) {
   }
   {
     absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      // Stop() may have closed incoming_ already.
+      ::close(fd);
+      return absl::UnavailableError("TLS relay: stopped");
+    }
     incoming_.push_back(fd);
   }
   const uint64_t one = 1;
@@ -488,7 +493,7 @@ void TlsRelay::ConnectNext() {
     }
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(c) | 1);
+    ev.data.ptr = c;  // Service() serves both sides
     ::epoll_ctl(epoll_, EPOLL_CTL_ADD, inner, &ev);
     c->state = Conn::State::kInFlight;
     in_flight_ = c;
@@ -556,9 +561,8 @@ void TlsRelay::CheckInFlight(absl::Time now) {
       options_.name,
       " (gRPC 1.51 retires a listener after one accept error); restart npukd");
   spdlog::error("TLS relay: {}", reason);
-  for (Conn* w : waiting_) {
-    if (!w->closed) Close(w, "no internal listener left");
-  }
+  const std::deque<Conn*> waiting = waiting_;  // Close edits waiting_
+  for (Conn* w : waiting) Close(w, "no internal listener left");
   if (options_.on_lost) options_.on_lost(reason);
 }
 
@@ -630,12 +634,11 @@ void TlsRelay::Loop() {
     }
     bool woken = false;
     for (int i = 0; i < n; ++i) {
-      const auto tagged = reinterpret_cast<uintptr_t>(events[i].data.ptr);
-      if (tagged == 0) {
+      auto* c = static_cast<Conn*>(events[i].data.ptr);
+      if (c == nullptr) {
         woken = true;
         continue;
       }
-      Conn* c = reinterpret_cast<Conn*>(tagged & ~uintptr_t{1});
       Service(c);
     }
     if (woken) {
