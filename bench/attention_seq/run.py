@@ -9,6 +9,15 @@ float32 bmm -> softmax -> bmm on the same shape, with one thread and with
 every thread, and prints ms per call and the ratios. PyTorch's speed depends
 on its BLAS: Debian's reference BLAS is ~10x slower than OpenBLAS, so the
 script prints which libblas.so.3 is selected.
+
+    /usr/bin/python3 bench/attention_seq/run.py --daemon [--backend cpu] ...
+
+measures the daemon path instead: it starts BUILD/server/npukd on a
+temporary unix socket (--cpu_threads=1 and then every core on the cpu
+backend), sends the shape as one int8 `attention` request at a time with
+npuk.Client.attention_int8 (gRPC, the pair kernel's batching and the host
+fold included), and prints ms per call against PyTorch with as many
+threads, in the same run.
 """
 
 import argparse
@@ -56,6 +65,78 @@ def torch_ms(n, lq, lk, causal, threads, seconds):
         return 1e3 * (time.perf_counter() - start) / calls
 
 
+def _die_with_parent():
+    import ctypes
+    import signal
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def daemon_ms(build, backend, threads, n, lq, lk, causal, seconds):
+    """ms per call of one [n, lq, 64] x [n, lk, 64] int8 attention request
+    through a fresh npukd (cpu backend: `threads` worker threads), and the
+    tile pairs and device runs the daemon reports for one call."""
+    import sys
+    import tempfile
+    sys.path.insert(0, str(pathlib.Path(build) / "client" / "python"))
+    import numpy as np
+    import npuk
+    exe = pathlib.Path(build) / "server" / "npukd"
+    if not exe.exists():
+        raise SystemExit(f"{exe} does not exist: build the npukd and "
+                         "npuk_python targets first")
+    rng = np.random.default_rng(15)
+    q = rng.integers(-127, 128, (n, lq, 64), dtype=np.int8)
+    k = rng.integers(-127, 128, (n, lk, 64), dtype=np.int8)
+    v = rng.integers(-127, 128, (n, lk, 64), dtype=np.int8)
+    with tempfile.TemporaryDirectory(prefix="npuk-bench-") as d:
+        sock = "unix:" + os.path.join(d, "npukd.sock")
+        args = [str(exe), "--listen=" + sock, "--backend=" + backend]
+        if backend == "cpu":
+            args.append(f"--cpu_threads={threads}")
+        log = open(os.path.join(d, "npukd.log"), "w+")
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
+        try:
+            c = npuk.Client(sock, timeout=600.0)
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise SystemExit("npukd exited:\n" + open(log.name).read())
+                try:
+                    if c.health() == "SERVING":
+                        break
+                except npuk.NpukError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("npukd not SERVING after 60 s:\n" +
+                                     open(log.name).read())
+                time.sleep(0.05)
+
+            def call():
+                return c.attention_int8(q, k, v, 0.01, output_scale=0.5,
+                                        causal=causal)
+
+            call()
+            calls, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                call()
+                calls += 1
+            ms = 1e3 * (time.perf_counter() - start) / calls
+            got = c.stats("attention").get("attention", {})
+            stats = {key: got[key] for key in
+                     ("inference_count", "execution_count", "mean_batch")
+                     if key in got}
+            c.close()
+            return ms, stats
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=str(ROOT / "build" / "default"))
@@ -64,12 +145,27 @@ def main():
     ap.add_argument("--lk", type=int, default=1500)
     ap.add_argument("--causal", action="store_true")
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--daemon", action="store_true",
+                    help="measure through npukd (BUILD/server/npukd)")
+    ap.add_argument("--backend", default="cpu",
+                    help="npukd backend for --daemon (cpu or npu-sim)")
     a = ap.parse_args()
+    cores = os.cpu_count() or 1
+    if a.daemon:
+        print(f"daemon path, backend {a.backend}: shape {a.n} x {a.lq} x "
+              f"{a.lk} x 64, causal {a.causal}; PyTorch BLAS: {blas()}")
+        for threads in sorted({1, cores}):
+            ms, stats = daemon_ms(a.build, a.backend, threads, a.n, a.lq,
+                                  a.lk, a.causal, a.seconds)
+            theirs = torch_ms(a.n, a.lq, a.lk, a.causal, threads, a.seconds)
+            print(f"threads {threads}: npukd {ms:.1f} ms per request; "
+                  f"PyTorch fp32 {theirs:.1f} ms; npukd/PyTorch speed ratio "
+                  f"{theirs / ms:.2f}x; daemon stats: {stats}")
+        return
     exe = pathlib.Path(a.build) / "bench" / "attention_seq" / "npuk_attention_seq_bench"
     if not exe.exists():
         raise SystemExit(f"{exe} does not exist: build the "
                          "npuk_attention_seq_bench target first")
-    cores = os.cpu_count() or 1
     print(f"shape {a.n} x {a.lq} x {a.lk} x 64, causal {a.causal}; "
           f"PyTorch BLAS: {blas()}")
     for threads in sorted({1, cores}):
