@@ -265,8 +265,8 @@ absl::Status DaemonImpl::Init() {
   // First: a second daemon for the same address fails before it touches
   // the device.
   NPUK_RETURN_IF_ERROR(TakeListenAddress());
-  // Connections cost one fd each; systemd's default soft limit (1024) is
-  // far below the hard one.
+  // Connections cost one fd each (three over TLS: tls_relay.h); systemd's
+  // default soft limit (1024) is far below the hard one.
   spdlog::info("file descriptor limit: {}", RaiseFdLimit());
   NPUK_RETURN_IF_ERROR(OpenDevice());
   NPUK_ASSIGN_OR_RETURN(std::vector<ServedModel> served, PrepareModels());

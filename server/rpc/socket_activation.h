@@ -2,8 +2,9 @@
 // hands it over as fd 3 (sd_listen_fds). gRPC 1.51 cannot adopt a listening
 // fd, so the daemon's ConnectionAcceptor (listener.h) accept()s on it and
 // gives every connection to the running server with
-// grpc::AddInsecureChannelFromFd, as it does for the sockets it opens
-// itself. Unix sockets only.
+// grpc::AddInsecureChannelFromFd (with TLS configured: to the TlsRelay,
+// tls_relay.h), as it does for the sockets it opens itself. Unix sockets
+// only.
 //
 // Usage (daemon):
 //   NPUK_ASSIGN_OR_RETURN(std::optional<int> fd, TakeActivatedUnixSocket());
