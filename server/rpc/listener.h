@@ -103,10 +103,10 @@ absl::StatusOr<TcpListener> ListenTcp(const std::string& host_port);
 // Orders the fd allocations of npukd's own threads (the acceptor, the TLS
 // relay) with an accept4 that gRPC still has to make on the relay's
 // internal listener. gRPC retires that listener after one EMFILE, and no
-// syscall reserves an fd for another thread's accept4: the relay closes a
-// spare fd just before it connects, and until it has seen gRPC accept
-// ("owed"), nothing of ours may open an fd, since it could take exactly
-// that one. Probing (opening fds to see whether there are enough) is an
+// syscall reserves an fd for another thread's accept4: the relay closes its
+// spare fds just before it connects, and until it has seen gRPC accept
+// ("owed"), nothing of ours may open an fd, since it could take exactly the
+// ones gRPC needs. Probing (opening fds to see whether there are enough) is an
 // allocation too, so it also runs inside Run.
 class FdBudget {
  public:
