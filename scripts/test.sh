@@ -3,7 +3,7 @@
 # also reports every clang-14 -Wthread-safety -Werror diagnostic), every unit,
 # integration, Python and deployment test of the main build, then the
 # batcher/server/health tests again under ASan+UBSan and under TSan, then
-# each fuzzer for a bounded time (20 s each unless NPUK_FUZZ_SECONDS says
+# each fuzzer for a bounded time (10 s each unless NPUK_FUZZ_SECONDS says
 # otherwise). The ci, sanitizer and fuzz presets build with -g1 (line tables:
 # sanitizer reports keep file:line; full -g costs a quarter more compile
 # time on 2 cores). Set NPUK_SKIP_STYLE=1,
@@ -80,10 +80,10 @@ if [ "${NPUK_SKIP_SANITIZERS:-0}" != "1" ]; then
 fi
 
 if [ "${NPUK_SKIP_FUZZ:-0}" != "1" ] && [ -x tests/fuzz/run_fuzzers.sh ]; then
-  # 20 s per harness over the committed corpus keeps CI in its budget; a
+  # 10 s per harness over the committed corpus keeps CI in its budget; a
   # longer campaign: NPUK_FUZZ_SECONDS=600 tests/fuzz/run_fuzzers.sh.
-  stage "fuzz (bounded, ${NPUK_FUZZ_SECONDS:-20} s per harness)"
-  NPUK_FUZZ_SECONDS="${NPUK_FUZZ_SECONDS:-20}" tests/fuzz/run_fuzzers.sh
+  stage "fuzz (bounded, ${NPUK_FUZZ_SECONDS:-10} s per harness)"
+  NPUK_FUZZ_SECONDS="${NPUK_FUZZ_SECONDS:-10}" tests/fuzz/run_fuzzers.sh
 fi
 stage_end
 printf '\n=== stage times\n'
