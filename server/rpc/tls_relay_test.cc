@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -248,6 +249,9 @@ TEST_F(TlsRelayTest, SlowReaderBoundsTheBuffers) {
   const std::string up = RandomBytes(4 << 20, 2);
   const std::string down = RandomBytes(4 << 20, 3);
   std::string got_up;
+  // got_up is the backend thread's until it says it is done.
+  std::promise<void> backend_done;
+  std::future<void> backend_finished = backend_done.get_future();
   FakeBackend backend(Address(0), [&](int fd) {
     std::thread w([&] { WriteAll(fd, down); });
     // Reads slowly: 8 KiB per millisecond.
@@ -259,6 +263,7 @@ TEST_F(TlsRelayTest, SlowReaderBoundsTheBuffers) {
       ::usleep(1000);
     }
     w.join();
+    backend_done.set_value();
   });
   ASSERT_TRUE(relay_->Start().ok());
   const int c = Connect();
@@ -278,6 +283,8 @@ TEST_F(TlsRelayTest, SlowReaderBoundsTheBuffers) {
   ::close(c);
   for (int i = 0; i < 200 && relay_->open() > 0; ++i) ::usleep(5000);
   EXPECT_TRUE(got_down == down) << got_down.size() << " bytes";
+  ASSERT_EQ(backend_finished.wait_for(std::chrono::seconds(30)),
+            std::future_status::ready);
   EXPECT_TRUE(got_up == up) << got_up.size() << " bytes";
   EXPECT_GT(relay_->max_buffered(), 0u);
   EXPECT_LE(relay_->max_buffered(), options.max_buffer);
