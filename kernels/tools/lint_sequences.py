@@ -367,7 +367,7 @@ def run_generator(script, args):
     in this interpreter: one Python start-up instead of one per design x N
     x era. SystemExit other than 0 raises GeneratorError with its stderr."""
     out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
+    argv, path = sys.argv, list(sys.path)  # generators insert their tools dir
     sys.argv = [script] + list(args)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -379,6 +379,7 @@ def run_generator(script, args):
                                  f"{err.getvalue().strip()}") from None
     finally:
         sys.argv = argv
+        sys.path[:] = path
     return out.getvalue()
 
 
