@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"n\": %d, \"lq\": %d, \"lk\": %d, \"causal\": %s, \"threads\": %d, "
       "\"simd\": \"%s\", \"ms_per_call\": %.3f, \"tile_pairs_per_s\": %.1f}\n",
-      n, lq, lk, causal ? "true" : "false", threads, npuk::cpu::SimdLevel(),
-      1e3 * elapsed / calls, pairs * calls / elapsed);
+      n, lq, lk, causal ? "true" : "false", threads,
+      npuk::cpu::AttentionSeqPath(), 1e3 * elapsed / calls,
+      pairs * calls / elapsed);
   return 0;
 }

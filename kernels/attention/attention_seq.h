@@ -53,19 +53,31 @@ void AttentionSeqReference(const SeqAttentionArgs& args, size_t first,
 
 namespace cpu {
 
-// The CPU backend's path: the same bytes, built with AVX2 when the CPU has
-// it (the portable build otherwise).
+// The CPU backend's path: the same bytes, with AVX-512 VNNI or AVX2 when
+// the CPU has them (the best it has; the portable build otherwise).
 void AttentionSeq(const SeqAttentionArgs& args, size_t first, size_t count);
+// "avx512vnni", "avx2" or "portable": the path AttentionSeq and
+// AttentionPair take here.
+const char* AttentionSeqPath();
+// The paths forced, for tests and benchmarks.
 void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
                       size_t count);  // REQUIRES: HasAvx2()
+void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
+                        size_t count);  // REQUIRES: HasAvx512Vnni()
 
 // One (query tile, key tile) pair's row partials, the device item of
 // kernels/attention_pair (PairPartials in attention_seq_impl.inc): q|k|v
 // int8 [64][64] each, back to back; limit[r] in [0, 64] the keys row r
-// sees; out int32 [64][66]. The bytes of the pair kernel's portable entry.
-// REQUIRES: HasAvx2().
+// sees; out int32 [64][66]. The bytes of the pair kernel's portable entry,
+// by the best path the CPU has (AttentionSeqPath()); the AVX ones forced.
+void AttentionPair(const int8_t* qkv, const int32_t* limit,
+                   ScoreScale score_scale, int32_t* out);
 void AttentionPairAvx2(const int8_t* qkv, const int32_t* limit,
-                       ScoreScale score_scale, int32_t* out);
+                       ScoreScale score_scale,
+                       int32_t* out);  // REQUIRES: HasAvx2()
+void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
+                         ScoreScale score_scale,
+                         int32_t* out);  // REQUIRES: HasAvx512Vnni()
 
 }  // namespace cpu
 }  // namespace npuk

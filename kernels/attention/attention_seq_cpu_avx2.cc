@@ -183,6 +183,7 @@ void MixRow(int32_t* acc, const int32_t* o, const online::Mix& mix) {
   }
 }
 
+#include "kernels/attention/attention_seq_rows.inc"
 #include "kernels/attention/attention_seq_impl.inc"
 }  // namespace seq::avx2
 

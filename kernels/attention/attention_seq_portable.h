@@ -78,6 +78,7 @@ inline void MixRow(int32_t* acc, const int32_t* o, const online::Mix& mix) {
   for (int c = 0; c < kSeqD; ++c) acc[c] = online::MixValue(acc[c], o[c], mix);
 }
 
+#include "kernels/attention/attention_seq_rows.inc"
 #include "kernels/attention/attention_seq_impl.inc"
 
 }  // namespace npuk::seq::portable

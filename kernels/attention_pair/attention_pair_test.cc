@@ -17,6 +17,7 @@
 #include "kernels/attention/attention_seq.h"
 #include "kernels/attention_pair/attention_pair_kernel.h"
 #include "kernels/attention_pair/attention_pair_vec.h"
+#include "kernels/common/cpu_features.h"
 #include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
 #include "kernels/common/softmax.h"
@@ -60,6 +61,23 @@ struct Batch {
     return out;
   }
 };
+
+// The batch through one forced CPU path of cpu::AttentionPair, with the
+// limits of each record's contract.
+using PairPath = void (*)(const int8_t*, const int32_t*, ScoreScale, int32_t*);
+std::vector<int32_t> RunPath(const Batch& b, PairPath path) {
+  std::vector<int32_t> out(b.records.size() * kOutWords);
+  int32_t limit[kT];
+  for (size_t i = 0; i < b.records.size(); ++i) {
+    const AttentionPairRecord& r = b.records[i];
+    for (int32_t row = 0; row < kT; ++row) {
+      limit[row] = AttentionPairLimit(row, r.rows, r.keys, r.diag);
+    }
+    path(&b.qkv[i * kQkv], limit, ScoreScale{r.score_multiplier, r.score_shift},
+         &out[i * kOutWords]);
+  }
+  return out;
+}
 
 std::vector<int8_t> RandomBytes(std::mt19937_64& rng, size_t n, int spread) {
   std::vector<int8_t> x(n);
@@ -156,7 +174,14 @@ TEST(AttentionPair, CpuEqualsReferenceAndUnseenRowsAreZero) {
   }
   const std::vector<int32_t> ref = b.Run(Pair().reference);
   const std::vector<int32_t> cpu = b.Run(Pair().cpu);
-  ASSERT_EQ(ref, cpu);
+  ASSERT_EQ(ref, cpu) << cpu::AttentionSeqPath();
+  // Each AVX path this machine has, whichever the dispatch picks.
+  if (cpu::HasAvx2()) {
+    ASSERT_EQ(RunPath(b, cpu::AttentionPairAvx2), ref) << "avx2";
+  }
+  if (cpu::HasAvx512Vnni()) {
+    ASSERT_EQ(RunPath(b, cpu::AttentionPairAvx512), ref) << "avx512vnni";
+  }
   size_t zero_rows = 0, seen_rows = 0;
   for (size_t i = 0; i < b.records.size(); ++i) {
     const AttentionPairRecord& rec = b.records[i];

@@ -12,7 +12,6 @@
 #include "kernels/attention/attention_seq.h"
 #include "kernels/attention/attention_seq_request.h"
 #include "kernels/attention_pair/attention_pair_kernel.h"
-#include "kernels/common/cpu_features.h"
 #include "kernels/common/score_scale.h"
 #include "kernels/registry/embedded.h"
 #include "kernels/registry/kernel_spec.h"
@@ -46,11 +45,8 @@ void Reference(const uint8_t* const* in, uint8_t* out, size_t n) {
   }
 }
 
+// The best path the CPU has (cpu::AttentionSeqPath()).
 void Cpu(const uint8_t* const* in, uint8_t* out, size_t n) {
-  if (!cpu::HasAvx2()) {
-    Reference(in, out, n);
-    return;
-  }
   std::vector<int32_t> partials(kAttentionPairOutWords);
   int32_t limit[kAttentionPairTile];
   for (size_t i = 0; i < n; ++i) {
@@ -58,7 +54,7 @@ void Cpu(const uint8_t* const* in, uint8_t* out, size_t n) {
     for (int32_t row = 0; row < kAttentionPairTile; ++row) {
       limit[row] = AttentionPairLimit(row, r.rows, r.keys, r.diag);
     }
-    cpu::AttentionPairAvx2(
+    cpu::AttentionPair(
         reinterpret_cast<const int8_t*>(in[0] + i * kAttentionPairInBytes),
         limit, ScoreScale{r.score_multiplier, r.score_shift}, partials.data());
     std::memcpy(out + i * kAttentionPairOutBytes, partials.data(),

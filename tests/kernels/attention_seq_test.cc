@@ -17,6 +17,7 @@
 #include "kernels/attention/attention_kernel.h"
 #include "kernels/attention/attention_seq_request.h"
 #include "kernels/attention/attention_seq_vec.h"
+#include "kernels/common/cpu_features.h"
 #include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
 #include "kernels/registry/registry.h"
@@ -95,6 +96,31 @@ std::vector<int8_t> Cpu(const Problem& p) {
   std::vector<int8_t> out;
   const SeqAttentionArgs a = Args(p, out);
   cpu::AttentionSeq(a, 0, Units(p));
+  return out;
+}
+
+// Every CPU path this machine can run, the AVX ones forced: each is
+// checked where the CPU has it, whichever one the dispatch picks.
+using SeqPath = void (*)(const SeqAttentionArgs&, size_t, size_t);
+struct NamedPath {
+  const char* name;
+  SeqPath run;
+};
+
+std::vector<NamedPath> CpuPaths() {
+  std::vector<NamedPath> paths;
+  if (cpu::HasAvx2()) paths.push_back({"avx2", cpu::AttentionSeqAvx2});
+  if (cpu::HasAvx512Vnni()) {
+    paths.push_back({"avx512vnni", cpu::AttentionSeqAvx512});
+  }
+  paths.push_back({"dispatched", cpu::AttentionSeq});
+  return paths;
+}
+
+std::vector<int8_t> RunPath(const Problem& p, SeqPath run) {
+  std::vector<int8_t> out;
+  const SeqAttentionArgs a = Args(p, out);
+  run(a, 0, Units(p));
   return out;
 }
 
@@ -216,7 +242,9 @@ TEST(AttentionSeqTest, RandomSingleTilesAreTheTileKernelBytes) {
     const ScoreScale s = QuantizeScoreScale(p.score_scale);
     attention_64x64(qkv.data(), tile.data(), s.multiplier, s.shift);
     ASSERT_EQ(Reference(p), tile) << "tile " << t;
-    ASSERT_EQ(Cpu(p), tile) << "tile " << t;
+    for (const NamedPath& path : CpuPaths()) {
+      ASSERT_EQ(RunPath(p, path.run), tile) << path.name << " tile " << t;
+    }
   }
 }
 
@@ -224,15 +252,23 @@ TEST(AttentionSeqTest, CpuEqualsReferenceOnMixedShapes) {
   std::mt19937 rng(1500);
   for (int t = 0; t < 60; ++t) {
     const Problem p = MixedShape(rng, t);
-    ASSERT_EQ(Cpu(p), Reference(p))
-        << "lq " << p.lq << " lk " << p.lk << " causal " << p.causal;
+    const std::vector<int8_t> want = Reference(p);
+    for (const NamedPath& path : CpuPaths()) {
+      ASSERT_EQ(RunPath(p, path.run), want)
+          << path.name << " lq " << p.lq << " lk " << p.lk << " causal "
+          << p.causal;
+    }
   }
   // Long and at the bound.
   for (const auto& [lq, lk, causal] :
        {std::tuple{1500, 1500, false}, std::tuple{1, 4096, false},
         std::tuple{448, 448, true}, std::tuple{130, 4096, true}}) {
     const Problem p = Random(rng, 1, lq, lk, causal, 1.0 / 512, 0.2);
-    ASSERT_EQ(Cpu(p), Reference(p)) << "lq " << lq << " lk " << lk;
+    const std::vector<int8_t> want = Reference(p);
+    for (const NamedPath& path : CpuPaths()) {
+      ASSERT_EQ(RunPath(p, path.run), want)
+          << path.name << " lq " << lq << " lk " << lk;
+    }
   }
 }
 
@@ -251,8 +287,11 @@ TEST(AttentionSeqTest, CpuEqualsReferenceOnRandomLengthsTo4096) {
     if (causal) lq = std::min(lq, lk);
     const Problem p =
         Random(rng, 2, lq, lk, causal, std::exp2(log_scale(rng)), 0.25);
-    ASSERT_EQ(Cpu(p), Reference(p))
-        << "lq " << lq << " lk " << lk << " causal " << causal;
+    const std::vector<int8_t> want = Reference(p);
+    for (const NamedPath& path : CpuPaths()) {
+      ASSERT_EQ(RunPath(p, path.run), want)
+          << path.name << " lq " << lq << " lk " << lk << " causal " << causal;
+    }
   }
 }
 
@@ -307,10 +346,12 @@ TEST(AttentionSeqTest, UnitsAreIndependent) {
 TEST(AttentionSeqTest, RowsWithoutKeysAreZero) {
   std::mt19937 rng(8);
   const Problem p = Random(rng, 1, 100, 30, true, 1.0 / 256, 1.0);
-  const std::vector<int8_t> out = Cpu(p);
-  for (size_t i = 0; i < 70 * kD; ++i) ASSERT_EQ(out[i], 0) << i;
-  EXPECT_EQ(out, Reference(p));
-  for (int c = 0; c < kD; ++c) EXPECT_EQ(out[70 * kD + c], p.v[c]);
+  const std::vector<int8_t> want = Reference(p);
+  for (size_t i = 0; i < 70 * kD; ++i) ASSERT_EQ(want[i], 0) << i;
+  for (const NamedPath& path : CpuPaths()) {
+    EXPECT_EQ(RunPath(p, path.run), want) << path.name;
+  }
+  for (int c = 0; c < kD; ++c) EXPECT_EQ(want[70 * kD + c], p.v[c]);
 }
 
 TEST(AttentionSeqTest, WithinOneUnitOfExactSoftmax) {
