@@ -79,6 +79,20 @@ void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
                          ScoreScale score_scale,
                          int32_t* out);  // REQUIRES: HasAvx512Vnni()
 
+// acc[c] = online::MixValue(acc[c], o[c], mix) for c < 64, with o the
+// little-endian bytes of 64 int32 at any alignment (a pair's partials in a
+// run's output): the host fold of the attention model, by the best path.
+void MixPartials(int32_t* acc, const uint8_t* o, const online::Mix& mix);
+void MixPartialsAvx2(int32_t* acc, const uint8_t* o,
+                     const online::Mix& mix);  // REQUIRES: HasAvx2()
+void MixPartialsAvx512(int32_t* acc, const uint8_t* o,
+                       const online::Mix& mix);  // REQUIRES: HasAvx512Vnni()
+// out[c] = online::OutputValue(acc[c], scale) for c < 64: the fold's
+// last step, by the best path (AVX-512 or the plain loop).
+void OutputPartials(const int32_t* acc, online::OutputScale scale, int8_t* out);
+void OutputPartialsAvx512(const int32_t* acc, online::OutputScale scale,
+                          int8_t* out);  // REQUIRES: HasAvx512Vnni()
+
 }  // namespace cpu
 }  // namespace npuk
 

@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "kernels/attention/attention_seq.h"
 #include "kernels/attention/attention_seq_portable.h"
 #include "kernels/common/cpu_features.h"
@@ -30,6 +32,29 @@ void AttentionPair(const int8_t* qkv, const int32_t* limit,
     seq::portable::PairPartials(
         qkv, qkv + kTile, qkv + 2 * kTile, limit,
         softmax::MakeExpParams(score_scale.multiplier, score_scale.shift), out);
+  }
+}
+
+void MixPartials(int32_t* acc, const uint8_t* o, const online::Mix& mix) {
+  if (HasAvx512Vnni()) {
+    MixPartialsAvx512(acc, o, mix);
+  } else if (HasAvx2()) {
+    MixPartialsAvx2(acc, o, mix);
+  } else {
+    for (int c = 0; c < seq::portable::kSeqD; ++c) {
+      int32_t word;
+      std::memcpy(&word, o + 4 * c, sizeof word);
+      acc[c] = online::MixValue(acc[c], word, mix);
+    }
+  }
+}
+
+void OutputPartials(const int32_t* acc, online::OutputScale scale,
+                    int8_t* out) {
+  if (HasAvx512Vnni()) {
+    OutputPartialsAvx512(acc, scale, out);
+  } else {
+    seq::portable::OutputRow(acc, scale, out);
   }
 }
 

@@ -183,7 +183,9 @@ void MixRow(int32_t* acc, const int32_t* o, const online::Mix& mix) {
   }
 }
 
+// The row primitives above as the tile loop's BlockPartials, then the loop.
 #include "kernels/attention/attention_seq_rows.inc"
+// (not sorted: the loop needs the rows)
 #include "kernels/attention/attention_seq_impl.inc"
 }  // namespace seq::avx2
 
@@ -192,6 +194,11 @@ namespace cpu {
 void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
                       size_t count) {
   seq::avx2::RunUnits(args, first, count);
+}
+
+// MixRow only loads o with unaligned vector loads (loadu).
+void MixPartialsAvx2(int32_t* acc, const uint8_t* o, const online::Mix& mix) {
+  seq::avx2::MixRow(acc, reinterpret_cast<const int32_t*>(o), mix);
 }
 
 void AttentionPairAvx2(const int8_t* qkv, const int32_t* limit,

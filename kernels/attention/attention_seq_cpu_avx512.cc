@@ -13,6 +13,7 @@
 // All exact integer sums, every rounding the formula lane by lane, so the
 // bytes are the reference's. Compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512vnni on x86 only; called after HasAvx512Vnni().
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -245,6 +246,35 @@ void MixRow(int32_t* acc, const int32_t* o, const online::Mix& mix) {
   }
 }
 
+// online::OutputValue on 16 lanes: o m (|o|, m < 2^31) in 64-bit lanes,
+// rounded, arithmetic shift by 46 - sh in [29, 61], clamped to int8.
+void OutputRow(const int32_t* acc, online::OutputScale scale, int8_t* out) {
+  const int32_t m = std::max(scale.multiplier, int32_t{1} << 30);
+  const int32_t sh =
+      std::clamp(scale.shift, online::kMinOutputShift, online::kMaxOutputShift);
+  const int s = 46 - sh;
+  const __m512i vm = _mm512_set1_epi64(m);
+  const __m512i round = _mm512_set1_epi64(int64_t{1} << (s - 1));
+  const __m128i count = _mm_cvtsi32_si128(s);
+  const __m512i lo = _mm512_set1_epi64(-128);
+  const __m512i hi = _mm512_set1_epi64(127);
+  auto lanes = [&](__m512i x) {  // the low dword of each 64-bit lane
+    const __m512i r = _mm512_sra_epi64(
+        _mm512_add_epi64(_mm512_mul_epi32(x, vm), round), count);
+    return _mm512_min_epi64(_mm512_max_epi64(r, lo), hi);
+  };
+#pragma GCC unroll 4
+  for (int b = 0; b < kSeqD / 16; ++b) {
+    const __m512i x = _mm512_loadu_si512(acc + 16 * b);
+    const __m512i even = lanes(x);
+    const __m512i odd = lanes(_mm512_srli_epi64(x, 32));
+    const __m512i words =
+        _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * b),
+                     _mm512_cvtepi32_epi8(words));
+  }
+}
+
 #include "kernels/attention/attention_seq_impl.inc"
 }  // namespace seq::avx512
 
@@ -253,6 +283,16 @@ namespace cpu {
 void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
                         size_t count) {
   seq::avx512::RunUnits(args, first, count);
+}
+
+void OutputPartialsAvx512(const int32_t* acc, online::OutputScale scale,
+                          int8_t* out) {
+  seq::avx512::OutputRow(acc, scale, out);
+}
+
+// MixRow only loads o with unaligned vector loads (loadu).
+void MixPartialsAvx512(int32_t* acc, const uint8_t* o, const online::Mix& mix) {
+  seq::avx512::MixRow(acc, reinterpret_cast<const int32_t*>(o), mix);
 }
 
 void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
@@ -267,6 +307,7 @@ void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
 }  // namespace npuk
 
 #else  // not x86 with AVX-512 VNNI: HasAvx512Vnni() is false, never chosen.
+#include "kernels/attention/attention_seq_portable.h"
 
 namespace npuk::cpu {
 
@@ -275,9 +316,23 @@ void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
   seq::AttentionSeqReference(args, first, count);
 }
 
+void OutputPartialsAvx512(const int32_t* acc, online::OutputScale scale,
+                          int8_t* out) {
+  seq::portable::OutputRow(acc, scale, out);
+}
+
+void MixPartialsAvx512(int32_t* acc, const uint8_t* o, const online::Mix& mix) {
+  int32_t words[seq::portable::kSeqD];
+  std::memcpy(words, o, sizeof words);
+  seq::portable::MixRow(acc, words, mix);
+}
+
 void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
                          ScoreScale score_scale, int32_t* out) {
-  AttentionPairAvx2(qkv, limit, score_scale, out);
+  constexpr int kTile = seq::portable::kSeqT * seq::portable::kSeqD;
+  seq::portable::PairPartials(
+      qkv, qkv + kTile, qkv + 2 * kTile, limit,
+      softmax::MakeExpParams(score_scale.multiplier, score_scale.shift), out);
 }
 
 }  // namespace npuk::cpu

@@ -78,7 +78,9 @@ inline void MixRow(int32_t* acc, const int32_t* o, const online::Mix& mix) {
   for (int c = 0; c < kSeqD; ++c) acc[c] = online::MixValue(acc[c], o[c], mix);
 }
 
+// The row primitives above as the tile loop's BlockPartials, then the loop.
 #include "kernels/attention/attention_seq_rows.inc"
+// (not sorted: the loop needs the rows)
 #include "kernels/attention/attention_seq_impl.inc"
 
 }  // namespace npuk::seq::portable

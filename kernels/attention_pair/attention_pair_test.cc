@@ -175,6 +175,14 @@ TEST(AttentionPair, CpuEqualsReferenceAndUnseenRowsAreZero) {
   const std::vector<int32_t> ref = b.Run(Pair().reference);
   const std::vector<int32_t> cpu = b.Run(Pair().cpu);
   ASSERT_EQ(ref, cpu) << cpu::AttentionSeqPath();
+  {
+    // An output buffer that is not 4-byte aligned takes the copying path.
+    const uint8_t* in[] = {reinterpret_cast<const uint8_t*>(b.qkv.data()),
+                           reinterpret_cast<const uint8_t*>(b.records.data())};
+    std::vector<uint8_t> bytes(ref.size() * sizeof(int32_t) + 1);
+    Pair().cpu(in, bytes.data() + 1, b.records.size());
+    ASSERT_EQ(std::memcmp(bytes.data() + 1, ref.data(), bytes.size() - 1), 0);
+  }
   // Each AVX path this machine has, whichever the dispatch picks.
   if (cpu::HasAvx2()) {
     ASSERT_EQ(RunPath(b, cpu::AttentionPairAvx2), ref) << "avx2";

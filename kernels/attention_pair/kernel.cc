@@ -6,6 +6,7 @@
 // argument 1), which the attention model writes (server/models/); the
 // score_scale parameter's encoding is a whole unmasked tile. Internal: it
 // is served through the attention model, never on the wire.
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -45,20 +46,25 @@ void Reference(const uint8_t* const* in, uint8_t* out, size_t n) {
   }
 }
 
-// The best path the CPU has (cpu::AttentionSeqPath()).
+// The best path the CPU has (cpu::AttentionSeqPath()), straight into `out`
+// when it is 4-byte aligned (the executors' buffers are), else through one
+// pair's copy.
 void Cpu(const uint8_t* const* in, uint8_t* out, size_t n) {
-  std::vector<int32_t> partials(kAttentionPairOutWords);
+  const bool aligned = reinterpret_cast<uintptr_t>(out) % alignof(int32_t) == 0;
+  std::vector<int32_t> partials(aligned ? 0 : kAttentionPairOutWords);
   int32_t limit[kAttentionPairTile];
   for (size_t i = 0; i < n; ++i) {
     const AttentionPairRecord r = RecordOf(in[1], i);
     for (int32_t row = 0; row < kAttentionPairTile; ++row) {
       limit[row] = AttentionPairLimit(row, r.rows, r.keys, r.diag);
     }
+    uint8_t* dest = out + i * kAttentionPairOutBytes;
+    int32_t* words =
+        aligned ? reinterpret_cast<int32_t*>(dest) : partials.data();
     cpu::AttentionPair(
         reinterpret_cast<const int8_t*>(in[0] + i * kAttentionPairInBytes),
-        limit, ScoreScale{r.score_multiplier, r.score_shift}, partials.data());
-    std::memcpy(out + i * kAttentionPairOutBytes, partials.data(),
-                kAttentionPairOutBytes);
+        limit, ScoreScale{r.score_multiplier, r.score_shift}, words);
+    if (!aligned) std::memcpy(dest, partials.data(), kAttentionPairOutBytes);
   }
 }
 

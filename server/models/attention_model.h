@@ -36,6 +36,8 @@
 
 namespace npuk {
 
+class AttentionPiecePool;  // attention_model.cc
+
 struct AttentionModelOptions {
   std::string backend;     // for the response's "backend" and the platform
   uint32_t instances = 1;  // executors per kernel, for ModelConfig
@@ -51,6 +53,7 @@ class AttentionModel final : public HostModel {
   // `stats` observes both batchers; none are owned.
   AttentionModel(AttentionModelOptions options, Batcher* tiles, Batcher* pairs,
                  ModelStats* stats);
+  ~AttentionModel() override;
 
   const KernelSpec& descriptor() const override { return tiles_->kernel(); }
   std::vector<std::string> kernels() const override;
@@ -68,6 +71,8 @@ class AttentionModel final : public HostModel {
   Batcher* const tiles_;
   Batcher* const pairs_;
   ModelStats* const stats_;
+  // Reused staging buffers of the pieces (at most pieces_in_flight idle).
+  const std::shared_ptr<AttentionPiecePool> pieces_;
 };
 
 }  // namespace npuk

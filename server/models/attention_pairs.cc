@@ -88,28 +88,27 @@ void Combiner::Take(const Pair& at, const uint8_t* partials) {
       seen_[r] = true;
       max_[r] = m_t;
       weight_[r] = s_t;
-      for (int32_t c = 0; c < kTile; ++c) acc[c] = Word(row + 8 + 4 * c);
+      std::memcpy(acc, row + 8, kTile * sizeof(int32_t));
       continue;
     }
     const online::Mix mix =
         online::MixWeights(max_[r], weight_[r], m_t, s_t, exp_);
     max_[r] = mix.max;
     weight_[r] = mix.weight;
-    for (int32_t c = 0; c < kTile; ++c) {
-      acc[c] = online::MixValue(acc[c], Word(row + 8 + 4 * c), mix);
-    }
+    cpu::MixPartials(acc, row + 8, mix);
   }
   if (at.ktile + 1 < KeyTiles(p_, at.qtile)) return;
   int8_t* out =
       out_ + (static_cast<size_t>(at.head) * p_.lq + at.qtile * kTile) * kTile;
   for (int32_t r = 0; r < rows; ++r) {
-    const int32_t* acc = acc_.data() + static_cast<size_t>(r) * kTile;
-    for (int32_t c = 0; c < kTile; ++c) {
-      // A row that saw no key is out of contract (causal with Lq > Lk,
-      // refused before this); zeros, as the reference writes.
-      out[r * kTile + c] =
-          seen_[r] ? online::OutputValue(acc[c], p_.output_scale) : int8_t{0};
+    // A row that saw no key is out of contract (causal with Lq > Lk,
+    // refused before this); zeros, as the reference writes.
+    if (!seen_[r]) {
+      std::memset(out + r * kTile, 0, kTile);
+      continue;
     }
+    cpu::OutputPartials(acc_.data() + static_cast<size_t>(r) * kTile,
+                        p_.output_scale, out + r * kTile);
   }
 }
 

@@ -315,14 +315,20 @@ TEST(AttentionSeqTest, VectorFaceEqualsReferenceOnMixedShapes) {
 }
 
 // Output scales at both ends of the range (the output stage's widest and
-// narrowest shifts) and the score scale's bounds.
+// narrowest shifts) and the score scale's bounds, on the vector face and
+// every CPU path.
 TEST(AttentionSeqTest, VectorFaceEqualsReferenceAtTheScaleBounds) {
   std::mt19937 rng(1502);
   for (const double os : {online::kMinOutputScale, 1.0 / 3.0, 1.0, 7.0,
                           online::kMaxOutputScale}) {
     for (const double ss : {std::exp2(-14.0), 1.0 / 64, 1.0}) {
       const Problem p = Random(rng, 2, 90, 150, false, ss, os);
-      ASSERT_EQ(Vector(p), Reference(p)) << "os " << os << " ss " << ss;
+      const std::vector<int8_t> want = Reference(p);
+      ASSERT_EQ(Vector(p), want) << "os " << os << " ss " << ss;
+      for (const NamedPath& path : CpuPaths()) {
+        ASSERT_EQ(RunPath(p, path.run), want)
+            << path.name << " os " << os << " ss " << ss;
+      }
     }
   }
   // Out of contract (causal, lq > lk): zeros where the reference has them.
