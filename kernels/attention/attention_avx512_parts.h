@@ -195,6 +195,92 @@ inline void PairV(const int8_t* v, __m512i (*vp)[kBlocks]) {
   }
 }
 
+// Rows per block of the products below: 16 score (or value) registers.
+inline constexpr int kBlockRows = 4;
+
+// The block loops of the tile kernel and the sequence path, always inlined
+// so their register arrays stay in registers (with a call or without the
+// unroll pragmas GCC 12 keeps them in memory, about 2.5x slower).
+#define NPUK_AVX512_INLINE inline __attribute__((always_inline))
+
+// s[r][b], lane l = q row r . (k row 16 b + l, + 128) over the 16 byte
+// quads: vpdpbusd with the biased keys unsigned (kb: TransposeBiasedK).
+NPUK_AVX512_INLINE void BlockScores(const int32_t (*q32)[kQuads],
+                                    const int32_t (*kb)[kN],
+                                    __m512i (&s)[kBlockRows][kBlocks]) {
+#pragma GCC unroll 16
+  for (int r = 0; r < kBlockRows; ++r) {
+#pragma GCC unroll 16
+    for (int b = 0; b < kBlocks; ++b) s[r][b] = _mm512_setzero_si512();
+  }
+#pragma GCC unroll 16
+  for (int d = 0; d < kQuads; ++d) {
+    __m512i kv[kBlocks];
+#pragma GCC unroll 16
+    for (int b = 0; b < kBlocks; ++b) kv[b] = _mm512_load_si512(&kb[d][16 * b]);
+#pragma GCC unroll 16
+    for (int r = 0; r < kBlockRows; ++r) {
+      const __m512i qd = _mm512_set1_epi32(q32[r][d]);
+#pragma GCC unroll 16
+      for (int b = 0; b < kBlocks; ++b) {
+        s[r][b] = _mm512_dpbusd_epi32(s[r][b], kv[b], qd);
+      }
+    }
+  }
+}
+
+// softmax::Probability of every e of the block's rows as int16 pairs:
+// dword j' of p16[r] is (p_2j', p_2j'+1), what vpdpwssd takes. e * R <=
+// 2^31 fits the 32-bit product.
+NPUK_AVX512_INLINE void BlockProbabilities(const int32_t (*e)[kN],
+                                           const uint32_t* reciprocals,
+                                           int32_t (*p16)[kN / 2]) {
+#pragma GCC unroll 16
+  for (int r = 0; r < kBlockRows; ++r) {
+    const __m512i vrec =
+        _mm512_set1_epi32(static_cast<int32_t>(reciprocals[r]));
+#pragma GCC unroll 16
+    for (int b = 0; b < kBlocks; ++b) {
+      __m512i p = _mm512_srli_epi32(
+          _mm512_add_epi32(
+              _mm512_mullo_epi32(_mm512_load_si512(&e[r][16 * b]), vrec),
+              _mm512_set1_epi32(1 << 15)),
+          16);
+      p = _mm512_min_epu32(p, _mm512_set1_epi32(softmax::kOneQ15));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&p16[r][8 * b]),
+                         _mm512_cvtepi32_epi16(p));
+    }
+  }
+}
+
+// acc[r][b] = columns 16 b .. 16 b + 15 of sum_j p_rj v_j, exact int32
+// (|sum| <= 64 * 32767 * 128 < 2^31): vpdpwssd on the pairs (vp: PairV).
+NPUK_AVX512_INLINE void BlockValues(const int32_t (*p16)[kN / 2],
+                                    const __m512i (*vp)[kBlocks],
+                                    __m512i (&acc)[kBlockRows][kBlocks]) {
+#pragma GCC unroll 16
+  for (int r = 0; r < kBlockRows; ++r) {
+#pragma GCC unroll 16
+    for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_si512();
+  }
+#pragma GCC unroll 32
+  for (int jp = 0; jp < kN / 2; ++jp) {
+    __m512i vv[kBlocks];
+#pragma GCC unroll 16
+    for (int b = 0; b < kBlocks; ++b) vv[b] = _mm512_load_si512(&vp[jp][b]);
+#pragma GCC unroll 16
+    for (int r = 0; r < kBlockRows; ++r) {
+      const __m512i pair = _mm512_set1_epi32(p16[r][jp]);
+#pragma GCC unroll 16
+      for (int b = 0; b < kBlocks; ++b) {
+        acc[r][b] = _mm512_dpwssd_epi32(acc[r][b], pair, vv[b]);
+      }
+    }
+  }
+}
+
+#undef NPUK_AVX512_INLINE
+
 }  // namespace npuk::cpu::avx512
 
 #endif  // NPUK_KERNELS_ATTENTION_ATTENTION_AVX512_PARTS_H_

@@ -39,7 +39,7 @@ using avx512::kD;
 using avx512::kN;
 using avx512::kQuads;
 static_assert(kN == kAttentionTokens && kD == kAttentionDims);
-constexpr int kRows = 4;  // rows per block (registers: 16 sums)
+constexpr int kRows = avx512::kBlockRows;  // 16 sums in registers
 
 void AttentionTile(const int8_t* qkv, int8_t* out, ScoreScale scale) {
   const int8_t* q = qkv;
@@ -62,26 +62,7 @@ void AttentionTile(const int8_t* qkv, int8_t* out, ScoreScale scale) {
 
   for (int i0 = 0; i0 < kN; i0 += kRows) {
     __m512i s[kRows][kBlocks];
-#pragma GCC unroll 16
-    for (int r = 0; r < kRows; ++r) {
-#pragma GCC unroll 16
-      for (int b = 0; b < kBlocks; ++b) s[r][b] = _mm512_setzero_si512();
-    }
-#pragma GCC unroll 16
-    for (int d = 0; d < kQuads; ++d) {
-      __m512i kv[kBlocks];
-#pragma GCC unroll 16
-      for (int b = 0; b < kBlocks; ++b)
-        kv[b] = _mm512_load_si512(&kb[d][16 * b]);
-#pragma GCC unroll 16
-      for (int r = 0; r < kRows; ++r) {
-        const __m512i qd = _mm512_set1_epi32(q32[i0 + r][d]);
-#pragma GCC unroll 16
-        for (int b = 0; b < kBlocks; ++b) {
-          s[r][b] = _mm512_dpbusd_epi32(s[r][b], kv[b], qd);
-        }
-      }
-    }
+    avx512::BlockScores(&q32[i0], kb, s);
     // The softmax in three passes over the block's rows, so that one
     // row's division does not hold up the next row's exponentials.
     uint32_t sums[kRows];
@@ -110,43 +91,10 @@ void AttentionTile(const int8_t* qkv, int8_t* out, ScoreScale scale) {
     for (int r = 0; r < kRows; ++r) {
       reciprocals[r] = softmax::Reciprocal(sums[r]);
     }
-#pragma GCC unroll 16
-    for (int r = 0; r < kRows; ++r) {
-      const __m512i vrec =
-          _mm512_set1_epi32(static_cast<int32_t>(reciprocals[r]));
-#pragma GCC unroll 16
-      for (int b = 0; b < kBlocks; ++b) {
-        __m512i p = _mm512_srli_epi32(
-            _mm512_add_epi32(
-                _mm512_mullo_epi32(_mm512_load_si512(&ebuf[r][16 * b]), vrec),
-                _mm512_set1_epi32(1 << 15)),
-            16);
-        p = _mm512_min_epu32(p, _mm512_set1_epi32(softmax::kOneQ15));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(&p16[r][8 * b]),
-                           _mm512_cvtepi32_epi16(p));
-      }
-    }
+    avx512::BlockProbabilities(ebuf, reciprocals, p16);
 
     __m512i acc[kRows][kBlocks];
-#pragma GCC unroll 16
-    for (int r = 0; r < kRows; ++r) {
-#pragma GCC unroll 16
-      for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_si512();
-    }
-#pragma GCC unroll 32
-    for (int jp = 0; jp < kN / 2; ++jp) {
-      __m512i vv[kBlocks];
-#pragma GCC unroll 16
-      for (int b = 0; b < kBlocks; ++b) vv[b] = _mm512_load_si512(&vp[jp][b]);
-#pragma GCC unroll 16
-      for (int r = 0; r < kRows; ++r) {
-        const __m512i pair = _mm512_set1_epi32(p16[r][jp]);
-#pragma GCC unroll 16
-        for (int b = 0; b < kBlocks; ++b) {
-          acc[r][b] = _mm512_dpwssd_epi32(acc[r][b], pair, vv[b]);
-        }
-      }
-    }
+    avx512::BlockValues(p16, vp, acc);
     const __m512i half = _mm512_set1_epi32(1 << 14);
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {

@@ -33,7 +33,7 @@ using cpu::avx512::kQuads;
 
 inline constexpr int kSeqT = cpu::avx512::kN;  // tokens per tile
 inline constexpr int kSeqD = cpu::avx512::kD;  // dims per token
-inline constexpr int kSeqBlockRows = 4;        // 16 score registers
+inline constexpr int kSeqBlockRows = cpu::avx512::kBlockRows;
 
 // kb[d'][j]: bytes 4d' .. 4d'+3 of k row j, each + 128 (unsigned);
 // vp[j'][b]: int16 pairs (v[2j'][c], v[2j'+1][c]), c = 16b .. 16b+15.
@@ -85,27 +85,7 @@ void BlockPartials(const int8_t* q, int n, const PreparedTile& tile,
   std::memcpy(q32, q, static_cast<size_t>(n) * kSeqD);
 
   __m512i s[kSeqBlockRows][kBlocks];
-#pragma GCC unroll 16
-  for (int r = 0; r < kSeqBlockRows; ++r) {
-#pragma GCC unroll 16
-    for (int b = 0; b < kBlocks; ++b) s[r][b] = _mm512_setzero_si512();
-  }
-#pragma GCC unroll 16
-  for (int d = 0; d < kQuads; ++d) {
-    __m512i kv[kBlocks];
-#pragma GCC unroll 16
-    for (int b = 0; b < kBlocks; ++b) {
-      kv[b] = _mm512_load_si512(&tile.kb[d][16 * b]);
-    }
-#pragma GCC unroll 16
-    for (int r = 0; r < kSeqBlockRows; ++r) {
-      const __m512i qd = _mm512_set1_epi32(q32[r][d]);
-#pragma GCC unroll 16
-      for (int b = 0; b < kBlocks; ++b) {
-        s[r][b] = _mm512_dpbusd_epi32(s[r][b], kv[b], qd);
-      }
-    }
-  }
+  cpu::avx512::BlockScores(q32, tile.kb, s);
 
   // Per row: the max over the visible keys, the exponentials (0 where not
   // visible), their sum. Rows beyond n or with limit 0 get p = 0.
@@ -152,45 +132,9 @@ void BlockPartials(const int8_t* q, int n, const PreparedTile& tile,
     reciprocals[r] = sums[r] != 0 ? softmax::Reciprocal(sums[r]) : 0;
   }
   alignas(64) int32_t p16[kSeqBlockRows][kSeqT / 2];
-#pragma GCC unroll 16
-  for (int r = 0; r < kSeqBlockRows; ++r) {
-    const __m512i vrec =
-        _mm512_set1_epi32(static_cast<int32_t>(reciprocals[r]));
-#pragma GCC unroll 16
-    for (int b = 0; b < kBlocks; ++b) {
-      // softmax::Probability: e * R <= 2^31 fits the 32-bit product.
-      __m512i p = _mm512_srli_epi32(
-          _mm512_add_epi32(
-              _mm512_mullo_epi32(_mm512_load_si512(&ebuf[r][16 * b]), vrec),
-              _mm512_set1_epi32(1 << 15)),
-          16);
-      p = _mm512_min_epu32(p, _mm512_set1_epi32(softmax::kOneQ15));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&p16[r][8 * b]),
-                         _mm512_cvtepi32_epi16(p));
-    }
-  }
-
+  cpu::avx512::BlockProbabilities(ebuf, reciprocals, p16);
   __m512i acc[kSeqBlockRows][kBlocks];
-#pragma GCC unroll 16
-  for (int r = 0; r < kSeqBlockRows; ++r) {
-#pragma GCC unroll 16
-    for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_si512();
-  }
-#pragma GCC unroll 32
-  for (int jp = 0; jp < kSeqT / 2; ++jp) {
-    __m512i vv[kBlocks];
-#pragma GCC unroll 16
-    for (int b = 0; b < kBlocks; ++b)
-      vv[b] = _mm512_load_si512(&tile.vp[jp][b]);
-#pragma GCC unroll 16
-    for (int r = 0; r < kSeqBlockRows; ++r) {
-      const __m512i pair = _mm512_set1_epi32(p16[r][jp]);
-#pragma GCC unroll 16
-      for (int b = 0; b < kBlocks; ++b) {
-        acc[r][b] = _mm512_dpwssd_epi32(acc[r][b], pair, vv[b]);
-      }
-    }
-  }
+  cpu::avx512::BlockValues(p16, tile.vp, acc);
 
   // c_r = 128 sum_d q_rd: vpdpbusd of 128 (unsigned) with the row's bytes.
   const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
