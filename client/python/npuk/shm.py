@@ -164,14 +164,22 @@ def _region_size(need: int) -> int:
     return size
 
 
-def _need(request: Any) -> int:
-    """Bytes of region `request` needs; 0 when it must go plain."""
+def _raw_inputs(request: Any) -> List[bytes]:
+    """The request's raw input bytes, read out of the message once: each
+    read of a protobuf bytes field copies it, and a sequence attention
+    request carries megabytes."""
+    return list(request.raw_input_contents)
+
+
+def _need(request: Any, raws: List[bytes]) -> int:
+    """Bytes of region `request` (raw inputs `raws`) needs; 0 when it must
+    go plain."""
     if (len(request.inputs) == 0 or
-            len(request.raw_input_contents) != len(request.inputs) or
+            len(raws) != len(request.inputs) or
             any(len(t.parameters) for t in request.inputs) or
             len(request.outputs) > 1):
         return 0
-    inputs = sum(_align(len(b)) for b in request.raw_input_contents)
+    inputs = sum(_align(len(b)) for b in raws)
     # The output is at most a few times the input for every model; the
     # daemon says so (INVALID_ARGUMENT) when it does not fit, and the
     # request then goes plain.
@@ -188,10 +196,11 @@ def _unregister_request(region: _Region) -> Any:
     return pb.SystemSharedMemoryUnregisterRequest(name=region.name)
 
 
-def _shm_request(request: Any, region: _Region,
+def _shm_request(request: Any, raws: List[bytes], region: _Region,
                  output: str) -> Tuple[Any, int]:
-    """`request` with its inputs written into `region` and its one output
-    (`output`) placed after them; returns the request and that offset."""
+    """`request` with its inputs (`raws`) written into `region` and its one
+    output (`output`) placed after them; returns the request and that
+    offset."""
     # Everything but the raw bytes (which go into the region).
     shm_req = pb.ModelInferRequest(model_name=request.model_name,
                                    model_version=request.model_version,
@@ -200,7 +209,7 @@ def _shm_request(request: Any, region: _Region,
         shm_req.parameters[k].CopyFrom(v)
     shm_req.inputs.extend(request.inputs)
     offset = 0
-    for t, data in zip(shm_req.inputs, request.raw_input_contents):
+    for t, data in zip(shm_req.inputs, raws):
         region.map[offset:offset + len(data)] = data
         t.parameters["shared_memory_region"].string_param = region.name
         t.parameters["shared_memory_offset"].int64_param = offset
@@ -382,10 +391,10 @@ class _Counters:
         elif not self._pool.release(region):
             self._pool.discard(region)
 
-    def _output(self, request: Any) -> Optional[str]:
+    def _output(self, request: Any, raws: List[bytes]) -> Optional[str]:
         """The output name, "" when it needs a metadata look-up, None when
         the request must go plain."""
-        if not self.active or not _need(request):
+        if not self.active or not _need(request, raws):
             return None
         if request.outputs and request.outputs[0].name:
             return request.outputs[0].name
@@ -461,14 +470,15 @@ class ShmTransport(_Counters):
         """The ModelInferResponse for `request` (raw inputs), with its outputs'
         bytes in raw_output_contents as plain gRPC would give them. `send`
         performs the ModelInfer call (raising grpc.RpcError)."""
-        output = self._output(request)
+        raws = _raw_inputs(request)
+        output = self._output(request, raws)
         if output == "":
             output = self._output_name(request.model_name)
-        region = self._acquire(_need(request)) if output else None
+        region = self._acquire(_need(request, raws)) if output else None
         if region is None:
             self.fallbacks += 1
             return send(request)
-        shm_req, out_offset = _shm_request(request, region, output)
+        shm_req, out_offset = _shm_request(request, raws, region, output)
         try:
             resp = send(shm_req)
         except grpc.RpcError as e:
@@ -597,15 +607,16 @@ class AsyncShmTransport(_Counters):
                     send: Callable[[Any], Awaitable[Any]]) -> Any:
         """ShmTransport.infer as a coroutine: `send(request)` returns the
         awaitable ModelInfer call (raising grpc.RpcError)."""
-        output = self._output(request)
+        raws = _raw_inputs(request)
+        output = self._output(request, raws)
         if output == "":
             output = await self._output_name(request.model_name)
-        region = await self._acquire(_need(request)) if output else None
+        region = await self._acquire(_need(request, raws)) if output else None
         if region is None:
             self.fallbacks += 1
             return await send(request)
         try:
-            shm_req, out_offset = _shm_request(request, region, output)
+            shm_req, out_offset = _shm_request(request, raws, region, output)
             resp = await send(shm_req)
         except grpc.RpcError as e:
             if _is_shm_error(e):
