@@ -1,8 +1,11 @@
 #include "server/http/http_server.h"
 
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdarg>
@@ -140,11 +143,14 @@ class HttpServer::Impl {
   bool Reserve(size_t bytes);
   void Release(size_t bytes) { buffered_bytes_.fetch_sub(bytes); }
   void Reap();
+  bool AcceptStalled();
 
   const HttpServerOptions options_;
   const HttpHandler handler_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
+  int listen_fd_ = -1;
+  int stalled_ticks_ = 0;  // the reaper's count of ticks AcceptStalled()
   std::atomic<size_t> buffered_bytes_{0};
 
   absl::Mutex mu_;
@@ -211,6 +217,9 @@ absl::Status HttpServer::Impl::Start(const std::string& host_port) {
   const MHD_DaemonInfo* info =
       MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
   port_ = info != nullptr ? info->port : 0;
+  const MHD_DaemonInfo* listen =
+      MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_LISTEN_FD);
+  listen_fd_ = listen != nullptr ? listen->listen_fd : -1;
   reaper_ = std::thread([this] { Reap(); });
   return absl::OkStatus();
 }
@@ -253,19 +262,52 @@ void HttpServer::Impl::ConnectionEvent(MHD_Connection* connection,
   *socket_context = nullptr;
 }
 
+// True when a connection waits on the listening socket although this
+// process could open a file descriptor now. libmicrohttpd stops accepting
+// when accept() fails for lack of fds while it has connections, and starts
+// again only when one of them closes ("temporarily suspending accept()"):
+// after fd exhaustion an idle keep-alive or silent connection would keep
+// the port dead for the whole idle timeout.
+bool HttpServer::Impl::AcceptStalled() {
+  if (listen_fd_ < 0) return false;
+  pollfd p{.fd = listen_fd_, .events = POLLIN, .revents = 0};
+  if (::poll(&p, 1, 0) != 1 || (p.revents & POLLIN) == 0) return false;
+  const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (probe < 0) return false;  // still out of fds: cutting would not help
+  ::close(probe);
+  return true;
+}
+
 // Cuts off connections whose request has not arrived within
-// request_timeout. Holding mu_ keeps each fd open: MHD reports the close
-// (ConnectionEvent takes mu_) before it closes the socket.
+// request_timeout, and, when accepting has stalled for two ticks (250 ms
+// each, so a connection waiting that long is not one MHD is about to
+// take), the oldest idle connection, whose close makes MHD accept again.
+// Holding mu_ keeps each fd open: MHD reports the close (ConnectionEvent
+// takes mu_) before it closes the socket.
 void HttpServer::Impl::Reap() {
   while (
       !reaper_stop_.WaitForNotificationWithTimeout(absl::Milliseconds(250))) {
     const absl::Time now = absl::Now();
+    stalled_ticks_ = AcceptStalled() ? stalled_ticks_ + 1 : 0;
     absl::MutexLock lock(&mu_);
     for (Conn* c : conns_) {
       if (!c->busy && !c->cut && c->fd >= 0 &&
           now - c->since > options_.request_timeout) {
         c->cut = true;
         ::shutdown(c->fd, SHUT_RDWR);
+      }
+    }
+    if (stalled_ticks_ < 2) continue;
+    stalled_ticks_ = 0;
+    for (Conn* c : conns_) {  // oldest first
+      if (!c->busy && !c->cut && c->fd >= 0) {
+        c->cut = true;
+        ::shutdown(c->fd, SHUT_RDWR);
+        spdlog::warn(
+            "{}: accepting had stopped (it ran out of file descriptors); "
+            "closed an idle connection to start it again",
+            options_.flag);
+        break;
       }
     }
   }

@@ -184,6 +184,146 @@ INSTANTIATE_TEST_SUITE_P(Transports, FdExhaustionTest, ::testing::Bool(),
                            return info.param ? "Tcp" : "Unix";
                          });
 
+// The port after `marker` in the daemon's log ("/v2 (port " for REST);
+// -1 if it is not there within 5 s.
+int PortFromLog(const std::string& log_path, const std::string& marker) {
+  for (int i = 0; i < 200; ++i) {
+    const std::string log = ReadText(log_path);
+    const size_t at = log.find(marker);
+    if (at != std::string::npos) {
+      return std::atoi(log.c_str() + at + marker.size());
+    }
+    std::this_thread::sleep_for(milliseconds(25));
+  }
+  return -1;
+}
+
+// The status line of GET `path` on 127.0.0.1:port (HTTP/1.0, each socket
+// operation bounded by 1 s); empty when there is none.
+std::string HttpStatusLine(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{.tv_sec = 1, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string get =
+        "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (::send(fd, get.data(), get.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(get.size())) {
+      char buf[256];
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n > 0) got.assign(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return got.substr(0, got.find("\r\n"));
+}
+
+// The REST and metrics listeners (libmicrohttpd) accept on their own
+// threads, outside the fd reserve gRPC's listener keeps: the same attack
+// with both listening and their ports hogged too. gRPC recovers within
+// 1 s as before, and both HTTP endpoints answer again once fds are back.
+TEST(FdExhaustionWithHttp, EveryListenerServesAgainOnceFdsAreBack) {
+  DaemonProcess d({"--backend=cpu", "--health_interval=200ms",
+                   "--metrics=127.0.0.1:0", "--http=127.0.0.1:0"});
+  ASSERT_GT(d.pid(), 0);
+  ASSERT_TRUE(WaitForServing(*d.channel(), "mel", true, 10000));
+  const int metrics = MetricsPortFromLog(d.log_path());
+  const int rest = PortFromLog(d.log_path(), "/v2 (port ");
+  ASSERT_GT(metrics, 0) << d.log();
+  ASSERT_GT(rest, 0) << d.log();
+  auto answers200 = [](int port, const std::string& path) {
+    return HttpStatusLine(port, path).find(" 200 ") != std::string::npos;
+  };
+  ASSERT_TRUE(answers200(metrics, "/metrics"));
+  ASSERT_TRUE(answers200(rest, "/v2/health/ready"));
+  AttackFigures fig(d.pid(), "fd exhaustion with REST and metrics listening");
+  // An idle connection on each HTTP port, accepted before the attack: with
+  // one open, libmicrohttpd stops accepting at the first accept() that
+  // fails (without, it retries), and that idle connection alone would keep
+  // it stopped until its idle timeout.
+  std::vector<int> idle;
+  for (int port : {metrics, rest}) {
+    idle.push_back(RawConnect("127.0.0.1:" + std::to_string(port)));
+    ASSERT_GE(idle.back(), 0);
+  }
+  // libmicrohttpd's polling threads accept at once; give them a moment.
+  std::this_thread::sleep_for(milliseconds(200));
+
+  rlimit old{};
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(LowestFreeFd(d.pid()) + 4);
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+  std::vector<int> hogs;
+  for (const std::string& target :
+       {d.target(), "127.0.0.1:" + std::to_string(metrics),
+        "127.0.0.1:" + std::to_string(rest)}) {
+    for (int i = 0; i < 12; ++i) {
+      const int fd = RawConnect(target);
+      if (fd >= 0) hogs.push_back(fd);
+    }
+  }
+  ASSERT_FALSE(hogs.empty());
+  const milliseconds noticed =
+      WaitUntil([&] { return HealthCheck(*d.channel(), "") == "NOT_SERVING"; },
+                milliseconds(5000));
+  EXPECT_GE(noticed.count(), 0)
+      << "health stayed " << HealthCheck(*d.channel(), "") << "\n"
+      << d.log();
+  // Requests on the HTTP ports while out of fds: whatever they get, their
+  // accept loops meet EMFILE.
+  const std::string during_metrics = HttpStatusLine(metrics, "/metrics");
+  const std::string during_rest = HttpStatusLine(rest, "/v2/health/ready");
+  std::printf(
+      "[attack] out of fds with HTTP listeners: NOT_SERVING after %lld ms; "
+      "metrics got '%s', REST got '%s'\n",
+      static_cast<long long>(noticed.count()), during_metrics.c_str(),
+      during_rest.c_str());
+  fig.Report("during");
+
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &old, nullptr), 0);
+  const auto freed = std::chrono::steady_clock::now();
+  const milliseconds grpc_back =
+      WaitUntil([&] { return FreshReady(d.target(), 300).ok(); },
+                milliseconds(5000), milliseconds(5));
+  const auto grpc_ms = std::chrono::duration_cast<milliseconds>(
+      std::chrono::steady_clock::now() - freed);
+  ASSERT_GE(grpc_back.count(), 0) << d.log();
+  EXPECT_LT(grpc_ms.count(), 1000);
+  const milliseconds metrics_back =
+      WaitUntil([&] { return answers200(metrics, "/metrics"); },
+                milliseconds(5000), milliseconds(20));
+  const milliseconds rest_back =
+      WaitUntil([&] { return answers200(rest, "/v2/health/ready"); },
+                milliseconds(5000), milliseconds(20));
+  const auto all_ms = std::chrono::duration_cast<milliseconds>(
+      std::chrono::steady_clock::now() - freed);
+  std::printf(
+      "[attack] fds back: gRPC served after %lld ms, metrics and REST "
+      "answering 200 after %lld ms\n",
+      static_cast<long long>(grpc_ms.count()),
+      static_cast<long long>(all_ms.count()));
+  EXPECT_GE(metrics_back.count(), 0) << d.log();
+  EXPECT_GE(rest_back.count(), 0) << d.log();
+  EXPECT_LT(all_ms.count(), 2000);
+  EXPECT_TRUE(WaitForServing(*d.channel(), "mel", true, 2000));
+  for (int fd : hogs) ::close(fd);
+  for (int fd : idle) ::close(fd);
+  // The metrics server has one polling thread, so its idle connection
+  // stopped it for certain; REST's pool may have had a thread without one.
+  EXPECT_NE(d.log().find("--metrics: accepting had stopped"), std::string::npos)
+      << d.log();
+  fig.Report("after");
+  EXPECT_EQ(d.Stop(SIGTERM), 0);
+}
+
 // The same attack on a mutual-TLS port: health (over the TLS connection
 // the test already has) turns NOT_SERVING, and once fds are back a new TLS
 // client is served within 1 s; gRPC's internal listener never fails an
