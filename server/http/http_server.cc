@@ -281,7 +281,8 @@ bool HttpServer::Impl::AcceptStalled() {
 // Cuts off connections whose request has not arrived within
 // request_timeout, and, when accepting has stalled for two ticks (250 ms
 // each, so a connection waiting that long is not one MHD is about to
-// take), the oldest idle connection, whose close makes MHD accept again.
+// take) below max_connections, the oldest idle connection, whose close
+// makes MHD accept again.
 // Holding mu_ keeps each fd open: MHD reports the close (ConnectionEvent
 // takes mu_) before it closes the socket.
 void HttpServer::Impl::Reap() {
@@ -297,7 +298,10 @@ void HttpServer::Impl::Reap() {
         ::shutdown(c->fd, SHUT_RDWR);
       }
     }
-    if (stalled_ticks_ < 2) continue;
+    // At max_connections the waiting is by design (REST.md, Limits).
+    if (stalled_ticks_ < 2 || conns_.size() >= options_.max_connections) {
+      continue;
+    }
     stalled_ticks_ = 0;
     for (Conn* c : conns_) {  // oldest first
       if (!c->busy && !c->cut && c->fd >= 0) {
