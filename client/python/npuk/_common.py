@@ -83,14 +83,13 @@ def mel_request(frames: ArrayLike) -> pb.ModelInferRequest:
 
 def single_output(resp: Any, shape: Tuple[int, ...]) -> np.ndarray:
     want = int(np.prod(shape))
-    if len(resp.raw_output_contents) != 1 or \
-            len(resp.raw_output_contents[0]) != want:
+    # Each read of a protobuf bytes field copies it: read it once.
+    raws = list(resp.raw_output_contents)
+    if len(raws) != 1 or len(raws[0]) != want:
         raise NpukError(grpc.StatusCode.INTERNAL,
                         "daemon returned %s output bytes for %s, expected %d"
-                        % ([len(r) for r in resp.raw_output_contents],
-                           resp.model_name, want))
-    return np.frombuffer(resp.raw_output_contents[0], dtype=np.int8).reshape(
-        shape)
+                        % ([len(r) for r in raws], resp.model_name, want))
+    return np.frombuffer(raws[0], dtype=np.int8).reshape(shape)
 
 
 def stats_dict(resp: Any) -> Dict[str, Dict[str, Any]]:

@@ -192,17 +192,18 @@ def features_of(resp: pb.ModelInferResponse, n_mels: int,
         if o.name != "features":
             continue
         want = n_mels * frames * 4
-        if i >= len(resp.raw_output_contents) or \
-                len(resp.raw_output_contents[i]) != want or \
-                list(o.shape) != [n_mels, frames]:
-            got = (len(resp.raw_output_contents[i])
-                   if i < len(resp.raw_output_contents) else 0)
+        # Each read of a protobuf bytes field copies it: read it once.
+        raw = (resp.raw_output_contents[i]
+               if i < len(resp.raw_output_contents) else b"")
+        if len(raw) != want or list(o.shape) != [n_mels, frames]:
+            got = len(raw)
             raise NpukError(
                 grpc.StatusCode.INTERNAL,
                 "log_mel returned features %s (%d bytes); expected FP32 "
                 "[%d, %d] (%d bytes)" % (list(o.shape), got, n_mels, frames,
                                          want))
-        return np.frombuffer(resp.raw_output_contents[i], dtype="<f4") \
+        # frombuffer of bytes is read-only; the copy makes it the caller's.
+        return np.frombuffer(raw, dtype="<f4") \
             .reshape(n_mels, frames).astype(np.float32, copy=True)
     raise NpukError(grpc.StatusCode.INTERNAL,
                     "log_mel answered without a `features` output (outputs: "
