@@ -251,14 +251,21 @@ void Batcher::RunBatch(Executor* executor,
   // Split the results back per request, in order.
   absl::Span<const uint8_t> results = executor->output();
   std::vector<absl::Status> task_status(batch.size(), status);
+  // The results of tasks without an output buffer, read in place by done.
+  std::vector<absl::Span<const uint8_t>> in_place(batch.size());
   for (size_t t = 0; t < batch.size(); ++t) {
     InferTask& task = *batch[t];
     const size_t bytes = task.items * kernel_.output_bytes();
     if (status.ok()) {
       const uint8_t* out = results.data() + first[t] * kernel_.output_bytes();
-      std::memcpy(task.output, out, bytes);
+      if (task.output != nullptr) {
+        std::memcpy(task.output, out, bytes);
+      } else {
+        in_place[t] = absl::Span<const uint8_t>(out, bytes);
+      }
       if (verifier_ != nullptr) {
-        task_status[t] = verifier_->Verify(kernel_, task, task.output);
+        task_status[t] = verifier_->Verify(
+            kernel_, task, task.output != nullptr ? task.output : out);
       }
     }
   }
@@ -271,6 +278,7 @@ void Batcher::RunBatch(Executor* executor,
     timing.queue = start - batch[t]->enqueued;
     timing.compute = end - start;
     timing.batch_items = items;
+    if (task_status[t].ok()) timing.output = in_place[t];
     std::move(batch[t]->done)(std::move(task_status[t]), timing);
   }
 }

@@ -27,6 +27,10 @@ struct TaskTiming {
   absl::Duration queue;    // accepted -> its batch started
   absl::Duration compute;  // the device run it rode in (copy in+run+out)
   size_t batch_items = 0;  // items in that device run
+  // For a task submitted without an `output` buffer: its results where the
+  // run left them (items * kernel.output_bytes()), valid only during `done`
+  // and only with OK. Empty otherwise.
+  absl::Span<const uint8_t> output;
 };
 
 // One accepted request. The submitter owns the memory behind `inputs` and
@@ -40,7 +44,9 @@ struct InferTask {
   // kernel.plane_count() spans of kernel.plane_span(p, items) bytes
   // (items * plane_bytes(p), plus a windowed input's halo).
   std::vector<absl::Span<const uint8_t>> inputs;
-  uint8_t* output = nullptr;  // items * kernel.output_bytes()
+  // items * kernel.output_bytes(), filled before `done`; or nullptr: then
+  // `done` reads the results in place (TaskTiming::output), saving a copy.
+  uint8_t* output = nullptr;
   absl::Time deadline = absl::InfiniteFuture();
   // Set by the submitter when the client cancels; checked before the run.
   std::shared_ptr<std::atomic<bool>> cancelled;
@@ -54,7 +60,8 @@ struct InferTask {
   // they stop.
   bool continuation = false;
   // Called exactly once, from a batcher thread (or from Drain), with OK and
-  // `output` filled, or with the reason the request failed.
+  // the results (in `output` or TaskTiming::output), or with the reason the
+  // request failed.
   absl::AnyInvocable<void(absl::Status, const TaskTiming&) &&> done;
 
   absl::Time enqueued;  // set by Submit

@@ -72,6 +72,37 @@ TEST(BatcherTest, AnswersOneTaskWithItsOwnOutput) {
   EXPECT_EQ(r.out, std::vector<uint8_t>(160, 7));
 }
 
+// A task without an output buffer reads its results in place during done
+// (TaskTiming::output), each task its own items of the shared run; a task
+// with a buffer in the same run still gets the copy and an empty span.
+TEST(BatcherTest, TaskWithoutOutputBufferReadsItsResultsInPlace) {
+  Fixture f({.max_batch_items = 64});
+  f.executor->Hold();
+  Request first;
+  ASSERT_TRUE(f.batcher->Submit(MelTask(first, 1, 1)).ok());
+  f.executor->WaitEntered();
+  Request copied, in_place;
+  std::vector<uint8_t> seen;
+  ASSERT_TRUE(f.batcher->Submit(MelTask(copied, 2, 3)).ok());
+  auto t = MelTask(in_place, 3, 9);
+  t->output = nullptr;
+  t->done = [&](absl::Status s, const TaskTiming& timing) {
+    in_place.status = std::move(s);
+    seen.assign(timing.output.begin(), timing.output.end());
+    in_place.done.Notify();
+  };
+  ASSERT_TRUE(f.batcher->Submit(std::move(t)).ok());
+  f.executor->Release();
+  copied.done.WaitForNotification();
+  in_place.done.WaitForNotification();
+  ASSERT_TRUE(in_place.status.ok()) << in_place.status;
+  EXPECT_EQ(seen, std::vector<uint8_t>(3 * 80, 9));
+  EXPECT_EQ(in_place.out, std::vector<uint8_t>(3 * 80, 0xEE));  // untouched
+  EXPECT_TRUE(copied.status.ok());
+  EXPECT_EQ(copied.out, std::vector<uint8_t>(2 * 80, 3));
+  EXPECT_TRUE(copied.timing.output.empty());
+}
+
 TEST(BatcherTest, BatchesFormWhileTheDeviceIsBusyAndSplitInOrder) {
   Fixture f({.max_batch_items = 64});
   f.executor->Hold();

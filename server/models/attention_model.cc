@@ -175,6 +175,8 @@ struct Piece {
   size_t items = 0;
   std::vector<uint8_t> q, k, v;  // the kernel's three tile planes
   std::vector<uint8_t> records;
+  // Its run's results, copied only when it came back before the piece
+  // ahead of it (else folded in place).
   std::vector<uint8_t> partials;
 };
 
@@ -275,7 +277,6 @@ class Job : public std::enable_shared_from_this<Job> {
       plane->resize(piece->items * attnpair::kTileBytes);
     }
     piece->records.resize(piece->items * attnpair::kRecordBytes);
-    piece->partials.resize(piece->items * attnpair::kOutBytes);
     for (size_t i = 0; i < piece->items; ++i) {
       const size_t at = i * attnpair::kTileBytes;
       attnpair::WritePair(problem, cursor_, piece->q.data() + at,
@@ -293,7 +294,10 @@ class Job : public std::enable_shared_from_this<Job> {
                     absl::Span<const uint8_t>(piece->k),
                     absl::Span<const uint8_t>(piece->v),
                     absl::Span<const uint8_t>(piece->records)};
-    task->output = piece->partials.data();
+    // No output buffer: Finished folds the partials where the run left
+    // them (TaskTiming::output) and copies them only for a piece that came
+    // back before the one ahead of it.
+    task->output = nullptr;
     task->deadline = deadline;
     task->cancelled = cancelled;
     // Later pieces belong to a request accepted before any drain began.
@@ -322,8 +326,22 @@ class Job : public std::enable_shared_from_this<Job> {
       if (!status.ok()) {
         if (error_.ok()) error_ = status;
       } else if (piece != nullptr) {
-        ready_.emplace(piece->index, std::move(piece));
-        CombineReadyLocked();
+        const absl::Span<const uint8_t> partials =
+            t != nullptr ? t->output : absl::Span<const uint8_t>();
+        if (partials.size() != piece->items * attnpair::kOutBytes) {
+          if (error_.ok()) {
+            error_ = absl::InternalError(absl::StrCat(
+                "attention: a run of attention_pair returned ", partials.size(),
+                " bytes of partials for ", piece->items,
+                " pairs; this is a bug in npukd, please report it"));
+          }
+        } else if (piece->index == combined_) {
+          CombinePieceLocked(*piece, partials.data());
+          CombineReadyLocked();
+        } else {
+          piece->partials.assign(partials.begin(), partials.end());
+          ready_.emplace(piece->index, std::move(piece));
+        }
       }
       if (!answered_ &&
           ((!error_.ok() && in_flight_ == 0) || combined_ == pieces)) {
@@ -336,20 +354,26 @@ class Job : public std::enable_shared_from_this<Job> {
     if (more) Launch();
   }
 
-  void CombineReadyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Folds piece `p` (the next in request order) from `partials`.
+  void CombinePieceLocked(const Piece& p, const uint8_t* partials)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!combiner_.has_value()) {
       combiner_.emplace(problem, reinterpret_cast<int8_t*>(out()));
     }
+    attnpair::Pair at = p.first;
+    for (size_t i = 0; i < p.items; ++i) {
+      combiner_->Take(at, partials + i * attnpair::kOutBytes);
+      attnpair::Next(problem, &at);
+    }
+    ++combined_;
+  }
+
+  // Folds the pieces that came back early, while the next one is there.
+  void CombineReadyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto it = ready_.find(combined_); it != ready_.end();
          it = ready_.find(combined_)) {
-      const Piece& p = *it->second;
-      attnpair::Pair at = p.first;
-      for (size_t i = 0; i < p.items; ++i) {
-        combiner_->Take(at, p.partials.data() + i * attnpair::kOutBytes);
-        attnpair::Next(problem, &at);
-      }
+      CombinePieceLocked(*it->second, it->second->partials.data());
       ready_.erase(it);
-      ++combined_;
     }
   }
 
