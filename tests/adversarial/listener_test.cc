@@ -198,30 +198,10 @@ int PortFromLog(const std::string& log_path, const std::string& marker) {
   return -1;
 }
 
-// The status line of GET `path` on 127.0.0.1:port (HTTP/1.0, each socket
-// operation bounded by 1 s); empty when there is none.
+// The status line of GET `path` on 127.0.0.1:port (each socket operation
+// bounded by 1 s); empty when there is none.
 std::string HttpStatusLine(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{.tv_sec = 1, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string got;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string get =
-        "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (::send(fd, get.data(), get.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(get.size())) {
-      char buf[256];
-      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n > 0) got.assign(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
+  const std::string got = HttpGet(port, path, 1, 256);
   return got.substr(0, got.find("\r\n"));
 }
 

@@ -242,10 +242,11 @@ int MetricsPortFromLog(const std::string& log_path) {
   return -1;
 }
 
-std::string ScrapeMetrics(int port) {
+std::string HttpGet(int port, const std::string& path, int timeout_s,
+                    size_t max_bytes) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
-  timeval tv{.tv_sec = 5, .tv_usec = 0};
+  timeval tv{.tv_sec = timeout_s, .tv_usec = 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   sockaddr_in addr{};
@@ -254,12 +255,12 @@ std::string ScrapeMetrics(int port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string out;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const char kGet[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (::send(fd, kGet, sizeof(kGet) - 1, MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(sizeof(kGet) - 1)) {
+    const std::string get =
+        "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (::send(fd, get.data(), get.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(get.size())) {
       char buf[4096];
-      // Bounded: at most 4 MB, each read at most 5 s.
-      for (int i = 0; i < 1024; ++i) {
+      while (out.size() < max_bytes) {
         const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
         if (n <= 0) break;
         out.append(buf, static_cast<size_t>(n));
@@ -269,6 +270,8 @@ std::string ScrapeMetrics(int port) {
   ::close(fd);
   return out;
 }
+
+std::string ScrapeMetrics(int port) { return HttpGet(port, "/metrics"); }
 
 double MetricValue(const std::string& text, const std::string& family,
                    const std::string& model) {

@@ -79,6 +79,10 @@ bool WaitForServing(grpc::Channel& channel, const std::string& model,
 // The metrics port npukd logged ("metrics on ... (port N)"); waits up to
 // 5 s for the line. -1 if not found.
 int MetricsPortFromLog(const std::string& log_path);
+// The response to GET `path` from 127.0.0.1:port (HTTP/1.0), each socket
+// operation bounded by `timeout_s`, at most `max_bytes`; empty on failure.
+std::string HttpGet(int port, const std::string& path, int timeout_s = 5,
+                    size_t max_bytes = 4 << 20);
 // GET /metrics from 127.0.0.1:port (HTTP/1.0); empty on failure.
 std::string ScrapeMetrics(int port);
 // The value of `family{model="<model>",...}` in Prometheus text; -1 if absent.
