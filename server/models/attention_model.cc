@@ -183,8 +183,9 @@ struct Piece {
 }  // namespace
 
 // Pieces' buffers, reused across pieces and requests: a fresh piece of 256
-// pairs is 7.5 MB of new pages to fault in and zero, which was a quarter
-// of a 1500-token request's time on the cpu backend. A piece goes back
+// pairs is 3.2 MB of new pages to fault in and zero (7.5 MB when it still
+// held its partials: then a quarter of a 1500-token request's time on the
+// cpu backend). A piece goes back
 // when its last holder drops it; at most `keep` wait idle, the others are
 // freed.
 class AttentionPiecePool

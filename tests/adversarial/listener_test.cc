@@ -88,6 +88,26 @@ int LowestFreeFd(pid_t pid) {
   return static_cast<int>(i);
 }
 
+// Leaves `pid` 4 free fd numbers (an fd number at or above the soft limit
+// cannot be allocated; the ones it has stay open), then uses them up with
+// `per_target` connections to each target that never speak. `old` gets the
+// limit to restore. Returns the connections; none when prlimit failed.
+std::vector<int> ExhaustFds(pid_t pid, const std::vector<std::string>& targets,
+                            int per_target, rlimit* old) {
+  std::vector<int> hogs;
+  if (::prlimit(pid, RLIMIT_NOFILE, nullptr, old) != 0) return hogs;
+  rlimit tight = *old;
+  tight.rlim_cur = static_cast<rlim_t>(LowestFreeFd(pid) + 4);
+  if (::prlimit(pid, RLIMIT_NOFILE, &tight, nullptr) != 0) return hogs;
+  for (const std::string& target : targets) {
+    for (int i = 0; i < per_target; ++i) {
+      const int fd = RawConnect(target);
+      if (fd >= 0) hogs.push_back(fd);
+    }
+  }
+  return hogs;
+}
+
 // ServerReady over a new connection, within `deadline_ms`.
 grpc::Status FreshReady(
     const std::string& target, int deadline_ms,
@@ -121,19 +141,9 @@ TEST_P(FdExhaustionTest, NotServingWhileOutOfFdsThenRecoversWithinOneSecond) {
   AttackFigures fig(d.pid(),
                     tcp ? "fd exhaustion (tcp)" : "fd exhaustion (unix)");
 
-  // Leave the daemon a handful of fds (an fd number at or above the soft
-  // limit cannot be allocated; the ones it has stay open), then use them
-  // up with connections that never speak.
+  // Leave the daemon a handful of fds, then use them up.
   rlimit old{};
-  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
-  rlimit tight = old;
-  tight.rlim_cur = static_cast<rlim_t>(LowestFreeFd(d.pid()) + 4);
-  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
-  std::vector<int> hogs;
-  for (int i = 0; i < 24; ++i) {
-    const int fd = RawConnect(d.target());
-    if (fd >= 0) hogs.push_back(fd);
-  }
+  const std::vector<int> hogs = ExhaustFds(d.pid(), {d.target()}, 24, &old);
   ASSERT_FALSE(hogs.empty());
 
   // Health, on the connection the test already has, turns NOT_SERVING.
@@ -237,19 +247,11 @@ TEST(FdExhaustionWithHttp, EveryListenerServesAgainOnceFdsAreBack) {
   std::this_thread::sleep_for(milliseconds(200));
 
   rlimit old{};
-  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
-  rlimit tight = old;
-  tight.rlim_cur = static_cast<rlim_t>(LowestFreeFd(d.pid()) + 4);
-  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
-  std::vector<int> hogs;
-  for (const std::string& target :
-       {d.target(), "127.0.0.1:" + std::to_string(metrics),
-        "127.0.0.1:" + std::to_string(rest)}) {
-    for (int i = 0; i < 12; ++i) {
-      const int fd = RawConnect(target);
-      if (fd >= 0) hogs.push_back(fd);
-    }
-  }
+  const std::vector<int> hogs =
+      ExhaustFds(d.pid(),
+                 {d.target(), "127.0.0.1:" + std::to_string(metrics),
+                  "127.0.0.1:" + std::to_string(rest)},
+                 12, &old);
   ASSERT_FALSE(hogs.empty());
   const milliseconds noticed =
       WaitUntil([&] { return HealthCheck(*d.channel(), "") == "NOT_SERVING"; },
@@ -337,15 +339,7 @@ TEST(TlsFdExhaustion, NotServingWhileOutOfFdsThenRecoversWithinOneSecond) {
   AttackFigures fig(d.pid(), "fd exhaustion (mutual TLS, tcp)");
 
   rlimit old{};
-  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
-  rlimit tight = old;
-  tight.rlim_cur = static_cast<rlim_t>(LowestFreeFd(d.pid()) + 4);
-  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
-  std::vector<int> hogs;
-  for (int i = 0; i < 24; ++i) {
-    const int fd = RawConnect(target);
-    if (fd >= 0) hogs.push_back(fd);
-  }
+  const std::vector<int> hogs = ExhaustFds(d.pid(), {target}, 24, &old);
   ASSERT_FALSE(hogs.empty());
 
   const milliseconds noticed =
