@@ -37,7 +37,23 @@ inline bool HasAvx512Vnni() {
 #endif
 }
 
-// "avx2" or "portable": the path the kernels' CPU batch functions take here.
+// True when the CPU and OS support the AVX-512 subsets the mel kernels'
+// AVX-512 path uses (F, and CD's vplzcntq).
+inline bool HasAvx512Mel() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0 &&
+           __builtin_cpu_supports("avx512cd") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+// "avx2" or "portable": the path the kernels' CPU batch functions take here
+// (the mel family takes AVX-512 beyond that where it can: MelSimdLevel()).
 inline const char* SimdLevel() { return HasAvx2() ? "avx2" : "portable"; }
 
 }  // namespace npuk::cpu

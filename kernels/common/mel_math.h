@@ -1,8 +1,9 @@
 // The mel kernels' arithmetic (mel and mel128 differ only in the filterbank
 // of the mel stage: 80 or 128 bands), one stage per function:
 //   window   xw[n] = round(x[n] w[n] / 2^22), w Q30       (Q8, |xw| < 2^23)
-//   DFT      S[k] = sum_n xw[n] e^{-2 pi i k n / 400}, Q30 cos/sin, exact
-//            in int64 (|S| < 2^61); 2X[k] = round(S[k] / 2^33)  (Q4 of 2X)
+//   DFT      X[k] = sum_n xw[n] e^{-2 pi i k n / 400} by the integer FFT
+//            of mel_fft.h: Q8 int32 values, products by Q30 constants
+//            summed exactly, each sum rounded once; 2X[k] in Q4
 //   power    P[k] = |2X[k]|^2                                (Q10 of int16^2)
 //   mel      E[m] = sum_k W[m][k] P[k], W Q20                (Q14 of int16^2)
 //   log      q = clamp(round(16 (log10(E 2^-44) + 4)), -96, 127)
@@ -11,19 +12,18 @@
 // mel128_pcm) end in a finer log stage instead (LogMelQ8, below):
 //   log      l = max(round(256 log10(E 2^-44)), -2560)      (int16, Q8)
 //
-// Why a direct DFT and not an FFT: Whisper's float pipeline resolves bands
-// down to log10 P = -9, about one int16 LSB^2 of power, next to bands
-// 10^12 louder in the same frame. A 32-bit fixed-point FFT rounds at every
-// stage and its noise (~0.5 LSB rms) swamps those bands; the direct sum is
-// exact integer arithmetic with one rounding at the end. Exactness also lets
-// the CPU backend reorder and fold the sum freely and still match bit for
-// bit.
+// The FFT (mel_fft.h) keeps every value at the window's Q8, 2^-8 of an
+// int16 LSB: its ~1,400 roundings add about 0.013 LSB rms to 2X, so the
+// bands Whisper resolves down to log10 P = -9 (one LSB^2 of power) next to
+// bands 10^12 louder stay within the accuracy bounds. Every backend runs
+// the same template, so the roundings, and the bytes, are the same.
 #ifndef NPUK_KERNELS_COMMON_MEL_MATH_H_
 #define NPUK_KERNELS_COMMON_MEL_MATH_H_
 
 #include <cstdint>
 
 #include "kernels/common/fixed_point.h"
+#include "kernels/common/mel_fft.h"
 #include "kernels/common/mel_tables.h"
 
 namespace npuk::mel {
@@ -33,8 +33,10 @@ struct Bin {
   int32_t im;
 };
 
-inline constexpr int kWindowShift = 22;    // Q30 window product to Q8
-inline constexpr int kSpectrumShift = 33;  // Q38 sum to 2X in Q4
+inline constexpr int kWindowShift = 22;  // Q30 window product to Q8
+// An exact DFT sum of xw times Q30 constants (Q38) to 2X in Q4: the scale
+// tests compare the FFT against.
+inline constexpr int kSpectrumShift = 33;
 
 // Sample n of the windowed frame, Q8.
 constexpr int32_t WindowSample(int16_t x, int n) {
@@ -42,64 +44,43 @@ constexpr int32_t WindowSample(int16_t x, int n) {
       fixed::RoundShift(static_cast<int64_t>(x) * kWindow.w[n], kWindowShift));
 }
 
-// 2X[k] in Q4 from the exact sums S[k] (Q38).
-constexpr Bin SpectrumBin(int64_t sum_re, int64_t sum_im) {
-  return Bin{static_cast<int32_t>(fixed::RoundShift(sum_re, kSpectrumShift)),
-             static_cast<int32_t>(fixed::RoundShift(sum_im, kSpectrumShift))};
-}
+// The scalar face of the integer FFT (mel_fft.h): int32 values, exact
+// int64 sums of products.
+class ScalarFftOps {
+ public:
+  using V = int32_t;
+  using A = int64_t;
 
-// The exact DFT of the windowed frame, 201 bins of 2X in Q4:
-//   S[k] = sum_n xw[n] cos(2 pi k n/400) - i sum_n xw[n] sin(2 pi k n/400).
-// The sum is exact, so folding it by the symmetries of the cosine table
-// changes no result and quarters the work (~40k multiply-adds):
-//   n <-> 400 - n: cos even, sin odd   -> a = xw[n] + xw[400-n], b = ... -
-//   n <-> 200 - n: cos(200k - j) = (-1)^k cos(j), -sin(200k - j) =
-//                  -(-1)^k (-sin(j))    -> even k: a+, b-; odd k: a-, b+
-// with n = 0, 100, 200 taken separately. -sin(t) = cos(t + pi/2), so one
-// table serves both parts.
+  ScalarFftOps(const int32_t* xw, Bin* x2) : xw_(xw), x2_(x2) {}
+
+  V Sample(int n) const { return xw_[n]; }
+  static V Prep(V v) { return v; }
+  static A Mul(V v, int32_t c) { return int64_t{v} * c; }
+  static A Mac(A a, V v, int32_t c) { return a + int64_t{v} * c; }
+  static A Lift(V v) { return int64_t{v} * kOneQ30; }
+  static A AddA(A a, A b) { return a + b; }
+  static A SubA(A a, A b) { return a - b; }
+  static V Round(A a, int s) {
+    return static_cast<int32_t>(fixed::RoundShift(a, s));
+  }
+  static V Add(V a, V b) { return a + b; }
+  static V Sub(V a, V b) { return a - b; }
+  void Put(int i, V v) { scratch_[i] = v; }
+  V Get(int i) const { return scratch_[i]; }
+  void Emit(int k, V re, V im) { x2_[k] = Bin{re, im}; }
+  static void Loop() {}
+
+ private:
+  const int32_t* xw_;
+  Bin* x2_;
+  int32_t scratch_[kFrameSamples];
+};
+
+// 2X[k] in Q4, k = 0..200, of the windowed frame xw (Q8): the integer FFT
+// of mel_fft.h.
 inline void Spectrum(const int32_t* xw, Bin* x2) {
-  constexpr int kHalf = kFrameSamples / 2;     // 200
-  constexpr int kQuarter = kFrameSamples / 4;  // 100
-  int32_t a[kHalf];  // xw[n] + xw[400 - n], |a| < 2^24
-  int32_t b[kHalf];  // xw[n] - xw[400 - n]
-  for (int n = 1; n < kHalf; ++n) {
-    a[n] = xw[n] + xw[kFrameSamples - n];
-    b[n] = xw[n] - xw[kFrameSamples - n];
-  }
-  // [0]: even k, [1]: odd k; n = 1..99, |value| < 2^25.
-  int32_t re_terms[2][kQuarter];
-  int32_t im_terms[2][kQuarter];
-  for (int n = 1; n < kQuarter; ++n) {
-    re_terms[0][n] = a[n] + a[kHalf - n];
-    re_terms[1][n] = a[n] - a[kHalf - n];
-    im_terms[0][n] = b[n] - b[kHalf - n];
-    im_terms[1][n] = b[n] + b[kHalf - n];
-  }
-  for (int k = 0; k < kFftBins; ++k) {
-    const int odd = k & 1;
-    // n = 0 and 200: cos is 1 and (-1)^k, sin is 0. n = 100: cos(100k).
-    int64_t re = (static_cast<int64_t>(xw[0]) +
-                  (odd ? -int64_t{xw[kHalf]} : int64_t{xw[kHalf]})) *
-                     kCos.v[0] +
-                 static_cast<int64_t>(a[kQuarter]) *
-                     kCos.v[(kQuarter * k) % kFrameSamples];
-    int64_t im = static_cast<int64_t>(b[kQuarter]) *
-                 kCos.v[(kQuarter * k + kQuarter) % kFrameSamples];
-    const int32_t* rt = re_terms[odd];
-    const int32_t* it = im_terms[odd];
-    int j = k;              // k n mod 400
-    int js = k + kQuarter;  // k n + 100 mod 400
-    if (js >= kFrameSamples) js -= kFrameSamples;
-    for (int n = 1; n < kQuarter; ++n) {
-      re += static_cast<int64_t>(rt[n]) * kCos.v[j];
-      im += static_cast<int64_t>(it[n]) * kCos.v[js];
-      j += k;
-      if (j >= kFrameSamples) j -= kFrameSamples;
-      js += k;
-      if (js >= kFrameSamples) js -= kFrameSamples;
-    }
-    x2[k] = SpectrumBin(re, im);
-  }
+  ScalarFftOps ops(xw, x2);
+  fft::Run(ops);
 }
 
 // Mel energy of band m of the Bands-band filterbank in Q14 of int16^2. The

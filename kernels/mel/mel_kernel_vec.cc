@@ -1,17 +1,16 @@
 // The vectorised mel kernel (mel_kernel_vec.h): 16 frames per call, one
 // per lane, every product on int16 operands into acc64 lanes.
 //
-// Stages (the formulas of kernels/common/mel_math.h, computed exactly):
+// Stages (the formulas of kernels/common/mel_math.h and mel_fft.h):
 //  window  xw = round(x w / 2^22): w = wh 2^16 + wl (16-bit digits), so
 //          x w = ups(x wh, 16) + x wl, then srs(22, round half up).
-//  fold    the folded DFT terms of mel_math.h's Spectrum (n <-> 400 - n,
-//          n <-> 200 - n), 32-bit lane adds; each term t (|t| < 2^25) is
-//          split t = th 2^16 + tl (int16 digits, tl in [-2^15, 2^15)).
-//  DFT     per bin k, with the Q30 cosine c = ch 2^16 + cl broadcast:
-//          HH = sum th ch, CR = sum th cl + tl ch, LL = sum tl cl (4 VMAC
-//          per term) and S = HH 2^32 + CR 2^16 + LL exactly, so
-//          2X = round(S / 2^33) = srs(CR + ups(HH, 16) + floor(LL / 2^16),
-//          17, round half up).
+//  FFT     mel_fft.h's integer FFT on 32-bit lanes. A value v times a Q30
+//          constant c: v = vh 2^16 + vl and c = ch 2^16 + cl (int16
+//          digits, split once per value), HH = sum vh ch, CR = sum vh cl +
+//          vl ch, LL = sum vl cl (4 VMAC per product), so the exact sum is
+//          HH 2^32 + CR 2^16 + LL and round(sum / 2^s) = srs(CR + ups(HH,
+//          16) + floor(LL / 2^16), s - 16, round half up) for s >= 17. The
+//          bins 2X[k] are stored in place in the FFT's scratch.
 //  power   2X = rh 2^16 + rl: P = H 2^32 + C 2^17 + L with H = rh^2 + ih^2,
 //          C = rh rl + ih il, L = rl^2 + il^2; H, C and L - 2^30 are split
 //          into int16 digits again.
@@ -26,6 +25,7 @@
 #include <type_traits>
 
 #include "kernels/common/fixed_point.h"
+#include "kernels/common/mel_fft.h"
 #include "kernels/common/mel_math.h"
 #include "kernels/common/mel_tables.h"
 #include "kernels/vec/vec.h"
@@ -39,15 +39,10 @@ using V16 = v::Vec<int16_t, G>;
 using V32 = v::Vec<int32_t, G>;
 using A64 = v::Acc<64, G>;
 
-constexpr int kHalf = kFrameSamples / 2;     // 200
-constexpr int kQuarter = kFrameSamples / 4;  // 100
-constexpr int kReTerms = kQuarter + 1;       // n = 1..99, n = 0/200, n = 100
-constexpr int kImTerms = kQuarter;           // n = 1..99, n = 100
-
 // Regions for the cycle model (kernels/vec/cycle_model.h).
 enum Region {
-  kWindowFold = 0,
-  kDft = 1,
+  kFft = 0,
+  kPowerRegion = 1,
   kMelBandsRegion = 2,
   kLog = 3,
   kGather = 4,
@@ -69,19 +64,12 @@ struct DigitTable {
   Digits d[kFrameSamples];
 };
 
-constexpr DigitTable MakeCosDigits() {
-  DigitTable t{};
-  for (int j = 0; j < kFrameSamples; ++j) t.d[j] = SplitConst(kCos.v[j]);
-  return t;
-}
-
 constexpr DigitTable MakeWindowDigits() {
   DigitTable t{};
   for (int n = 0; n < kFrameSamples; ++n) t.d[n] = SplitConst(kWindow.w[n]);
   return t;
 }
 
-constexpr DigitTable kCosDigits = MakeCosDigits();
 constexpr DigitTable kWindowDigits = MakeWindowDigits();
 
 // Per band: the weights as int16 digits and their sum (for the L - 2^30
@@ -150,90 +138,79 @@ inline V32 Window(const int16_t* in_t, int n) {
   return v::Srs<int32_t>(acc, kWindowShift, v::Round::kPosInf);
 }
 
-// The folded terms, as digits: [parity][term][hi, lo][lane].
-struct Terms {
-  int16_t re[2][kReTerms][2][G];
-  int16_t im[2][kImTerms][2][G];
-};
+// The vector face of mel_fft.h's FFT (see the top of this file).
+class VecFftOps {
+ public:
+  using V = V32;
+  struct M {
+    V16 hi;
+    V16 lo;
+  };
+  struct A {
+    A64 hh;
+    A64 cr;
+    A64 ll;
+  };
 
-inline void StoreTerm(int16_t (*slot)[G], const V32& t) {
-  V16 hi, lo;
-  Split32(t, &hi, &lo);
-  v::Store(slot[0], hi);
-  v::Store(slot[1], lo);
-}
+  explicit VecFftOps(const int16_t* in_t) : in_t_(in_t) {}
 
-void WindowAndFold(const int16_t* in_t, Terms* terms) {
-  v::BeginRegion(kWindowFold);
-  v::LoopEntry();
-  for (int n = 1; n < kQuarter; ++n) {
-    const V32 x0 = Window(in_t, n);
-    const V32 x1 = Window(in_t, kFrameSamples - n);
-    const V32 x2 = Window(in_t, kHalf - n);
-    const V32 x3 = Window(in_t, kHalf + n);
-    const V32 a0 = v::Add(x0, x1);  // a[n]
-    const V32 b0 = v::Sub(x0, x1);  // b[n]
-    const V32 a1 = v::Add(x2, x3);  // a[200 - n]
-    const V32 b1 = v::Sub(x2, x3);  // b[200 - n]
-    StoreTerm(terms->re[0][n - 1], v::Add(a0, a1));
-    StoreTerm(terms->re[1][n - 1], v::Sub(a0, a1));
-    StoreTerm(terms->im[0][n - 1], v::Sub(b0, b1));
-    StoreTerm(terms->im[1][n - 1], v::Add(b0, b1));
+  V Sample(int n) const { return Window(in_t_, n); }
+  static M Prep(const V& v) {
+    M m;
+    Split32(v, &m.hi, &m.lo);
+    return m;
   }
-  // n = 0 and 200 (cos 1 and (-1)^k, sin 0) and n = 100.
-  const V32 x0 = Window(in_t, 0);
-  const V32 x200 = Window(in_t, kHalf);
-  const V32 x100 = Window(in_t, kQuarter);
-  const V32 x300 = Window(in_t, kFrameSamples - kQuarter);
-  StoreTerm(terms->re[0][kQuarter - 1], v::Add(x0, x200));
-  StoreTerm(terms->re[1][kQuarter - 1], v::Sub(x0, x200));
-  const V32 a100 = v::Add(x100, x300);
-  const V32 b100 = v::Sub(x100, x300);
-  StoreTerm(terms->re[0][kQuarter], a100);
-  StoreTerm(terms->re[1][kQuarter], a100);
-  StoreTerm(terms->im[0][kQuarter - 1], b100);
-  StoreTerm(terms->im[1][kQuarter - 1], b100);
-}
-
-// The cosine index of term t of bin k: re (imag = false) or -sin (true).
-inline int TermIndex(int k, int t, bool imag) {
-  if (!imag) {
-    if (t < kQuarter - 1) return (k * (t + 1)) % kFrameSamples;
-    if (t == kQuarter - 1) return 0;
-    return (kQuarter * k) % kFrameSamples;
+  static A Mul(const M& m, int32_t c) {
+    const Digits d = Constant(c);
+    return A{v::Mul<64>(m.hi, d.hi), v::Mac(v::Mul<64>(m.hi, d.lo), m.lo, d.hi),
+             v::Mul<64>(m.lo, d.lo)};
   }
-  if (t < kQuarter - 1) return (k * (t + 1) + kQuarter) % kFrameSamples;
-  return (kQuarter * k + kQuarter) % kFrameSamples;
-}
+  static A Mac(const A& a, const M& m, int32_t c) {
+    const Digits d = Constant(c);
+    return A{v::Mac(a.hh, m.hi, d.hi),
+             v::Mac(v::Mac(a.cr, m.hi, d.lo), m.lo, d.hi),
+             v::Mac(a.ll, m.lo, d.lo)};
+  }
+  // v 2^30 = (v 2^14) 2^16: CR alone.
+  static A Lift(const V& v) { return A{A64{}, v::Ups<64>(v, 14), A64{}}; }
+  static A AddA(const A& a, const A& b) {
+    return A{v::AddAcc(a.hh, b.hh), v::AddAcc(a.cr, b.cr),
+             v::AddAcc(a.ll, b.ll)};
+  }
+  static A SubA(const A& a, const A& b) {
+    return A{v::SubAcc(a.hh, b.hh), v::SubAcc(a.cr, b.cr),
+             v::SubAcc(a.ll, b.ll)};
+  }
+  // |HH| < 2^31 (at most four products of digits below 2^14.7 and 2^14)
+  // and |LL| < 2^33, so both srs to int32 are exact.
+  static V Round(const A& a, int s) {
+    const V32 hh = v::Srs<int32_t>(a.hh, 0, v::Round::kFloor);
+    const V32 ll = v::Srs<int32_t>(a.ll, 16, v::Round::kFloor);
+    const A64 t =
+        v::AddAcc(v::AddAcc(a.cr, v::Ups<64>(hh, 16)), v::Ups<64>(ll, 0));
+    return v::Srs<int32_t>(t, s - 16, v::Round::kPosInf);
+  }
+  static V Add(const V& a, const V& b) { return v::Add(a, b); }
+  static V Sub(const V& a, const V& b) { return v::Sub(a, b); }
+  void Put(int i, const V& x) { v::Store(scratch_[i], x); }
+  V Get(int i) const { return v::Load<G>(scratch_[i]); }
+  static void Loop() { v::LoopEntry(); }
+  // 2X[k] in place: bin k's re and im in the two words of BinSlot(k).
+  void Emit(int k, const V& re, const V& im) {
+    Put(2 * fft::BinSlot(k), re);
+    Put(2 * fft::BinSlot(k) + 1, im);
+  }
 
-// 2X[k] of the 16 lanes from `count` terms.
-V32 Bin(const int16_t (*term)[2][G], int count, int k, bool imag) {
-  v::LoopEntry();
-  A64 hh{}, cr{}, ll{};
-  for (int t = 0; t < count; ++t) {
-    // Index update (j += k, wrap) and the digit pair's load.
-    v::Scalar(3);
+ private:
+  // Both digits of a constant: one 32-bit word from a table.
+  static Digits Constant(int32_t c) {
     v::ScalarMem(1);
-    const Digits c = kCosDigits.d[TermIndex(k, t, imag)];
-    const V16 th = v::Load<G>(term[t][0]);
-    const V16 tl = v::Load<G>(term[t][1]);
-    if (t == 0) {
-      hh = v::Mul<64>(th, c.hi);
-      cr = v::Mul<64>(th, c.lo);
-      ll = v::Mul<64>(tl, c.lo);
-    } else {
-      hh = v::Mac(hh, th, c.hi);
-      cr = v::Mac(cr, th, c.lo);
-      ll = v::Mac(ll, tl, c.lo);
-    }
-    cr = v::Mac(cr, tl, c.hi);
+    return SplitConst(c);
   }
-  const V32 hh32 = v::Srs<int32_t>(hh, 0, v::Round::kFloor);  // |HH| < 2^30
-  const V32 ll_hi = v::Srs<int32_t>(ll, 16, v::Round::kFloor);
-  const A64 t =
-      v::AddAcc(v::AddAcc(cr, v::Ups<64>(hh32, 16)), v::Ups<64>(ll_hi, 0));
-  return v::Srs<int32_t>(t, kSpectrumShift - 16, v::Round::kPosInf);
-}
+
+  const int16_t* in_t_;
+  int32_t scratch_[2 * (fft::kPoints + 1)][G];  // 402 values
+};
 
 // The power of one bin as six int16 digit planes:
 //   P = H 2^32 + C 2^17 + (L' + 2^30), H = h1 2^16 + h0, C = c1 2^16 + c0,
@@ -456,19 +433,21 @@ void Group(const int16_t* in_t, Out* out_t) {
   static_assert(kBandTable<Bands>.weights_fit,
                 "weights must fit two int16 digits");
   static_assert(kBandTable<Bands>.ring <= 32, "ring must stay small");
-  Terms terms;
-  WindowAndFold(in_t, &terms);
+  v::BeginRegion(kFft);
+  VecFftOps ops(in_t);
+  fft::Run(ops);
   PowerDigits ring[kBandTable<Bands>.ring];
   EnergyLimbs limbs[Bands];
   const FilterbankTableOf<Bands>& fb = kFilterbankOf<Bands>;
   int band = 0;
   for (int k = 0; k < kFftBins; ++k) {
-    v::BeginRegion(kDft);
-    const int odd = k & 1;
-    const V32 re = Bin(terms.re[odd], kReTerms, k, false);
-    const V32 im = Bin(terms.im[odd], kImTerms, k, true);
+    v::BeginRegion(kPowerRegion);
+    if (k == 0) v::LoopEntry();
+    const int slot = 2 * fft::BinSlot(k);
+    v::ScalarMem(1);  // the slot table
+    Power(ops.Get(slot), ops.Get(slot + 1),
+          &ring[k & (kBandTable<Bands>.ring - 1)]);
     v::BeginRegion(kMelBandsRegion);
-    Power(re, im, &ring[k & (kBandTable<Bands>.ring - 1)]);
     while (band < Bands && fb.first[band] + fb.count[band] - 1 <= k) {
       BandEnergy<Bands>(ring, band, &limbs[band]);
       ++band;

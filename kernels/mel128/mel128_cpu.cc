@@ -18,7 +18,7 @@ void Mel128FramesAvx2(const int16_t* in, int8_t* out, size_t n) {
 
 void Mel128Frames(const int16_t* in, int8_t* out, size_t n) {
   if (HasAvx2()) {
-    Mel128FramesAvx2(in, out, n);
+    LogMelFramesBest<kMel128Bands>(in, out, n);
   } else {
     Mel128FramesPortable(in, out, n);
   }

@@ -1,8 +1,8 @@
 // The mel128 kernel's CPU batch path over N frames, byte-identical to the
-// kernel entry (mel128_kernel_simple) on every machine: the AVX2 path is
-// the mel kernel's (kernels/mel/mel_cpu_avx2.cc) instantiated for 128
-// bands, chosen at run time when the CPU has AVX2; the portable path calls
-// the entry.
+// kernel entry (mel128_kernel_simple) on every machine: the AVX-512 and
+// AVX2 paths are the mel kernel's (kernels/mel/mel_cpu_avx512.cc,
+// mel_cpu_avx2.cc) instantiated for 128 bands, chosen at run time by what
+// the CPU has; the portable path calls the entry.
 #ifndef NPUK_KERNELS_MEL128_MEL128_CPU_H_
 #define NPUK_KERNELS_MEL128_MEL128_CPU_H_
 

@@ -61,6 +61,11 @@ void ExpectPathsMatchEntry(const std::vector<int16_t>& in, const char* what) {
     cpu::Mel128FramesAvx2(in.data(), got.data(), n);
     expect_same("avx2");
   }
+  if (cpu::HasAvx512Mel()) {
+    std::fill(got.begin(), got.end(), int8_t{0});
+    cpu::LogMelFramesAvx512<kMel128Bands>(in.data(), got.data(), n);
+    expect_same("avx512");
+  }
 }
 
 int16_t Clamp16(double s) {
@@ -229,6 +234,11 @@ TEST(Mel128Test, Mel80Unchanged) {
   if (cpu::HasAvx2()) {
     std::fill(got.begin(), got.end(), int8_t{0});
     cpu::MelFramesAvx2(in.data(), got.data(), n);
+    EXPECT_EQ(got, out);
+  }
+  if (cpu::HasAvx512Mel()) {
+    std::fill(got.begin(), got.end(), int8_t{0});
+    cpu::LogMelFramesAvx512<kMelBands>(in.data(), got.data(), n);
     EXPECT_EQ(got, out);
   }
 

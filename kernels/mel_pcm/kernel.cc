@@ -22,8 +22,8 @@ const KernelSpec& Spec() {
           .in0_sha256 = "0c99c54f731fb65f1b108180a6a062a1"
                         "6c0ab2bdddc6329f1e081219bec83d52",
           .in0 = NPUK_EMBEDDED(mel_pcm, in0),
-          .out_sha256 = "899a1fdae990dfacee29ca80818ed099"
-                        "fb3de2e8be65c7f84575eb3b1839197a",
+          .out_sha256 = "3df87c399ef9af468e6319db112d7129"
+                        "479fbc7347b4d5836c27fd6e21bf41ad",
           .out = NPUK_EMBEDDED(mel_pcm, out),
       }));
   return *kSpec;

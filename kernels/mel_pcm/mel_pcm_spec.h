@@ -50,13 +50,13 @@ void Reference(const uint8_t* const* in, uint8_t* out, size_t n) {
       n);
 }
 
-// The AVX2 path of the framed kernels (kernels/mel/mel_cpu_avx2.cc) with
-// the fine log stage, fed windows copied out of the PCM; the entry itself
-// without AVX2.
+// The framed kernels' SIMD paths (kernels/mel/mel_cpu_avx512.cc,
+// mel_cpu_avx2.cc) with the fine log stage, fed windows copied out of the
+// PCM; the entry itself without AVX2.
 template <size_t Bands, Entry E>
 void Cpu(const uint8_t* const* in, uint8_t* out, size_t n) {
   if (cpu::HasAvx2()) {
-    pcm::WindowsCopied<Bands, int16_t, cpu::LogMelQ8FramesAvx2<Bands>>(
+    pcm::WindowsCopied<Bands, int16_t, cpu::LogMelQ8FramesBest<Bands>>(
         reinterpret_cast<const int16_t*>(in[0]),
         reinterpret_cast<int16_t*>(out), n);
   } else {

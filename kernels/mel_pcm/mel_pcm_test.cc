@@ -66,6 +66,11 @@ void WindowsGiveTheEntrysValues(const char* windowed, const char* framed) {
         cpu::LogMelQ8FramesAvx2<Bands>(frames.data(), avx2.data(), n);
         EXPECT_EQ(avx2, want) << windowed << " n=" << n;
       }
+      if (cpu::HasAvx512Mel()) {
+        std::vector<int16_t> avx512(want.size());
+        cpu::LogMelQ8FramesAvx512<Bands>(frames.data(), avx512.data(), n);
+        EXPECT_EQ(avx512, want) << windowed << " n=" << n;
+      }
       // The framed kernel's code q = round(16 (log10 P + 4)) of the same
       // energy is within half a code of l / 16 + 64 (l's own rounding adds
       // 1/32 of a code), except where q is clamped.

@@ -18,6 +18,7 @@
 #include "kernels/attention/attention_seq_vec.h"
 #include "kernels/attention_pair/attention_pair_kernel.h"
 #include "kernels/attention_pair/attention_pair_vec.h"
+#include "kernels/common/mel_fft.h"
 #include "kernels/common/mel_tables.h"
 #include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
@@ -163,33 +164,85 @@ enum class LogStage {
   kQ8,    // LogMelQ8: mel_pcm, mel128_pcm
 };
 
+// The FFT of mel_fft.h as mel_math.h's ScalarFftOps runs it on the AIE
+// scalar unit, counted by running the template itself: every product of
+// an int32 value and a Q30 constant is an int64 multiply (a __muldi3 call)
+// plus the constant's load, a 64-bit add, subtract or shift is 2 ops, a
+// round-shift 4 (add with carry, two shifts, a merge), a 32-bit add 1, a
+// scratch access or output store a scalar_mem. Windowing each sample as
+// it is read: the load of x and w, the product, the round-shift.
+class CountingFftOps {
+ public:
+  using V = int32_t;
+  using A = int64_t;
+
+  explicit CountingFftOps(OpCounts* o) : o_(o) {}
+
+  V Sample(int /*n*/) {
+    o_->muldi3 += 1;
+    o_->scalar += 4;
+    o_->scalar_mem += 2;
+    return 0;
+  }
+  static V Prep(V v) { return v; }
+  A Mul(V /*v*/, int32_t /*c*/) {
+    o_->muldi3 += 1;
+    o_->scalar_mem += 1;
+    return 0;
+  }
+  A Mac(A /*a*/, V /*v*/, int32_t /*c*/) {
+    o_->muldi3 += 1;
+    o_->scalar += 2;
+    o_->scalar_mem += 1;
+    return 0;
+  }
+  A Lift(V /*v*/) { return Wide(); }
+  A AddA(A /*a*/, A /*b*/) { return Wide(); }
+  A SubA(A /*a*/, A /*b*/) { return Wide(); }
+  V Round(A /*a*/, int /*s*/) {
+    o_->scalar += 4;
+    return 0;
+  }
+  V Add(V /*a*/, V /*b*/) { return Narrow(); }
+  V Sub(V /*a*/, V /*b*/) { return Narrow(); }
+  void Put(int /*i*/, V /*v*/) { o_->scalar_mem += 1; }
+  V Get(int /*i*/) {
+    o_->scalar_mem += 1;
+    return 0;
+  }
+  void Emit(int /*k*/, V /*re*/, V /*im*/) { o_->scalar_mem += 2; }
+  static void Loop() {}
+
+ private:
+  A Wide() {
+    o_->scalar += 2;
+    return 0;
+  }
+  V Narrow() {
+    o_->scalar += 1;
+    return 0;
+  }
+
+  OpCounts* o_;
+};
+
 // Operations of mel_math.h's LogMelFrame / LogMelQ8Frame (the deployed
-// scalar kernels of the mel family) for a Bands-band filterbank, loop by
-// loop: 64-bit multiplies are __muldi3 calls, everything else 32-bit scalar
-// operations (a 64-bit add or shift counts 2-4), loads and stores as
-// scalar_mem. None of it is software-pipelined (64-bit arithmetic through
-// calls), so it is one scalar region. The window, DFT and power stages do
-// not depend on the band count; the filterbank's nonzero weights and the
-// log stage do.
+// scalar kernels of the mel family) for a Bands-band filterbank, stage by
+// stage: 64-bit multiplies are __muldi3 calls, everything else 32-bit
+// scalar operations (a 64-bit add or shift counts 2-4), loads and stores
+// as scalar_mem. None of it is software-pipelined (64-bit arithmetic
+// through calls), so it is one scalar region. The window, FFT and power
+// stages do not depend on the band count; the filterbank's nonzero weights
+// and the log stage do.
 template <int Bands>
 OpCounts CountScalarMel(LogStage log) {
   constexpr uint64_t kBins = mel::kFftBins;  // 201
-  constexpr uint64_t kTerms = 99;
   OpCounts o;
-  // window: 400 x (int64 product, 64-bit round-shift, load x, load w, store)
-  o.muldi3 += 400;
-  o.scalar += 400 * 4;
-  o.scalar_mem += 400 * 3;
-  // folds: a, b (199 x 2 adds, 2 loads, 2 stores); terms (99 x 4 adds,
-  // 4 loads, 4 stores)
-  o.scalar += 199 * 2 + kTerms * 4;
-  o.scalar_mem += 199 * 4 + kTerms * 8;
-  // DFT: per bin 99 x (2 products, 2 64-bit adds = 4 ops, 2 index updates
-  // with wrap = 6 ops, 4 loads), plus the n = 0/100/200 terms (3 products,
-  // ~12 ops) and the two 64-bit round-shifts (8 ops) and 2 stores.
-  o.muldi3 += kBins * (kTerms * 2 + 3);
-  o.scalar += kBins * (kTerms * 10 + 12 + 8);
-  o.scalar_mem += kBins * (kTerms * 4 + 6 + 2);
+  // window and FFT (mel_fft.h), plus the 400 windowed samples' stores and
+  // loads between the two loops of LogMelFrame
+  CountingFftOps ops(&o);
+  mel::fft::Run(ops);
+  o.scalar_mem += 2 * mel::kFrameSamples;
   // power: 2 squares (products), a 64-bit add, 2 loads, 1 store (2 words)
   o.muldi3 += kBins * 2;
   o.scalar += kBins * 2;

@@ -141,7 +141,17 @@ void ExpectMelPathsEqual(const std::vector<int16_t>& in,
   for (size_t i = 0; i < out.size(); ++i) {
     ASSERT_EQ(out[i], expected[i])
         << what << ": frame " << i / kMelBands << " band " << i % kMelBands
-        << " (" << cpu::SimdLevel() << " path)";
+        << " (" << cpu::MelSimdLevel() << " path)";
+  }
+  if (cpu::HasAvx512Mel()) {
+    // MelFrames took AVX-512: the AVX2 path too.
+    std::fill(out.begin(), out.end(), int8_t{0x55});
+    cpu::MelFramesAvx2(in.data(), out.data(), n);
+    for (size_t i = 0; i < out.size(); ++i) {
+      ASSERT_EQ(out[i], expected[i])
+          << what << ": frame " << i / kMelBands << " band " << i % kMelBands
+          << " (avx2 path)";
+    }
   }
   if (!vector) return;
   ExpectVectorFaceEqual<int8_t>(in, kMelBands, mel_kernel_simple,
@@ -167,9 +177,13 @@ int16_t Clip(double x) {
 // The dispatched path is the one under test: on an AVX2 machine it must be
 // the AVX2 path, or these tests would only compare the reference with itself.
 TEST(MelBitExactTest, DispatchTakesTheFastPathWhenAvailable) {
-  std::printf("cpu path: %s\n", cpu::SimdLevel());
+  std::printf("cpu path: %s, mel path: %s\n", cpu::SimdLevel(),
+              cpu::MelSimdLevel());
   EXPECT_EQ(std::string(cpu::SimdLevel()),
             cpu::HasAvx2() ? "avx2" : "portable");
+  EXPECT_EQ(
+      std::string(cpu::MelSimdLevel()),
+      cpu::HasAvx512Mel() ? "avx512" : (cpu::HasAvx2() ? "avx2" : "portable"));
 }
 
 TEST(MelBitExactTest, EdgeCases) {
