@@ -150,6 +150,7 @@ def main():
             if key.endswith(("_per_s", "_per_s_threads"))}
     ours["simd"] = rounds_ours[0]["simd"]
     ours["attention_path"] = rounds_ours[0].get("attention_path", "?")
+    ours["mel_path"] = rounds_ours[0].get("mel_path", "?")
     torch_rates = [max(r[i] for r in rounds_torch)
                    for i in range(len(rounds_torch[0]))]
     report(ours, torch_rates, args)
@@ -223,7 +224,8 @@ def report(ours, torch_rates, args):
           f"interleaved rounds, "
           f"{os.cpu_count()} cpus, load "
           f"{os.getloadavg()[0]:.2f}, torch {torch.__version__}, "
-          f"npuk path {ours['simd']} (attention {ours['attention_path']})")
+          f"npuk path {ours['simd']} (mel {ours['mel_path']}, "
+          f"attention {ours['attention_path']})")
     print(f"{'':26}{'items/s':>12}{'vs torch':>10}")
     rows = [("mel  torch stft+mel+log10", torch_mel_rate, torch_mel_rate),
             ("mel  npuk cpu backend", ours["mel_cpu_per_s"], torch_mel_rate),
@@ -237,6 +239,9 @@ def report(ours, torch_rates, args):
     if "attention_avx2_per_s" in ours:  # dispatch took a better path
         rows.insert(5, ("attn npuk avx2 path", ours["attention_avx2_per_s"],
                         torch_att_rate))
+    if "mel_avx2_per_s" in ours:  # dispatch took AVX-512
+        rows.insert(2, ("mel  npuk avx2 path", ours["mel_avx2_per_s"],
+                        torch_mel_rate))
     for name, r, base in rows:
         print(f"{name:26}{r:12.0f}{r / base:9.2f}x")
     if args.threads > 1:
