@@ -113,23 +113,105 @@ void Interleave4(const int16_t* in, int16_t* out) {
   }
 }
 
-// Power, filterbank and log of 4 frames, one frame per 64-bit lane; the
-// same integer formulas as mel::LogMelFromSpectrum<Bands> (the power split
-// into 32-bit halves, each times the Q20 weight, recombined at Q14).
-// Out is int8_t (QuantizeLogMel, the framed kernels) or int16_t (LogMelQ8,
-// the windowed kernels mel_pcm / mel128_pcm).
+__m256i Splat64(int64_t x) { return _mm256_set1_epi64x(x); }
+
+// The msb of each 64-bit lane (garbage where it is 0). AVX2 has no vector
+// lzcnt: the nonzero 32-bit half that holds the msb, x, becomes the double
+// 2^52 + x exactly (x ORed into the mantissa of 2^52, minus 2^52), whose
+// exponent field is 1023 + msb(x).
+__m256i Msb64(__m256i e) {
+  const __m256i hi = _mm256_srli_epi64(e, 32);
+  const __m256i high_zero = _mm256_cmpeq_epi64(hi, _mm256_setzero_si256());
+  const __m256i x = _mm256_blendv_epi8(
+      hi, _mm256_and_si256(e, Splat64(0xFFFFFFFF)), high_zero);
+  const __m256i two52 = Splat64(0x4330000000000000);
+  const __m256d d =
+      _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, two52)),
+                    _mm256_castsi256_pd(two52));
+  const __m256i exponent = _mm256_sub_epi64(
+      _mm256_srli_epi64(_mm256_castpd_si256(d), 52), Splat64(1023));
+  return _mm256_add_epi64(exponent,
+                          _mm256_andnot_si256(high_zero, Splat64(32)));
+}
+
+// log2_q24 = (Log2Q30(e) >> 6) - 44 2^24 per lane (mel_math.h; garbage
+// where e = 0): Log2Q30 lane by lane, both table entries kLog2[i],
+// kLog2[i + 1] in one 64-bit gather.
+__m256i Log2Q24(__m256i e) {
+  constexpr int kFracBits = 30 - mel::kLog2TableBits;  // 23
+  const __m256i msb = Msb64(e);
+  // max(x, 0) for the small shift counts: a 32-bit max per half gives the
+  // 64-bit one (a negative count's high half is all ones, max'd to 0).
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i down =
+      _mm256_max_epi32(_mm256_sub_epi64(msb, Splat64(30)), zero);
+  const __m256i up = _mm256_max_epi32(_mm256_sub_epi64(Splat64(30), msb), zero);
+  const __m256i mantissa = _mm256_sllv_epi64(_mm256_srlv_epi64(e, down), up);
+  const __m256i f = _mm256_sub_epi64(mantissa, Splat64(int64_t{1} << 30));
+  // & 127: a zero lane's garbage index stays in the table.
+  const __m256i index =
+      _mm256_and_si256(_mm256_srli_epi64(f, kFracBits), Splat64(127));
+  const __m256i frac = _mm256_and_si256(f, Splat64((1 << kFracBits) - 1));
+  const __m256i pair = _mm256_i64gather_epi64(
+      reinterpret_cast<const long long*>(mel::kLog2.v), index, 4);
+  const __m256i lo = _mm256_and_si256(pair, Splat64(0xFFFFFFFF));
+  const __m256i hi = _mm256_srli_epi64(pair, 32);
+  const __m256i interp = _mm256_srli_epi64(
+      _mm256_mul_epu32(_mm256_sub_epi64(hi, lo), frac), kFracBits);
+  const __m256i log2 = _mm256_add_epi64(
+      _mm256_add_epi64(_mm256_slli_epi64(msb, 30), lo), interp);
+  return _mm256_sub_epi64(_mm256_srli_epi64(log2, 6),
+                          Splat64(int64_t{mel::kEnergyFracBits} << 24));
+}
+
+// The low 32 bits of each 64-bit lane.
+__m128i Low32(__m256i x) {
+  return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+      x, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0)));
+}
+
+// The log stage per lane, as int32: QuantizeLogMel (Out int8_t, the framed
+// kernels) or LogMelQ8 (int16_t, mel_pcm / mel128_pcm). Both round-shift a
+// product that can be negative, and AVX2 has no 64-bit arithmetic shift:
+// a bias of B 2^s keeps the sum positive (log2_q24 >= -44 2^24 bounds the
+// product) and is taken off after the logical shift.
 template <typename Out>
-Out LogMelOut(uint64_t energy) {
+__m128i LogOut(__m256i log2_q24, __m256i energy) {
+  const __m128i is_zero =
+      Low32(_mm256_cmpeq_epi64(energy, _mm256_setzero_si256()));
   if constexpr (sizeof(Out) == 1) {
-    return mel::QuantizeLogMel(energy);
+    constexpr int64_t kBias = 256;  // > 16 log10(2) 44 - 64 = 148
+    const __m256i v = _mm256_add_epi64(
+        _mm256_mul_epi32(log2_q24, _mm256_set1_epi32(static_cast<int32_t>(
+                                       mel::kSixteenLog10Of2Q28))),
+        Splat64(((64 + kBias) << 52) + (int64_t{1} << 51)));
+    __m128i q = _mm_sub_epi32(Low32(_mm256_srli_epi64(v, 52)),
+                              _mm_set1_epi32(static_cast<int32_t>(kBias)));
+    q = _mm_min_epi32(_mm_max_epi32(q, _mm_set1_epi32(mel::kMinLogMel)),
+                      _mm_set1_epi32(127));
+    return _mm_blendv_epi8(q, _mm_set1_epi32(mel::kMinLogMel), is_zero);
   } else {
-    return mel::LogMelQ8(energy);
+    constexpr int s = 52 - mel::kLogMelQ8Bits;  // 44
+    constexpr int64_t kBias = 4096;             // > 256 log10(2) 44 = 3390
+    const __m256i v = _mm256_add_epi64(
+        _mm256_mul_epi32(log2_q24, _mm256_set1_epi32(static_cast<int32_t>(
+                                       mel::kLog10Of2Q28))),
+        Splat64((kBias << s) + (int64_t{1} << (s - 1))));
+    __m128i l = _mm_sub_epi32(Low32(_mm256_srli_epi64(v, s)),
+                              _mm_set1_epi32(static_cast<int32_t>(kBias)));
+    l = _mm_max_epi32(l, _mm_set1_epi32(mel::kMinLogMelQ8));
+    return _mm_blendv_epi8(l, _mm_set1_epi32(mel::kMinLogMelQ8), is_zero);
   }
 }
 
+// Filterbank and log of 4 frames, one frame per 64-bit lane; the same
+// integer formulas as mel::LogMelFromSpectrum<Bands> (the power split into
+// 32-bit halves, each times the Q20 weight, recombined at Q14) and
+// LogMelQ8FromSpectrum<Bands>.
 template <int Bands, typename Out>
 void LogMel4(const uint64_t (*power)[kGroup], Out* out) {
   const mel::FilterbankTableOf<Bands>& fb = mel::kFilterbankOf<Bands>;
+  alignas(16) int32_t bands[Bands][kGroup];
   for (int m = 0; m < Bands; ++m) {
     const int first = fb.first[m];
     const int count = fb.count[m];
@@ -143,13 +225,25 @@ void LogMel4(const uint64_t (*power)[kGroup], Out* out) {
                             _mm256_mul_epu32(_mm256_srli_epi64(p, 32), weight));
       lo = _mm256_add_epi64(lo, _mm256_mul_epu32(p, weight));
     }
-    alignas(32) uint64_t energy[kGroup];
-    _mm256_store_si256(
-        reinterpret_cast<__m256i*>(energy),
-        _mm256_add_epi64(_mm256_slli_epi64(hi, 16), _mm256_srli_epi64(lo, 16)));
-    for (int g = 0; g < kGroup; ++g) {
-      out[g * Bands + m] = LogMelOut<Out>(energy[g]);
+    const __m256i energy =
+        _mm256_add_epi64(_mm256_slli_epi64(hi, 16), _mm256_srli_epi64(lo, 16));
+    _mm_store_si128(reinterpret_cast<__m128i*>(bands[m]),
+                    LogOut<Out>(Log2Q24(energy), energy));
+  }
+  for (int g = 0; g < kGroup; ++g) {
+    for (int m = 0; m < Bands; ++m) {
+      out[g * Bands + m] = static_cast<Out>(bands[m][g]);
     }
+  }
+}
+
+// The next group's 3.2 KB of samples into the cache while this one is
+// computed (Interleave4 waited on memory for most of its 14% of a profile
+// of 4,000-frame batches; this took 2-5% off the total).
+void Prefetch(const int16_t* group) {
+  const char* p = reinterpret_cast<const char*>(group);
+  for (int b = 0; b < kGroup * kSamples * 2; b += 64) {
+    _mm_prefetch(p + b, _MM_HINT_T0);
   }
 }
 
@@ -168,6 +262,7 @@ template <int Bands, typename Out>
 void Frames(const int16_t* in, Out* out, size_t n) {
   size_t i = 0;
   for (; i + kGroup <= n; i += kGroup) {
+    if (i + 2 * kGroup <= n) Prefetch(in + (i + kGroup) * kSamples);
     MelGroup<Bands, Out>(in + i * kSamples, out + i * Bands);
   }
   if (i == n) return;
