@@ -16,6 +16,7 @@
 #include "kernels/attention/attention_cpu.h"
 #include "kernels/attention/attention_kernel.h"
 #include "kernels/attention/attention_kernel_vec.h"
+#include "kernels/common/mel_tables.h"
 #include "kernels/common/score_scale.h"
 #include "kernels/mel/mel_cpu.h"
 #include "kernels/mel/mel_kernel.h"
@@ -214,7 +215,20 @@ TEST(MelBitExactTest, EdgeCases) {
     add([pos](int n) { return static_cast<int16_t>(n == pos ? -32768 : 0); });
     add([pos](int n) { return static_cast<int16_t>(n == pos ? 32767 : 0); });
   }
-  // 9 frames so the grouped path and its remainder both see edge cases.
+  // Squares in phase with the cosine and the sine of bin k: the frame's
+  // whole L1 norm in one bin, the largest values inside the FFT
+  // (kernels/common/mel_fft.h keeps them within int32; the vector face's
+  // digit accumulators within their bounds).
+  for (int k : {1, 7, 50, 99, 100, 101, 133, 199}) {
+    for (int phase : {0, 100}) {
+      add([k, phase](int n) {
+        return mel::kCos.v[(k * n + phase) % 400] >= 0 ? int16_t{32767}
+                                                       : int16_t{-32768};
+      });
+    }
+  }
+  // 39 frames: the grouped paths (4, 8 and 16 frames) and their remainders
+  // all see edge cases.
   ExpectMelPathsEqual(in, "edge cases");
 }
 
