@@ -1,6 +1,6 @@
 #include "kernels/mel/mel_cpu.h"
 
-#include "kernels/common/mel_math.h"
+#include "kernels/mel/mel_cpu_groups.h"
 #include "kernels/mel/mel_kernel.h"
 
 namespace npuk::cpu {
@@ -26,9 +26,7 @@ void LogMelFramesBest(const int16_t* in, int8_t* out, size_t n) {
   } else if (HasAvx2()) {
     LogMelFramesAvx2<Bands>(in, out, n);
   } else {
-    for (size_t i = 0; i < n; ++i) {
-      mel::LogMelFrame<Bands>(in + i * mel::kFrameSamples, out + i * Bands);
-    }
+    ScalarFrames<Bands>(in, out, n);
   }
 }
 
@@ -39,9 +37,7 @@ void LogMelQ8FramesBest(const int16_t* in, int16_t* out, size_t n) {
   } else if (HasAvx2()) {
     LogMelQ8FramesAvx2<Bands>(in, out, n);
   } else {
-    for (size_t i = 0; i < n; ++i) {
-      mel::LogMelQ8Frame<Bands>(in + i * mel::kFrameSamples, out + i * Bands);
-    }
+    ScalarFrames<Bands>(in, out, n);
   }
 }
 

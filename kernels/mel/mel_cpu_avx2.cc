@@ -17,6 +17,7 @@
 #include "kernels/common/mel_fft.h"
 #include "kernels/common/mel_math.h"
 #include "kernels/mel/mel_cpu.h"
+#include "kernels/mel/mel_cpu_groups.h"
 #include "kernels/mel/mel_kernel.h"
 
 #if defined(__x86_64__) && defined(__AVX2__)
@@ -237,16 +238,6 @@ void LogMel4(const uint64_t (*power)[kGroup], Out* out) {
   }
 }
 
-// The next group's 3.2 KB of samples into the cache while this one is
-// computed (Interleave4 waited on memory for most of its 14% of a profile
-// of 4,000-frame batches; this took 2-5% off the total).
-void Prefetch(const int16_t* group) {
-  const char* p = reinterpret_cast<const char*>(group);
-  for (int b = 0; b < kGroup * kSamples * 2; b += 64) {
-    _mm_prefetch(p + b, _MM_HINT_T0);
-  }
-}
-
 // Frames `in` ([4][400]) to out ([4][Bands]).
 template <int Bands, typename Out>
 void MelGroup(const int16_t* in, Out* out) {
@@ -260,19 +251,8 @@ void MelGroup(const int16_t* in, Out* out) {
 
 template <int Bands, typename Out>
 void Frames(const int16_t* in, Out* out, size_t n) {
-  size_t i = 0;
-  for (; i + kGroup <= n; i += kGroup) {
-    if (i + 2 * kGroup <= n) Prefetch(in + (i + kGroup) * kSamples);
-    MelGroup<Bands, Out>(in + i * kSamples, out + i * Bands);
-  }
-  if (i == n) return;
-  // The last 1-3 frames, padded with silence.
-  const size_t rest = n - i;
-  int16_t padded[kGroup * kSamples] = {};
-  std::memcpy(padded, in + i * kSamples, rest * kSamples * sizeof(int16_t));
-  Out padded_out[kGroup * Bands];
-  MelGroup<Bands, Out>(padded, padded_out);
-  std::memcpy(out + i * Bands, padded_out, rest * Bands * sizeof(Out));
+  ForEachGroup<kGroup, Bands>(
+      in, out, n, [](const int16_t* i, Out* o) { MelGroup<Bands, Out>(i, o); });
 }
 
 }  // namespace
@@ -308,9 +288,7 @@ namespace npuk::cpu {
 // The scalar formulas the kernel entries run.
 template <int Bands>
 void LogMelFramesAvx2(const int16_t* in, int8_t* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    mel::LogMelFrame<Bands>(in + i * mel::kFrameSamples, out + i * Bands);
-  }
+  ScalarFrames<Bands>(in, out, n);
 }
 
 template void LogMelFramesAvx2<mel::kMelBands>(const int16_t*, int8_t*, size_t);
@@ -319,9 +297,7 @@ template void LogMelFramesAvx2<mel::kMel128Bands>(const int16_t*, int8_t*,
 
 template <int Bands>
 void LogMelQ8FramesAvx2(const int16_t* in, int16_t* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    mel::LogMelQ8Frame<Bands>(in + i * mel::kFrameSamples, out + i * Bands);
-  }
+  ScalarFrames<Bands>(in, out, n);
 }
 
 template void LogMelQ8FramesAvx2<mel::kMelBands>(const int16_t*, int16_t*,

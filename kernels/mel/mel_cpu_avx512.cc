@@ -18,6 +18,7 @@
 #include "kernels/common/mel_fft.h"
 #include "kernels/common/mel_math.h"
 #include "kernels/mel/mel_cpu.h"
+#include "kernels/mel/mel_cpu_groups.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512CD__)
 #include <immintrin.h>
@@ -210,26 +211,8 @@ void Group(const int16_t* in, Out* out) {
 
 template <int Bands, typename Out>
 void Frames(const int16_t* in, Out* out, size_t n) {
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    if (i + 2 * kLanes <= n) {
-      // The next group's 6.4 KB into the cache (mel_cpu_avx2.cc's Prefetch).
-      const char* next =
-          reinterpret_cast<const char*>(in + (i + kLanes) * kSamples);
-      for (int b = 0; b < kLanes * kSamples * 2; b += 64) {
-        _mm_prefetch(next + b, _MM_HINT_T0);
-      }
-    }
-    Group<Bands, Out>(in + i * kSamples, out + i * Bands);
-  }
-  if (i == n) return;
-  // The last 1-7 frames, padded with silence.
-  const size_t rest = n - i;
-  int16_t padded[kLanes * kSamples] = {};
-  std::memcpy(padded, in + i * kSamples, rest * kSamples * sizeof(int16_t));
-  Out padded_out[kLanes * Bands];
-  Group<Bands, Out>(padded, padded_out);
-  std::memcpy(out + i * Bands, padded_out, rest * Bands * sizeof(Out));
+  ForEachGroup<kLanes, Bands>(
+      in, out, n, [](const int16_t* i, Out* o) { Group<Bands, Out>(i, o); });
 }
 
 }  // namespace
@@ -252,16 +235,12 @@ namespace npuk::cpu {
 
 template <int Bands>
 void LogMelFramesAvx512(const int16_t* in, int8_t* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    mel::LogMelFrame<Bands>(in + i * mel::kFrameSamples, out + i * Bands);
-  }
+  ScalarFrames<Bands>(in, out, n);
 }
 
 template <int Bands>
 void LogMelQ8FramesAvx512(const int16_t* in, int16_t* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    mel::LogMelQ8Frame<Bands>(in + i * mel::kFrameSamples, out + i * Bands);
-  }
+  ScalarFrames<Bands>(in, out, n);
 }
 
 }  // namespace npuk::cpu
