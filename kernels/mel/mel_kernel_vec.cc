@@ -17,9 +17,11 @@
 //  mel     E = floor(sum_k P_k W_k / 2^16) (what MelEnergy's split sums
 //          give), from six digit-times-weight accumulators, bands taken as
 //          soon as their last bin is ready (a ring of the last kRing bins).
-//  log     scalar per lane and band, QuantizeLogMel's formula with its two
-//          wide products done by 16-bit partial products (MulWide*), not
-//          __muldi3.
+//  log     QuantizeLogMel's (or LogMelQ8's) formula in lanes: E
+//          normalised by a select chain of uniform shifts, the log2 table
+//          lookup as a gather on the scalar unit (one lane at a time: the
+//          largest cost in the cycle model), the interpolation and the
+//          log10 scaling as 16-bit digit products.
 #include "kernels/mel/mel_kernel_vec.h"
 
 #include <type_traits>
