@@ -21,6 +21,10 @@ void AttentionSeqReference(const SeqAttentionArgs& args, size_t first,
   portable::RunUnits(args, first, count);
 }
 
+void AttentionStreamUnitReference(const StreamUnitArgs& unit) {
+  portable::StreamUnit(unit);
+}
+
 }  // namespace seq
 }  // namespace npuk
 

@@ -38,6 +38,41 @@ struct SeqAttentionArgs {
 
 constexpr int32_t SeqTiles(int32_t length) { return (length + 63) / 64; }
 
+// One query tile against key tiles that arrive one after the other, as a
+// core of kernels/attention_stream takes them off its object FIFO. Row r
+// of the query tile sees, of key tile t (keys 64 t ... 64 t + 63 of the
+// sequence), the first StreamLimit(r, rows, keys, diag, t):
+//   r < rows ? clamp(min(r + diag, keys) - 64 t, 0, 64) : 0
+// with keys = lk and diag = lk without the mask, q0 + lk - lq + 1 with it
+// (q0 the tile's first row): QueryTile's limits. Any int32 rows, keys and
+// diag are safe: keys and diag are clamped to [-8192, 8192] first, which
+// changes no limit of a record with rows, keys <= 4096 and t < 64.
+constexpr int32_t StreamLimit(int32_t r, int32_t rows, int32_t keys,
+                              int32_t diag, int32_t t) {
+  if (r >= rows) return 0;
+  const auto clamp = [](int32_t x, int32_t lo, int32_t hi) {
+    return x < lo ? lo : (x > hi ? hi : x);
+  };
+  const int32_t d = clamp(diag, -8192, 8192);
+  const int32_t k = clamp(keys, -8192, 8192);
+  const int32_t seen = (r + d < k ? r + d : k) - 64 * clamp(t, 0, 64);
+  return clamp(seen, 0, 64);
+}
+
+struct StreamUnitArgs {
+  const int8_t* q;    // [64][64], rows >= `rows` zero
+  const int8_t* kv;   // key tile t: k [64][64] then v [64][64] at
+                      // kv + t * kv_stride
+  size_t kv_stride;   // bytes, >= 8192
+  int8_t* out;        // [64][64]
+  int32_t rows;       // in [0, 64]
+  int32_t keys;       // StreamLimit's
+  int32_t diag;
+  int32_t tiles;      // key tiles taken, in [0, 64]
+  ScoreScale score_scale;
+  online::OutputScale output_scale;
+};
+
 // Query tiles of one head against key tiles (the cost unit): with causal
 // masking only the key tiles some row of the query tile sees count.
 size_t SeqTilePairs(int32_t lq, int32_t lk, bool causal);
@@ -48,6 +83,10 @@ namespace seq {
 // runs): units [first, first + count) of `args`.
 void AttentionSeqReference(const SeqAttentionArgs& args, size_t first,
                            size_t count);
+
+// One streamed query tile by the portable loops (what the AIE entry of
+// kernels/attention_stream runs, one key tile per call).
+void AttentionStreamUnitReference(const StreamUnitArgs& unit);
 
 }  // namespace seq
 
@@ -64,6 +103,14 @@ void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
                       size_t count);  // REQUIRES: HasAvx2()
 void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
                         size_t count);  // REQUIRES: HasAvx512Vnni()
+
+// One streamed query tile (StreamUnitArgs), by the best path the CPU has
+// (AttentionSeqPath()); the bytes of AttentionStreamUnitReference. The AVX
+// ones forced.
+void AttentionStreamUnit(const StreamUnitArgs& unit);
+void AttentionStreamUnitAvx2(const StreamUnitArgs& unit);  // REQUIRES: HasAvx2()
+void AttentionStreamUnitAvx512(
+    const StreamUnitArgs& unit);  // REQUIRES: HasAvx512Vnni()
 
 // One (query tile, key tile) pair's row partials, the device item of
 // kernels/attention_pair (PairPartials in attention_seq_impl.inc): q|k|v

@@ -35,6 +35,16 @@ void AttentionPair(const int8_t* qkv, const int32_t* limit,
   }
 }
 
+void AttentionStreamUnit(const StreamUnitArgs& unit) {
+  if (HasAvx512Vnni()) {
+    AttentionStreamUnitAvx512(unit);
+  } else if (HasAvx2()) {
+    AttentionStreamUnitAvx2(unit);
+  } else {
+    seq::portable::StreamUnit(unit);
+  }
+}
+
 void MixPartials(int32_t* acc, const uint8_t* o, const online::Mix& mix) {
   if (HasAvx512Vnni()) {
     MixPartialsAvx512(acc, o, mix);

@@ -209,5 +209,9 @@ void AttentionPairAvx2(const int8_t* qkv, const int32_t* limit,
       softmax::MakeExpParams(score_scale.multiplier, score_scale.shift), out);
 }
 
+void AttentionStreamUnitAvx2(const StreamUnitArgs& unit) {
+  seq::avx2::StreamUnit(unit);
+}
+
 }  // namespace cpu
 }  // namespace npuk

@@ -247,6 +247,10 @@ void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
       softmax::MakeExpParams(score_scale.multiplier, score_scale.shift), out);
 }
 
+void AttentionStreamUnitAvx512(const StreamUnitArgs& unit) {
+  seq::avx512::StreamUnit(unit);
+}
+
 }  // namespace cpu
 }  // namespace npuk
 
@@ -277,6 +281,10 @@ void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
   seq::portable::PairPartials(
       qkv, qkv + kTile, qkv + 2 * kTile, limit,
       softmax::MakeExpParams(score_scale.multiplier, score_scale.shift), out);
+}
+
+void AttentionStreamUnitAvx512(const StreamUnitArgs& unit) {
+  seq::portable::StreamUnit(unit);
 }
 
 }  // namespace npuk::cpu

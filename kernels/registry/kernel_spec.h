@@ -50,6 +50,19 @@ struct TensorDecl {
   // of n items is then n E + halo elements long. Only an input that is a
   // device argument on its own may have one; never the output.
   size_t halo = 0;
+  // A stepped input (attention_stream's key/value tiles): item_dims are one
+  // step of one item, and an item takes a variable number of steps, given by
+  // its parameter record (KernelSpec::steps_of). Items go in rounds of
+  // step_lanes() (the cores of the design's column, one item each); a
+  // round's steps are its first item's, and the plane (and its device
+  // argument) holds, round after round, steps x lanes step items in
+  // step-major order: step 0 of lanes 0..L-1, then step 1, ... Lanes whose
+  // item takes fewer steps, or has no item, hold zeros. The mem tile splits
+  // that stream to the cores as it splits any input, so every core of a
+  // round must loop over the round's steps. Only an input that is a device
+  // argument on its own, of an internal kernel with a parameter record, may
+  // be stepped; at most one.
+  bool stepped = false;
 
   size_t item_elements() const;
   size_t item_bytes() const { return item_elements() * DTypeBytes(dtype); }
@@ -79,6 +92,10 @@ using BatchFn = void (*)(const uint8_t* const* in, uint8_t* out, size_t n);
 // parameter, its value and the valid range.
 using EncodeParamsFn = absl::Status (*)(std::span<const ParamValue> values,
                                         std::span<uint8_t> record);
+
+// The steps an item takes (TensorDecl::stepped) from its parameter record
+// (param_bytes, any alignment), in [0, KernelSpec::max_steps].
+using StepsFn = size_t (*)(const uint8_t* record);
 
 // The shim side of the kernel's AIE design: one DMA stream per device
 // argument. Which runtime-sequence argument travels on which channel and
@@ -171,11 +188,24 @@ struct KernelSpec {
   // fits beside the others. A config that lists the model enables it.
   bool npu_opt_in = false;
 
+  // Stepped kernels only (TensorDecl::stepped): the steps of an item, and
+  // the most any item takes (what buffers are sized for).
+  StepsFn steps_of = nullptr;
+  size_t max_steps = 0;
+
   NpuDesign design;
   Golden golden;
 
   // Derived sizes.
   size_t plane_count() const { return inputs.size() + (param_bytes ? 1 : 0); }
+  // The stepped input's plane and device argument, or SIZE_MAX.
+  size_t stepped_plane() const;
+  size_t stepped_arg() const;
+  bool is_stepped() const { return stepped_plane() != SIZE_MAX; }
+  // Items per round of a stepped kernel (its design's granule); 1 otherwise.
+  size_t step_lanes() const;
+  // Per item of a plane or device argument; for the stepped one, per step
+  // of one lane (TensorDecl::item_bytes()).
   size_t plane_bytes(size_t plane) const;  // per item
   size_t arg_bytes(size_t arg) const;      // per item, device input arg
   size_t output_bytes() const { return output.item_bytes(); }
@@ -185,13 +215,11 @@ struct KernelSpec {
   size_t arg_halo_bytes(size_t arg) const;
   // Bytes of `items` items of a plane / device input argument, halo
   // included: what a request's plane holds and what a device buffer for
-  // that many items needs.
-  size_t plane_span(size_t plane, size_t items) const {
-    return items * plane_bytes(plane) + plane_halo_bytes(plane);
-  }
-  size_t arg_span(size_t arg, size_t items) const {
-    return items * arg_bytes(arg) + arg_halo_bytes(arg);
-  }
+  // that many items needs. For the stepped one, the most `items` items can
+  // take (whole rounds of max_steps): what buffers are sized for; the bytes
+  // a request's items do take are StepSpan's.
+  size_t plane_span(size_t plane, size_t items) const;
+  size_t arg_span(size_t arg, size_t items) const;
   // Items a request's read-ahead occupies after its own items when requests
   // share a device run: ceil(halo / item bytes) over the arguments (0 when
   // no input is windowed). The batcher places each request's segment at an
@@ -212,7 +240,9 @@ std::vector<ParamValue> DefaultParams(const KernelSpec& spec);
 
 // Gathers items [first, first + count) of `planes` (plane_count() spans of
 // plane_span(p, items) bytes each) into device input argument `arg` at
-// `dest` (arg_span(arg, count) bytes: a windowed argument's halo too).
+// `dest` (arg_span(arg, count) bytes: a windowed argument's halo too). The
+// stepped argument: the planes' step bytes of those items (StepSpan; first
+// and, unless it is the end, first + count whole rounds).
 void GatherArg(const KernelSpec& spec, size_t arg,
                std::span<const std::span<const uint8_t>> planes, size_t first,
                size_t count, uint8_t* dest);
@@ -223,8 +253,31 @@ void GatherArg(const KernelSpec& spec, size_t arg,
 void ScatterArg(const KernelSpec& spec, size_t arg, const uint8_t* src,
                 size_t count, std::span<const std::span<uint8_t>> planes);
 
+// Stepped kernels: the bytes of the stepped plane (and device argument)
+// before item `item` (rounded up to a whole round), from the items'
+// parameter records: `records` is the parameter plane (param_bytes per
+// item) when `stride` is param_bytes, or the device argument that holds it
+// (stride arg_bytes, the record at its offset in the argument:
+// RecordOffset). REQUIRES: spec.is_stepped(); the records of the first
+// items of the rounds before `item` present.
+size_t StepSpan(const KernelSpec& spec, const uint8_t* records, size_t stride,
+                size_t item);
+// The device input argument that holds the parameter plane and the
+// record's offset in each of its items.
+size_t RecordArg(const KernelSpec& spec);
+size_t RecordOffset(const KernelSpec& spec);
+// StepSpan over device arguments (`args`: every device input argument).
+size_t StepSpanOfArgs(const KernelSpec& spec, const uint8_t* const* args,
+                      size_t item);
+// StepSpan over planes (`planes`: every plane).
+size_t StepSpanOfPlanes(const KernelSpec& spec,
+                        std::span<const std::span<const uint8_t>> planes,
+                        size_t item);
+
 // Runs spec.reference on one item given as planes; for the zero guard and
-// tests. `out` has output_bytes().
+// tests. `out` has output_bytes(). A stepped kernel's item is run with the
+// rest of its round, which `planes` must hold (items of the round past the
+// planes' end are absent).
 void ReferenceItem(const KernelSpec& spec,
                    std::span<const std::span<const uint8_t>> planes,
                    size_t item, uint8_t* out);

@@ -22,6 +22,7 @@
 // goldens are being regenerated.
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -39,6 +40,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "kernels/attention_stream/attention_stream_units.h"
+#include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
 #include "kernels/registry/kernel_spec.h"
 #include "kernels/registry/registered_kernels.h"
@@ -232,6 +235,51 @@ Inputs AttentionPairRecipe() {
   return p;
 }
 
+// attention_stream: the 4 units (one round) of 2 heads of causal attention,
+// lq = 100 queries over lk = 150 keys, Gaussian q, k, v quantised with one
+// scale s, score_scale = s^2 / 8 and output scale 0.5: whole and partial
+// query tiles (64 and 36 rows), a partial last key tile (22 keys), the
+// causal diagonal, and a lane with a padding step (query tile 0 takes 2 key
+// tiles, the round 3). The records are the attention model's
+// (attention_stream_units.h).
+Inputs AttentionStreamRecipe() {
+  constexpr int32_t kHeads = 2;
+  constexpr int32_t kLq = 100;
+  constexpr int32_t kLk = 150;
+  Rng rng(0x61747374);
+  std::vector<double> x(static_cast<size_t>(kHeads) * (kLq + 2 * kLk) * 64);
+  double peak = 0;
+  for (double& v : x) {
+    v = 1.5 * rng.Gaussian();
+    peak = std::max(peak, std::abs(v));
+  }
+  const double s = peak / 127.0;
+  std::vector<int8_t> q8(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    q8[i] = static_cast<int8_t>(std::nearbyint(x[i] / s));
+  }
+  const size_t q_size = static_cast<size_t>(kHeads) * kLq * 64;
+  const size_t k_size = static_cast<size_t>(kHeads) * kLk * 64;
+  const npuk::stream::Problem problem{
+      q8.data(),
+      q8.data() + q_size,
+      q8.data() + q_size + k_size,
+      kHeads,
+      kLq,
+      kLk,
+      true,
+      npuk::QuantizeScoreScale(s * s / 8.0),
+      npuk::online::QuantizeOutputScale(0.5)};
+  const size_t units = npuk::stream::UnitCount(problem);
+  Inputs p{npuk::stream::UnitItems(units), std::vector<Bytes>(3), {}};
+  p.planes[0].resize(p.items * npuk::kStreamMatrixBytes);
+  p.planes[1].resize(npuk::stream::UnitStepBytes(problem, 0, units));
+  p.planes[2].resize(p.items * npuk::kStreamRecordBytes);
+  npuk::stream::WriteUnits(problem, 0, units, p.planes[0].data(),
+                           p.planes[2].data(), p.planes[1].data());
+  return p;
+}
+
 // Any other kernel: seeded uniform bytes (integer tensors) or uniform
 // values in [-1, 1) (FP32 tensors), seeded by the kernel's name.
 Inputs GenericRecipe(const KernelSpec& spec) {
@@ -283,7 +331,8 @@ std::vector<Bytes> PlanesFor(const KernelSpec& spec, size_t* items,
              : spec.name == "mel_pcm" || spec.name == "mel128_pcm" ? PcmRecipe()
              : spec.name == "attention"      ? AttentionRecipe()
              : spec.name == "attention_pair" ? AttentionPairRecipe()
-                                             : GenericRecipe(spec);
+             : spec.name == "attention_stream" ? AttentionStreamRecipe()
+                                               : GenericRecipe(spec);
   *params = p.params;
   *items = p.items;
   if (spec.param_bytes > 0 && p.planes.size() < spec.plane_count()) {
@@ -336,6 +385,7 @@ bool Generate(const KernelSpec& spec, const fs::path& kernels_dir) {
     return false;
   }
   for (size_t i = 0; i < owned.size(); ++i) {
+    if (i == spec.stepped_plane()) continue;  // checked below
     if (owned[i].size() != spec.plane_span(i, items)) {
       std::fprintf(stderr, "%s: plane %zu has %zu bytes, want %zu\n",
                    spec.name.c_str(), i, owned[i].size(),
@@ -345,10 +395,24 @@ bool Generate(const KernelSpec& spec, const fs::path& kernels_dir) {
   }
   const std::vector<std::span<const uint8_t>> planes(owned.begin(),
                                                      owned.end());
+  if (spec.is_stepped() &&
+      (items % spec.step_lanes() != 0 ||
+       owned[spec.stepped_plane()].size() !=
+           npuk::StepSpanOfPlanes(spec, planes, items))) {
+    std::fprintf(stderr,
+                 "%s: the stepped plane has %zu bytes, its records give %zu "
+                 "(in whole rounds of %zu items)\n",
+                 spec.name.c_str(), owned[spec.stepped_plane()].size(),
+                 npuk::StepSpanOfPlanes(spec, planes, items),
+                 spec.step_lanes());
+    return false;
+  }
   std::vector<Bytes> args(spec.device_args.size());
   std::vector<const uint8_t*> in;
   for (size_t a = 0; a < args.size(); ++a) {
-    args[a].resize(spec.arg_span(a, items));
+    args[a].resize(a == spec.stepped_arg()
+                       ? npuk::StepSpanOfPlanes(spec, planes, items)
+                       : spec.arg_span(a, items));
     npuk::GatherArg(spec, a, planes, 0, items, args[a].data());
     in.push_back(args[a].data());
   }
