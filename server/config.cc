@@ -223,6 +223,14 @@ absl::Status FinalizeConfig(config::Config& c) {
           "max_batch_frames for '", spec.name, "' is ", m->max_batch_frames(),
           "; allowed 1 to ", kMaxBatchLimit));
     }
+    if (m->max_batch_frames() % spec.step_lanes() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "max_batch_frames for '", spec.name, "' is ", m->max_batch_frames(),
+          "; it must be a multiple of ", spec.step_lanes(),
+          " (its runs are "
+          "whole rounds of ",
+          spec.step_lanes(), " ", spec.units, ", one per NPU core)"));
+    }
     if (m->max_queue_size() == 0) m->set_max_queue_size(1024);
     NPUK_RETURN_IF_ERROR(
         InRange(m->max_queue_size(), 1, kMaxQueueSize,

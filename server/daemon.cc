@@ -227,7 +227,7 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<LogMelModel> log_mel_;
   std::vector<Model> models_;
   // The attention model over the tile kernel `attention` and the internal
-  // `attention_pair` (server/models/attention_model.h); its statistics are
+  // `attention_stream` (server/models/attention_model.h); its statistics are
   // the tile kernel's (in models_), which observe both batchers.
   std::unique_ptr<AttentionModel> attention_;
   // System shared-memory regions clients registered; requests keep the
@@ -304,9 +304,9 @@ absl::Status DaemonImpl::OpenDevice() {
 }
 
 // The served model an internal kernel runs for (its statistics are that
-// model's): log_mel's PCM kernels, the attention model's pair kernel.
+// model's): log_mel's PCM kernels, the attention model's stream kernel.
 std::string_view ServedBy(std::string_view internal_kernel) {
-  return internal_kernel == "attention_pair" ? "attention" : "log_mel";
+  return internal_kernel == "attention_stream" ? "attention" : "log_mel";
 }
 
 absl::StatusOr<std::vector<ServedModel>> DaemonImpl::PrepareModels() {
@@ -400,19 +400,19 @@ absl::StatusOr<std::vector<ServedModel>> DaemonImpl::PrepareModels() {
                       *pcm_settings, log_mel_.get()});
   }
   // attention over its tile kernel (whose name, settings and statistics
-  // it takes) and, when enabled, attention_pair.
+  // it takes) and, when enabled, attention_stream.
   Batcher* tiles = nullptr;
-  Batcher* pairs = nullptr;
+  Batcher* units = nullptr;
   for (const Model& m : models_) {
     if (m.spec->name == "attention") tiles = m.batcher.get();
-    if (m.spec->name == "attention_pair") pairs = m.batcher.get();
+    if (m.spec->name == "attention_stream") units = m.batcher.get();
   }
   for (ServedModel& s : served) {
     if (tiles == nullptr || s.batcher != tiles) continue;
     attention_ = std::make_unique<AttentionModel>(
         AttentionModelOptions{.backend = config_.backend(),
                               .instances = s.settings.instances()},
-        tiles, pairs, s.stats);
+        tiles, units, s.stats);
     readiness_.AddHostModel(s.spec->name, attention_->kernels());
     s.host = attention_.get();
   }

@@ -60,15 +60,15 @@ constexpr int32_t StreamLimit(int32_t r, int32_t rows, int32_t keys,
 }
 
 struct StreamUnitArgs {
-  const int8_t* q;    // [64][64], rows >= `rows` zero
-  const int8_t* kv;   // key tile t: k [64][64] then v [64][64] at
-                      // kv + t * kv_stride
-  size_t kv_stride;   // bytes, >= 8192
-  int8_t* out;        // [64][64]
-  int32_t rows;       // in [0, 64]
-  int32_t keys;       // StreamLimit's
+  const int8_t* q;   // [64][64], rows >= `rows` zero
+  const int8_t* kv;  // key tile t: k [64][64] then v [64][64] at
+                     // kv + t * kv_stride
+  size_t kv_stride;  // bytes, >= 8192
+  int8_t* out;       // [64][64]
+  int32_t rows;      // in [0, 64]
+  int32_t keys;      // StreamLimit's
   int32_t diag;
-  int32_t tiles;      // key tiles taken, in [0, 64]
+  int32_t tiles;  // key tiles taken, in [0, 64]
   ScoreScale score_scale;
   online::OutputScale output_scale;
 };
@@ -96,7 +96,7 @@ namespace cpu {
 // the CPU has them (the best it has; the portable build otherwise).
 void AttentionSeq(const SeqAttentionArgs& args, size_t first, size_t count);
 // "avx512vnni", "avx2" or "portable": the path AttentionSeq and
-// AttentionPair take here.
+// AttentionStreamUnit take here.
 const char* AttentionSeqPath();
 // The paths forced, for tests and benchmarks.
 void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
@@ -108,37 +108,10 @@ void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
 // (AttentionSeqPath()); the bytes of AttentionStreamUnitReference. The AVX
 // ones forced.
 void AttentionStreamUnit(const StreamUnitArgs& unit);
-void AttentionStreamUnitAvx2(const StreamUnitArgs& unit);  // REQUIRES: HasAvx2()
+void AttentionStreamUnitAvx2(
+    const StreamUnitArgs& unit);  // REQUIRES: HasAvx2()
 void AttentionStreamUnitAvx512(
     const StreamUnitArgs& unit);  // REQUIRES: HasAvx512Vnni()
-
-// One (query tile, key tile) pair's row partials, the device item of
-// kernels/attention_pair (PairPartials in attention_seq_impl.inc): q|k|v
-// int8 [64][64] each, back to back; limit[r] in [0, 64] the keys row r
-// sees; out int32 [64][66]. The bytes of the pair kernel's portable entry,
-// by the best path the CPU has (AttentionSeqPath()); the AVX ones forced.
-void AttentionPair(const int8_t* qkv, const int32_t* limit,
-                   ScoreScale score_scale, int32_t* out);
-void AttentionPairAvx2(const int8_t* qkv, const int32_t* limit,
-                       ScoreScale score_scale,
-                       int32_t* out);  // REQUIRES: HasAvx2()
-void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
-                         ScoreScale score_scale,
-                         int32_t* out);  // REQUIRES: HasAvx512Vnni()
-
-// acc[c] = online::MixValue(acc[c], o[c], mix) for c < 64, with o the
-// little-endian bytes of 64 int32 at any alignment (a pair's partials in a
-// run's output): the host fold of the attention model, by the best path.
-void MixPartials(int32_t* acc, const uint8_t* o, const online::Mix& mix);
-void MixPartialsAvx2(int32_t* acc, const uint8_t* o,
-                     const online::Mix& mix);  // REQUIRES: HasAvx2()
-void MixPartialsAvx512(int32_t* acc, const uint8_t* o,
-                       const online::Mix& mix);  // REQUIRES: HasAvx512Vnni()
-// out[c] = online::OutputValue(acc[c], scale) for c < 64: the fold's
-// last step, by the best path (AVX-512 or the plain loop).
-void OutputPartials(const int32_t* acc, online::OutputScale scale, int8_t* out);
-void OutputPartialsAvx512(const int32_t* acc, online::OutputScale scale,
-                          int8_t* out);  // REQUIRES: HasAvx512Vnni()
 
 }  // namespace cpu
 }  // namespace npuk

@@ -1,4 +1,4 @@
-// The sequence attention's CPU path with AVX2, and the attention_pair
+// The sequence attention's CPU path with AVX2, and the attention_stream
 // kernel's: the tile loop of attention_seq_impl.inc (the same source as the
 // portable reference) with the two 64x64x64 integer products done by
 // vpmaddwd on int16 pairs. The sums are exact int32, so the bytes are the
@@ -194,19 +194,6 @@ namespace cpu {
 void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
                       size_t count) {
   seq::avx2::RunUnits(args, first, count);
-}
-
-// MixRow only loads o with unaligned vector loads (loadu).
-void MixPartialsAvx2(int32_t* acc, const uint8_t* o, const online::Mix& mix) {
-  seq::avx2::MixRow(acc, reinterpret_cast<const int32_t*>(o), mix);
-}
-
-void AttentionPairAvx2(const int8_t* qkv, const int32_t* limit,
-                       ScoreScale score_scale, int32_t* out) {
-  constexpr int kTile = seq::avx2::kSeqT * seq::avx2::kSeqD;
-  seq::avx2::PairPartials(
-      qkv, qkv + kTile, qkv + 2 * kTile, limit,
-      softmax::MakeExpParams(score_scale.multiplier, score_scale.shift), out);
 }
 
 void AttentionStreamUnitAvx2(const StreamUnitArgs& unit) {

@@ -1,5 +1,5 @@
 // The sequence attention's CPU path with AVX-512 VNNI, and the
-// attention_pair kernel's: the tile loop of attention_seq_impl.inc (the
+// attention_stream kernel's: the tile loop of attention_seq_impl.inc (the
 // same source as the portable reference) with four query rows at a time
 // against a key tile, by the products of the tile kernel's AVX-512 path
 // (attention_cpu_avx512.cc, attention_avx512_parts.h):
@@ -229,24 +229,6 @@ void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
   seq::avx512::RunUnits(args, first, count);
 }
 
-void OutputPartialsAvx512(const int32_t* acc, online::OutputScale scale,
-                          int8_t* out) {
-  seq::avx512::OutputRow(acc, scale, out);
-}
-
-// MixRow only loads o with unaligned vector loads (loadu).
-void MixPartialsAvx512(int32_t* acc, const uint8_t* o, const online::Mix& mix) {
-  seq::avx512::MixRow(acc, reinterpret_cast<const int32_t*>(o), mix);
-}
-
-void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
-                         ScoreScale score_scale, int32_t* out) {
-  constexpr int kTile = seq::avx512::kSeqT * seq::avx512::kSeqD;
-  seq::avx512::PairPartials(
-      qkv, qkv + kTile, qkv + 2 * kTile, limit,
-      softmax::MakeExpParams(score_scale.multiplier, score_scale.shift), out);
-}
-
 void AttentionStreamUnitAvx512(const StreamUnitArgs& unit) {
   seq::avx512::StreamUnit(unit);
 }
@@ -262,25 +244,6 @@ namespace npuk::cpu {
 void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
                         size_t count) {
   seq::AttentionSeqReference(args, first, count);
-}
-
-void OutputPartialsAvx512(const int32_t* acc, online::OutputScale scale,
-                          int8_t* out) {
-  seq::portable::OutputRow(acc, scale, out);
-}
-
-void MixPartialsAvx512(int32_t* acc, const uint8_t* o, const online::Mix& mix) {
-  int32_t words[seq::portable::kSeqD];
-  std::memcpy(words, o, sizeof words);
-  seq::portable::MixRow(acc, words, mix);
-}
-
-void AttentionPairAvx512(const int8_t* qkv, const int32_t* limit,
-                         ScoreScale score_scale, int32_t* out) {
-  constexpr int kTile = seq::portable::kSeqT * seq::portable::kSeqD;
-  seq::portable::PairPartials(
-      qkv, qkv + kTile, qkv + 2 * kTile, limit,
-      softmax::MakeExpParams(score_scale.multiplier, score_scale.shift), out);
 }
 
 void AttentionStreamUnitAvx512(const StreamUnitArgs& unit) {

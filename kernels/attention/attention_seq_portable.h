@@ -4,8 +4,8 @@
 // streams on the AIE core, as attention_64x64's does).
 //
 // One definition for two users: the reference (attention_seq.cc,
-// seq::AttentionSeqReference) and the pair kernel's AIE entry
-// (kernels/attention_pair/attention_pair_kernel.cc, PairPartials), so
+// seq::AttentionSeqReference) and the stream kernel's AIE entry
+// (kernels/attention_stream/attention_stream_kernel.cc, TakeKeyTile), so
 // everything here is inline and freestanding (Peano compiles it:
 // <cstdint>/<cstddef> and kernels/common only).
 #ifndef NPUK_KERNELS_ATTENTION_ATTENTION_SEQ_PORTABLE_H_

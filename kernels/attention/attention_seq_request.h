@@ -22,7 +22,7 @@ struct SeqAttentionShape {
 
 // OK, or INVALID_ARGUMENT "parameter 'score_scale' is ...; it must be ..."
 // when the value is outside ScoreScaleInRange: the one wording of that
-// refusal (the attention and attention_pair parameter records, and
+// refusal (the attention and attention_stream parameter records, and
 // CheckSeqAttention below).
 absl::Status CheckScoreScale(double score_scale);
 

@@ -55,9 +55,8 @@ void attention_seq_vec_end(const AttentionSeqVecState* state, int8_t* out_blk,
 namespace npuk::attention_vec {
 
 // The regions (vec::Profile) the three entries count in, each priced on
-// its own by the cycle model. attention_pair_vec (kernels/attention_pair)
-// counts its record decoding in kSeqSetup and its store of the partials in
-// kSeqOutput, which a pair (no attention_seq_vec_end) leaves empty.
+// its own by the cycle model (attention_stream's vector price:
+// kernels/vec/cycle_model.cc, CountVectorAttentionStream).
 enum SeqRegion {
   kSeqScores = 0,
   kSeqSoftmax = 1,

@@ -16,30 +16,21 @@ static_assert(sizeof(portable::QueryTileState) ==
               npuk::kStreamStateWords * sizeof(int32_t));
 static_assert(alignof(portable::QueryTileState) <= alignof(int32_t));
 
-npuk::AttentionStreamRecord ReadRecord(const int8_t* qrec) {
-  // Byte by byte: the record need not be aligned, and Peano has no memcpy
-  // we want to depend on.
-  int32_t words[npuk::kStreamRecordBytes / 4];
-  const auto* b =
-      reinterpret_cast<const uint8_t*>(qrec + npuk::kStreamMatrixBytes);
-  for (size_t w = 0; w < npuk::kStreamRecordBytes / 4; ++w) {
-    uint32_t x = 0;
-    for (int i = 3; i >= 0; --i) x = (x << 8) | b[4 * w + i];
-    words[w] = static_cast<int32_t>(x);
-  }
+npuk::AttentionStreamRecord ReadRecord(const int32_t* qrec) {
+  const int32_t* w = qrec + npuk::kStreamMatrixBytes / 4;
   return npuk::ClampStreamRecord(npuk::AttentionStreamRecord{
-      words[0], words[1], words[2], words[3], words[4], words[5], words[6],
-      words[7], words[8], words[9]});
+      w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9]});
 }
 
 }  // namespace
 
-extern "C" void attention_stream_step(const int8_t* qrec, const int8_t* kv,
+extern "C" void attention_stream_step(const int32_t* qrec, const int8_t* kv,
                                       int32_t* state, int8_t* out,
                                       int32_t step) {
   constexpr int kT = portable::kSeqT;
   constexpr int kD = portable::kSeqD;
   const npuk::AttentionStreamRecord r = ReadRecord(qrec);
+  const auto* q = reinterpret_cast<const int8_t*>(qrec);
   auto* st = reinterpret_cast<portable::QueryTileState*>(state);
   if (step == 0) {
     for (int i = 0; i < kT; ++i) st->seen[i] = false;
@@ -54,7 +45,7 @@ extern "C" void attention_stream_step(const int8_t* qrec, const int8_t* kv,
     portable::PreparedTile tile;
     portable::PrepareTile(kv, kv + npuk::kStreamMatrixBytes, keys, &tile);
     portable::TakeKeyTile(
-        qrec, r.rows, tile, limit,
+        q, r.rows, tile, limit,
         npuk::softmax::MakeExpParams(r.score_multiplier, r.score_shift), st);
   }
   if (step != r.steps - 1) return;

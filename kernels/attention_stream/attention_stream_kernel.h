@@ -27,16 +27,16 @@ inline constexpr int32_t kStreamLanes = 4;
 
 // A unit's parameter record: ten little-endian int32 after its q tile.
 struct AttentionStreamRecord {
-  int32_t score_multiplier;   // ScoreScale (kernels/common/score_scale.h)
+  int32_t score_multiplier;  // ScoreScale (kernels/common/score_scale.h)
   int32_t score_shift;
   int32_t output_multiplier;  // online::OutputScale of 1 / output_scale
   int32_t output_shift;
-  int32_t rows;   // rows of the query tile inside the sequence, [0, 64]
-  int32_t keys;   // lk: keys of the sequence
-  int32_t diag;   // lk without the mask, q0 + lk - lq + 1 with it
-  int32_t tiles;  // key tiles this unit takes, [0, steps]
-  int32_t steps;  // key-tile steps of the unit's round (every lane's the
-                  // same: the round's longest unit), [1, 64]
+  int32_t rows;      // rows of the query tile inside the sequence, [0, 64]
+  int32_t keys;      // lk: keys of the sequence
+  int32_t diag;      // lk without the mask, q0 + lk - lq + 1 with it
+  int32_t tiles;     // key tiles this unit takes, [0, steps]
+  int32_t steps;     // key-tile steps of the unit's round (every lane's the
+                     // same: the round's longest unit), [1, 64]
   int32_t reserved;  // 0
 };
 static_assert(sizeof(AttentionStreamRecord) == 40);
@@ -68,13 +68,14 @@ inline constexpr size_t kStreamStateWords = 4240;
 }  // namespace npuk
 
 // One step of a unit. qrec: the unit's q tile (int8 [64][64], rows beyond
-// `rows` zero) and its record (kStreamQrecBytes); kv: key tile `step` of the
+// `rows` zero) and its record (kStreamQrecBytes, 4-byte aligned: the
+// design's fifo holds it as 1034 int32); kv: key tile `step` of the
 // unit, k then v int8 [64][64] (keys beyond the sequence zero); state:
 // kStreamStateWords words kept between the calls of one unit; out: the
 // unit's int8 [64][64] output, written by the call with step == steps - 1
 // (rows that see no key and rows >= `rows` zero). Step 0 clears the state;
 // steps >= tiles take nothing (the round's shorter units drain them).
-extern "C" void attention_stream_step(const int8_t* qrec, const int8_t* kv,
+extern "C" void attention_stream_step(const int32_t* qrec, const int8_t* kv,
                                       int32_t* state, int8_t* out,
                                       int32_t step);
 

@@ -68,16 +68,17 @@ Data Make(const Case& c, uint32_t seed) {
 std::vector<int8_t> Want(const Data& d) {
   std::vector<int8_t> out(d.q.size());
   const stream::Problem& p = d.problem;
-  const SeqAttentionArgs args{p.q, p.k, p.v, out.data(), p.n, p.lq, p.lk,
-                              p.causal, p.score_scale, p.output_scale};
+  const SeqAttentionArgs args{p.q,           p.k,           p.v,  out.data(),
+                              p.n,           p.lq,          p.lk, p.causal,
+                              p.score_scale, p.output_scale};
   seq::AttentionSeqReference(args, 0, stream::UnitCount(p));
   return out;
 }
 
 // Units [first, first + count) on the kernel's device arguments through
 // `fn`, their rows put into `out`.
-void RunUnits(const stream::Problem& p, size_t first, size_t count,
-              BatchFn fn, int8_t* out) {
+void RunUnits(const stream::Problem& p, size_t first, size_t count, BatchFn fn,
+              int8_t* out) {
   const KernelSpec& spec = Stream();
   const size_t items = stream::UnitItems(count);
   std::vector<uint8_t> q(items * kStreamMatrixBytes);
@@ -100,11 +101,11 @@ void RunUnits(const stream::Problem& p, size_t first, size_t count,
 
 TEST(AttentionStream, UnitsGiveTheReferenceBytes) {
   const Case cases[] = {
-      {1, 64, 64, false, 0.01, 1.0},    {2, 1, 1, false, 0.05, 1.0},
-      {3, 70, 130, false, 0.004, 0.5},  {2, 130, 130, true, 0.004, 0.7},
-      {1, 1, 300, false, 0.002, 0.3},   {2, 200, 448, true, 0.003, 0.4},
-      {1, 5, 700, true, 0.001, 0.25},   {1, 64, 4096, false, 0.0008, 0.2},
-      {1, 3, 4096, true, 0.0008, 0.2},  {5, 17, 33, false, 0.02, 1.3},
+      {1, 64, 64, false, 0.01, 1.0},   {2, 1, 1, false, 0.05, 1.0},
+      {3, 70, 130, false, 0.004, 0.5}, {2, 130, 130, true, 0.004, 0.7},
+      {1, 1, 300, false, 0.002, 0.3},  {2, 200, 448, true, 0.003, 0.4},
+      {1, 5, 700, true, 0.001, 0.25},  {1, 64, 4096, false, 0.0008, 0.2},
+      {1, 3, 4096, true, 0.0008, 0.2}, {5, 17, 33, false, 0.02, 1.3},
   };
   uint32_t seed = 1;
   for (const Case& c : cases) {
@@ -126,7 +127,10 @@ TEST(AttentionStream, AnyGroupingIntoRunsGivesTheSameBytes) {
   for (int trial = 0; trial < 12; ++trial) {
     const Case c{static_cast<int32_t>(1 + rng() % 3),
                  static_cast<int32_t>(1 + rng() % 300),
-                 static_cast<int32_t>(1 + rng() % 400), false, 0.003, 0.6};
+                 static_cast<int32_t>(1 + rng() % 400),
+                 false,
+                 0.003,
+                 0.6};
     Case cc = c;
     cc.causal = trial % 2 == 1 && c.lq <= c.lk;
     const Data d = Make(cc, 100 + trial);
@@ -136,8 +140,7 @@ TEST(AttentionStream, AnyGroupingIntoRunsGivesTheSameBytes) {
     for (size_t first = 0; first < units;) {
       const size_t count = std::min<size_t>(units - first, 1 + rng() % 9);
       RunUnits(d.problem, first, count,
-               trial % 3 == 0 ? Stream().reference : Stream().cpu,
-               got.data());
+               trial % 3 == 0 ? Stream().reference : Stream().cpu, got.data());
       first += count;
     }
     EXPECT_EQ(got, want) << "trial " << trial;
@@ -207,8 +210,8 @@ TEST(AttentionStream, ForcedCpuPathsAreTheReference) {
     }
     const size_t rows = static_cast<size_t>(r.rows) * 64;
     const size_t row0 = (u / 3) * 150 * 64 + (u % 3) * 64 * 64;
-    EXPECT_TRUE(std::equal(ref.begin(), ref.begin() + rows,
-                           want.begin() + row0))
+    EXPECT_TRUE(
+        std::equal(ref.begin(), ref.begin() + rows, want.begin() + row0))
         << "unit " << u;
   }
 }

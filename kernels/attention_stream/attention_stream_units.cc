@@ -45,7 +45,9 @@ int32_t UnitTiles(const Problem& p, size_t u) {
   return SeqTiles(std::min(std::max(end, 1), p.lk));
 }
 
-size_t UnitItems(size_t count) { return (count + kLanes - 1) / kLanes * kLanes; }
+size_t UnitItems(size_t count) {
+  return (count + kLanes - 1) / kLanes * kLanes;
+}
 
 size_t UnitStepBytes(const Problem& p, size_t first, size_t count) {
   size_t bytes = 0;
@@ -86,8 +88,8 @@ void WriteUnits(const Problem& p, size_t first, size_t count, uint8_t* q,
         r.tiles = UnitTiles(p, u);
         CopyTile(p.q + head_q, q0, r.rows, q + item * kStreamMatrixBytes);
         for (int32_t t = 0; t < r.tiles; ++t) {
-          uint8_t* step = kv + (static_cast<size_t>(t) * kLanes + lane) *
-                                   kStreamStepBytes;
+          uint8_t* step =
+              kv + (static_cast<size_t>(t) * kLanes + lane) * kStreamStepBytes;
           const int32_t keys = std::min(kT, p.lk - t * kT);
           CopyTile(p.k + head_k, t * kT, keys, step);
           CopyTile(p.v + head_k, t * kT, keys, step + kStreamMatrixBytes);

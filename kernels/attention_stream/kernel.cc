@@ -62,8 +62,10 @@ void Reference(const uint8_t* const* in, uint8_t* out, size_t n) {
   static_assert(alignof(int32_t) <= alignof(std::max_align_t));
   auto* state = new int32_t[kStreamStateWords];
   ForEachUnit(in, out, n, [&](size_t i, const uint8_t* kv, int32_t steps) {
+    // 4-byte aligned: every buffer the backends pass is, and 4136 is a
+    // multiple of 4.
     const auto* qrec =
-        reinterpret_cast<const int8_t*>(in[0] + i * kStreamQrecBytes);
+        reinterpret_cast<const int32_t*>(in[0] + i * kStreamQrecBytes);
     for (int32_t t = 0; t < steps; ++t) {
       attention_stream_step(
           qrec,
@@ -135,11 +137,10 @@ const KernelSpec& Spec() {
       .inputs = {{"q", DType::kInt8, {kT, kT}},
                  {"kv", DType::kInt8, {2, kT, kT}, 0, /*stepped=*/true}},
       .output = {"out", DType::kInt8, {kT, kT}},
-      .params =
-          {{"score_scale", ParamType::kDouble, 0.125,
-            "scale of q.k before the softmax, in [2^-16, 4]; encodes one "
-            "whole unmasked tile (the attention model writes its own "
-            "records)"}},
+      .params = {{"score_scale", ParamType::kDouble, 0.125,
+                  "scale of q.k before the softmax, in [2^-16, 4]; encodes one "
+                  "whole unmasked tile (the attention model writes its own "
+                  "records)"}},
       .param_bytes = kStreamRecordBytes,
       .encode_params = EncodeParams,
       // q and its record on the core's first stream; the key tiles on the
@@ -148,7 +149,9 @@ const KernelSpec& Spec() {
       .reference = Reference,
       .cpu = Cpu,
       .cpu_quantum = kStreamLanes,
-      .default_max_batch = 64,
+      // Buffers hold the most steps a run can take (64 per unit, 8 MB for
+      // 16 units): 4 rounds, each up to 64 x 4 key tiles.
+      .default_max_batch = 16,
       .internal = true,
       .steps_of = StepsOf,
       .max_steps = kStreamMaxSteps,

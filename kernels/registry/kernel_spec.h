@@ -147,7 +147,7 @@ struct Golden {
   // the parameter plane of `inputs` holds, so that a client can send the
   // golden over the wire (npukctl health --deep). Empty means the defaults;
   // always empty for an internal kernel, whose golden records may differ
-  // per item (attention_pair's masks).
+  // per item (attention_stream's masks).
   std::vector<ParamValue> params;
 };
 

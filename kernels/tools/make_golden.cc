@@ -7,9 +7,9 @@
 //
 // Inputs come from a fixed xorshift generator: a kernel with a recipe
 // below gets signals chosen to exercise its math (mel: speech-like frames,
-// tones, noise, clipping; attention and attention_pair: Gaussian q, k, v at
-// realistic scales, the pairs with different masks); any other kernel gets
-// 4 items of seeded uniform bytes in every input tensor and its default
+// tones, noise, clipping; attention and attention_stream: Gaussian q, k, v at
+// realistic scales, the stream units with different masks); any other kernel
+// gets 4 items of seeded uniform bytes in every input tensor and its default
 // parameters. Outputs are what the kernel's
 // reference gives, checked against its CPU path and for all-zero items
 // (which the zero guard would reject). A rerun on the same platform writes
@@ -78,7 +78,7 @@ class Rng {
 // A kernel's golden inputs: one plane per input tensor (declaration
 // order), items after items, and the parameter values every item carries
 // (empty = the declared defaults). A recipe whose items carry different
-// records (attention_pair's masks) writes the parameter plane itself, as
+// records (attention_stream's masks) writes the parameter plane itself, as
 // the last plane, and leaves the values empty.
 struct Inputs {
   size_t items = 0;
@@ -199,42 +199,6 @@ Inputs AttentionRecipe() {
   return p;
 }
 
-// attention_pair: 4 pairs of Gaussian q, k, v quantised with one scale s,
-// score_scale = s^2 / 8 as attention's recipe,
-// each with the record of a different place in a sequence: a whole tile
-// {64, 64, 64}, a causal diagonal tile (row r sees keys 0..r: diag 1), the
-// partial last key tile of a sequence (37 keys, k and v zero beyond) and
-// the one query row of a decoder step (q zero beyond it). Records: {mult,
-// shift, rows, keys, diag, 0}.
-Inputs AttentionPairRecipe() {
-  constexpr int kPairs = kQkvItems;
-  constexpr int32_t kRecord[kPairs][3] = {
-      {64, 64, 64}, {64, 64, 1}, {64, 37, 64}, {1, 64, 64}};
-  double s = 0;
-  const std::vector<double> x = GaussianQkv(0x61747070, &s);
-  const npuk::ScoreScale scale = npuk::QuantizeScoreScale(s * s / 8.0);
-  Inputs p{kPairs, std::vector<Bytes>(4), {}};
-  for (size_t i = 0; i < x.size(); ++i) {
-    const int pair = static_cast<int>(i / (3 * kMatrix));
-    const size_t tensor = (i % (3 * kMatrix)) / kMatrix;
-    const int row = static_cast<int>(i % kMatrix) / 64;
-    const int32_t valid = tensor == 0 ? kRecord[pair][0] : kRecord[pair][1];
-    const double q = row < valid ? std::nearbyint(x[i] / s) : 0.0;
-    p.planes[tensor].push_back(static_cast<uint8_t>(static_cast<int8_t>(q)));
-  }
-  for (const auto& r : kRecord) {
-    const int32_t words[6] = {
-        scale.multiplier, scale.shift, r[0], r[1], r[2], 0};
-    for (int32_t w : words) {
-      for (int b = 0; b < 4; ++b) {
-        p.planes[3].push_back(
-            static_cast<uint8_t>(static_cast<uint32_t>(w) >> (8 * b)));
-      }
-    }
-  }
-  return p;
-}
-
 // attention_stream: the 4 units (one round) of 2 heads of causal attention,
 // lq = 100 queries over lk = 150 keys, Gaussian q, k, v quantised with one
 // scale s, score_scale = s^2 / 8 and output scale 0.5: whole and partial
@@ -260,16 +224,15 @@ Inputs AttentionStreamRecipe() {
   }
   const size_t q_size = static_cast<size_t>(kHeads) * kLq * 64;
   const size_t k_size = static_cast<size_t>(kHeads) * kLk * 64;
-  const npuk::stream::Problem problem{
-      q8.data(),
-      q8.data() + q_size,
-      q8.data() + q_size + k_size,
-      kHeads,
-      kLq,
-      kLk,
-      true,
-      npuk::QuantizeScoreScale(s * s / 8.0),
-      npuk::online::QuantizeOutputScale(0.5)};
+  const npuk::stream::Problem problem{q8.data(),
+                                      q8.data() + q_size,
+                                      q8.data() + q_size + k_size,
+                                      kHeads,
+                                      kLq,
+                                      kLk,
+                                      true,
+                                      npuk::QuantizeScoreScale(s * s / 8.0),
+                                      npuk::online::QuantizeOutputScale(0.5)};
   const size_t units = npuk::stream::UnitCount(problem);
   Inputs p{npuk::stream::UnitItems(units), std::vector<Bytes>(3), {}};
   p.planes[0].resize(p.items * npuk::kStreamMatrixBytes);
@@ -329,8 +292,7 @@ std::vector<Bytes> PlanesFor(const KernelSpec& spec, size_t* items,
   // mel128 runs the same frames through Whisper large-v3's filterbank.
   Inputs p = spec.name == "mel" || spec.name == "mel128"           ? MelRecipe()
              : spec.name == "mel_pcm" || spec.name == "mel128_pcm" ? PcmRecipe()
-             : spec.name == "attention"      ? AttentionRecipe()
-             : spec.name == "attention_pair" ? AttentionPairRecipe()
+             : spec.name == "attention"        ? AttentionRecipe()
              : spec.name == "attention_stream" ? AttentionStreamRecipe()
                                                : GenericRecipe(spec);
   *params = p.params;
@@ -395,10 +357,9 @@ bool Generate(const KernelSpec& spec, const fs::path& kernels_dir) {
   }
   const std::vector<std::span<const uint8_t>> planes(owned.begin(),
                                                      owned.end());
-  if (spec.is_stepped() &&
-      (items % spec.step_lanes() != 0 ||
-       owned[spec.stepped_plane()].size() !=
-           npuk::StepSpanOfPlanes(spec, planes, items))) {
+  if (spec.is_stepped() && (items % spec.step_lanes() != 0 ||
+                            owned[spec.stepped_plane()].size() !=
+                                npuk::StepSpanOfPlanes(spec, planes, items))) {
     std::fprintf(stderr,
                  "%s: the stepped plane has %zu bytes, its records give %zu "
                  "(in whole rounds of %zu items)\n",

@@ -16,8 +16,6 @@
 #include "kernels/attention/attention_kernel_vec.h"
 #include "kernels/attention/attention_seq.h"
 #include "kernels/attention/attention_seq_vec.h"
-#include "kernels/attention_pair/attention_pair_kernel.h"
-#include "kernels/attention_pair/attention_pair_vec.h"
 #include "kernels/common/mel_fft.h"
 #include "kernels/common/mel_tables.h"
 #include "kernels/common/online_softmax.h"
@@ -300,10 +298,11 @@ OpCounts CountScalarAttention() {
   return o;
 }
 
-// attention_pair_kernel.cc's attention_pair_64x64 on a whole unmasked tile
-// (every row sees every key: the most work), loop by loop: the sequence
-// attention's portable row code (attention_seq_impl.inc, PairPartials).
-OpCounts CountScalarAttentionPair() {
+// One key tile of the sequence attention's portable row code on a whole
+// unmasked tile (every row sees every key: the most work), loop by loop:
+// the limits, PrepareTile, and per row the scores, the exponentials, the
+// probabilities and P v (attention_seq_rows.inc), before the row's fold.
+OpCounts CountScalarKeyTile() {
   constexpr uint64_t n = 64, d = 64;
   OpCounts o;
   // limits: compare with rows, clamp diag, add, min, clamp (~8), store
@@ -399,21 +398,60 @@ Profile CountVectorAttention() {
   return p;
 }
 
-// One whole unmasked pair through attention_pair_vec: the sequence
-// attention's begin and one full step, then the store of the partials.
-Profile CountVectorAttentionPair() {
-  const std::vector<int8_t> qkv = RandomInt8(kAttentionPairInBytes, 4);
-  std::vector<int32_t> out(kAttentionPairOutWords);
-  const ScoreScale scale = QuantizeScoreScale(0.125);
-  const AttentionPairRecord record{scale.multiplier,   scale.shift,
-                                   kAttentionPairTile, kAttentionPairTile,
-                                   kAttentionPairTile, 0};
-  Profile p;
-  {
-    CountScope scope(&p);
-    attention_vec::AttentionPairVec(qkv.data(), record, out.data());
+// attention_stream's unit on the vector kernel (attention_seq_vec_begin,
+// _step per key tile, _end): a whole unmasked query tile over one and over
+// two key tiles; the difference is one step, the rest the unit's own cost.
+void CountVectorAttentionStream(double* per_unit, double* per_step) {
+  constexpr int kD = 64;
+  double cycles[2];
+  for (int tiles = 1; tiles <= 2; ++tiles) {
+    const int lk = 64 * tiles;
+    const std::vector<int8_t> q = RandomInt8(64 * kD, 5);
+    const std::vector<int8_t> k = RandomInt8(static_cast<size_t>(lk) * kD, 6);
+    const std::vector<int8_t> v = RandomInt8(static_cast<size_t>(lk) * kD, 7);
+    std::vector<int8_t> out(q.size());
+    const SeqAttentionArgs args{
+        .q = q.data(),
+        .k = k.data(),
+        .v = v.data(),
+        .out = out.data(),
+        .n = 1,
+        .lq = 64,
+        .lk = lk,
+        .causal = false,
+        .score_scale = QuantizeScoreScale(0.125),
+        .output_scale = online::QuantizeOutputScale(1.0)};
+    Profile p;
+    {
+      CountScope scope(&p);
+      attention_vec::AttentionSeqVec(args, 0, 1);
+    }
+    cycles[tiles - 1] = ProfileCycles(p);
   }
-  return p;
+  *per_step = cycles[1] - cycles[0];
+  *per_unit = cycles[0] - *per_step;
+}
+
+// attention_stream_kernel.cc's attention_stream_step on the scalar unit: a
+// full step is one key tile's loops (CountScalarKeyTile) plus the fold of each
+// row into the resident state, MixWeights (two 64-bit products) and MixValue
+// per value (two 64-bit products, which AIE2 emulates, a rounding shift and a
+// store). The unit's own cost is the output stage: OutputValue per value (one
+// 64-bit product, round, clamp).
+void CountScalarAttentionStream(double* per_unit, double* per_step) {
+  constexpr uint64_t n = 64, d = 64;
+  OpCounts step = CountScalarKeyTile();
+  step.muldi3 += n * 2;
+  step.scalar += n * 30;
+  step.muldi3 += n * d * 2;
+  step.scalar += n * d * 6;
+  step.scalar_mem += n * d * 3;
+  OpCounts unit;
+  unit.muldi3 += n * d;
+  unit.scalar += n * d * 6 + n * 4;
+  unit.scalar_mem += n * d * 2;
+  *per_step = RegionCycles(step);
+  *per_unit = RegionCycles(unit);
 }
 
 Profile CountVectorPassthrough() {
@@ -451,9 +489,14 @@ KernelCost Compute(std::string_view name, Variant variant) {
   } else if (name == "attention") {
     p = variant == Variant::kVector ? CountVectorAttention()
                                     : OneRegion(CountScalarAttention());
-  } else if (name == "attention_pair") {
-    p = vector ? CountVectorAttentionPair()
-               : OneRegion(CountScalarAttentionPair());
+  } else if (name == "attention_stream") {
+    if (vector) {
+      CountVectorAttentionStream(&c.cycles_per_call, &c.cycles_per_step);
+    } else {
+      CountScalarAttentionStream(&c.cycles_per_call, &c.cycles_per_step);
+    }
+    c.known = true;
+    return c;
   } else if (name == "passthrough") {
     p = variant == Variant::kVector ? CountVectorPassthrough()
                                     : OneRegion(CountScalarPassthrough());
@@ -477,6 +520,13 @@ KernelCost CostOf(std::string_view name, Variant variant) {
   if (it == cache->end())
     it = cache->emplace(key, Compute(name, variant)).first;
   return it->second;
+}
+
+double StepCycles(const KernelCost& cost, uint64_t rounds,
+                  uint64_t round_steps) {
+  if (!cost.known) return 0;
+  return static_cast<double>(round_steps) * cost.cycles_per_step +
+         static_cast<double>(rounds) * cost.cycles_per_call;
 }
 
 double CoreCycles(const KernelCost& cost, uint64_t items, int cores) {

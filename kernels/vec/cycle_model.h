@@ -94,6 +94,10 @@ struct KernelCost {
   bool known = false;
   double cycles_per_call = 0;
   int items_per_call = 1;
+  // A stepped kernel (attention_stream): cycles_per_call is what a unit
+  // costs besides its steps (the state cleared, the output stage), and each
+  // key-tile step of it costs cycles_per_step more (StepCycles).
+  double cycles_per_step = 0;
 };
 
 // The registered kernel `name` (mel, attention, passthrough, ...) priced
@@ -107,6 +111,12 @@ KernelCost CostOf(std::string_view name, Variant variant);
 // Cycles for `items` items split over `cores` cores (each core runs
 // ceil(items / cores) items, in whole calls).
 double CoreCycles(const KernelCost& cost, uint64_t items, int cores);
+
+// A stepped kernel's run: `rounds` rounds of one unit per core, taking
+// `round_steps` steps in all (every core of a round runs the round's
+// steps): round_steps * cycles_per_step + rounds * cycles_per_call.
+double StepCycles(const KernelCost& cost, uint64_t rounds,
+                  uint64_t round_steps);
 
 // Attention over whole sequences on its vector kernel (kernels/attention/
 // attention_seq_vec.h), which no NPU design runs yet: the modelled core

@@ -158,26 +158,31 @@ TEST(CycleModelTest, VectorMelIsPricedBelowScalarMel) {
   EXPECT_FALSE(CostOf("no-such-kernel", Variant::kVector).known);
 }
 
-// attention_pair's vector price is one full sequence step with its record
-// decoding and the scalar store of the partials instead of the output
-// stage: above a one-tile sequence unit (begin, step, end) by at most the
-// store; its scalar price is the tile kernel's loops plus the pair's
-// copies and masks, within a few percent of them.
-TEST(CycleModelTest, AttentionPairIsOneStepAndItsStore) {
-  const KernelCost vec = CostOf("attention_pair", Variant::kVector);
-  const KernelCost scalar = CostOf("attention_pair", Variant::kScalar);
+// attention_stream's price: a unit over t key tiles costs the unit's own
+// part plus t steps. On the vector kernel, one step and one part equal a
+// one-tile sequence unit of ModelSeqAttention (the same host face counted);
+// on the scalar unit a step is above the tile kernel's loops (the fold's
+// 64-bit products come on top) and the output stage is a small part of it.
+// StepCycles prices a run: every core of a round runs the round's steps.
+TEST(CycleModelTest, AttentionStreamIsStepsPlusTheUnit) {
+  const KernelCost vec = CostOf("attention_stream", Variant::kVector);
+  const KernelCost scalar = CostOf("attention_stream", Variant::kScalar);
   ASSERT_TRUE(vec.known);
   ASSERT_TRUE(scalar.known);
   const double unit = ModelSeqAttention(1, 64, 64, false, 1, 8e9).core_cycles;
   const double tile = CostOf("attention", Variant::kScalar).cycles_per_call;
   std::printf(
-      "attention_pair cycles/pair: vector %.0f (one-tile sequence unit %.0f), "
-      "scalar %.0f (tile kernel %.0f)\n",
-      vec.cycles_per_call, unit, scalar.cycles_per_call, tile);
-  EXPECT_GT(vec.cycles_per_call, unit);
-  EXPECT_LT(vec.cycles_per_call, unit + 64 * 66 + 64 * 8 + 1000);
-  EXPECT_GT(scalar.cycles_per_call, tile);
-  EXPECT_LT(scalar.cycles_per_call, 1.05 * tile);
+      "attention_stream cycles: vector %.0f per step + %.0f per unit "
+      "(one-tile unit %.0f), scalar %.0f per step + %.0f per unit (tile "
+      "kernel %.0f)\n",
+      vec.cycles_per_step, vec.cycles_per_call, unit, scalar.cycles_per_step,
+      scalar.cycles_per_call, tile);
+  EXPECT_NEAR(vec.cycles_per_step + vec.cycles_per_call, unit, 1.0);
+  EXPECT_GT(vec.cycles_per_step, 10 * vec.cycles_per_call);
+  EXPECT_GT(scalar.cycles_per_step, tile);
+  EXPECT_LT(scalar.cycles_per_call, 0.1 * scalar.cycles_per_step);
+  EXPECT_DOUBLE_EQ(StepCycles(vec, 3, 24),
+                   24 * vec.cycles_per_step + 3 * vec.cycles_per_call);
 }
 
 }  // namespace

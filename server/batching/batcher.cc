@@ -53,13 +53,32 @@ absl::Status Batcher::CheckPlanes(const InferTask& task) const {
         kernel_.inputs.size(), " tensors",
         kernel_.param_bytes > 0 ? " and the parameter record" : "", ")"));
   }
+  if (kernel_.is_stepped() && task.items % kernel_.step_lanes() != 0) {
+    return absl::InternalError(absl::StrCat(
+        kernel_.name, " takes its items in rounds of ", kernel_.step_lanes(),
+        "; a task of ", task.items, " is not whole rounds"));
+  }
   for (size_t p = 0; p < task.inputs.size(); ++p) {
+    if (p == kernel_.stepped_plane()) continue;  // below, from the records
     const size_t want = kernel_.plane_span(p, task.items);
     if (task.inputs[p].size() != want) {
       return absl::InvalidArgumentError(
           absl::StrCat("input plane ", p, " of model ", kernel_.name, " is ",
                        task.inputs[p].size(), " bytes; ", task.items, " ",
                        kernel_.units, " need ", want));
+    }
+  }
+  if (kernel_.is_stepped()) {
+    const std::vector<std::span<const uint8_t>> planes(task.inputs.begin(),
+                                                       task.inputs.end());
+    const size_t p = kernel_.stepped_plane();
+    const size_t want = StepSpanOfPlanes(kernel_, planes, task.items);
+    if (task.inputs[p].size() < want ||
+        task.inputs[p].size() > kernel_.plane_span(p, task.items)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input plane ", p, " of model ", kernel_.name, " is ",
+                       task.inputs[p].size(), " bytes; the records of its ",
+                       task.items, " ", kernel_.units, " take ", want));
     }
   }
   return absl::OkStatus();
@@ -228,18 +247,22 @@ void Batcher::RunBatch(Executor* executor,
   std::vector<size_t> first(batch.size());
   size_t items = 0;
   size_t user_items = 0;
+  // A stepped argument's tasks sit back to back by their steps.
+  size_t step_bytes = 0;
   for (size_t t = 0; t < batch.size(); ++t) {
     const InferTask& task = *batch[t];
     if (t > 0) items += pad_items_;
     first[t] = items;
     planes.assign(task.inputs.begin(), task.inputs.end());
     for (size_t arg = 0; arg < kernel_.device_args.size(); ++arg) {
-      uint8_t* dest =
-          executor->input(arg).data() + items * kernel_.arg_bytes(arg);
+      const bool stepped = arg == kernel_.stepped_arg();
+      uint8_t* dest = executor->input(arg).data() +
+                      (stepped ? step_bytes : items * kernel_.arg_bytes(arg));
       GatherArg(kernel_, arg, planes, 0, task.items, dest);
+      if (stepped) step_bytes += StepSpanOfPlanes(kernel_, planes, task.items);
     }
     items += task.items;
-    if (!task.canary) user_items += task.items;
+    if (!task.canary) user_items += task.items - task.padding_items;
   }
 
   absl::Status status = executor->Run(items);

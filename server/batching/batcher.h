@@ -41,8 +41,13 @@ struct TaskTiming {
 // batcher gathers them into the executor's device arguments.
 struct InferTask {
   size_t items = 0;
+  // Of those, the last `padding_items` only fill a round of a stepped
+  // kernel (attention_stream's empty units): run, not counted in the
+  // statistics.
+  size_t padding_items = 0;
   // kernel.plane_count() spans of kernel.plane_span(p, items) bytes
-  // (items * plane_bytes(p), plus a windowed input's halo).
+  // (items * plane_bytes(p), plus a windowed input's halo; a stepped
+  // plane: the steps its records give, StepSpanOfPlanes).
   std::vector<absl::Span<const uint8_t>> inputs;
   // items * kernel.output_bytes(), filled before `done`; or nullptr: then
   // `done` reads the results in place (TaskTiming::output), saving a copy.

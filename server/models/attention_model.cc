@@ -10,11 +10,11 @@
 #include "absl/synchronization/mutex.h"
 #include "kernels/attention/attention_seq.h"
 #include "kernels/attention/attention_seq_request.h"
+#include "kernels/attention_stream/attention_stream_units.h"
 #include "kernels/common/online_softmax.h"
 #include "kernels/common/score_scale.h"
 #include "server/common/reserved_parameters.h"
 #include "server/common/status_macros.h"
-#include "server/models/attention_pairs.h"
 #include "server/rpc/tensor_mapping.h"
 
 namespace npuk {
@@ -168,24 +168,20 @@ absl::StatusOr<Inputs> ReadInputs(const ModelInferRequest& request) {
   return in;
 }
 
-// One run's worth of a request's pairs and their buffers.
+// One run's worth of a request's units and their buffers.
 struct Piece {
   size_t index = 0;
-  attnpair::Pair first;
-  size_t items = 0;
-  std::vector<uint8_t> q, k, v;  // the kernel's three tile planes
-  std::vector<uint8_t> records;
-  // Its run's results, copied only when it came back before the piece
-  // ahead of it (else folded in place).
-  std::vector<uint8_t> partials;
+  size_t first = 0;  // unit
+  size_t units = 0;
+  size_t items = 0;  // whole rounds: units and the empty ones padding them
+  std::vector<uint8_t> q, kv, records;  // the kernel's planes
 };
 
 }  // namespace
 
-// Pieces' buffers, reused across pieces and requests: a fresh piece of 256
-// pairs is 3.2 MB of new pages to fault in and zero (7.5 MB when it still
-// held its partials: then a quarter of a 1500-token request's time on the
-// cpu backend). A piece goes back
+// Pieces' buffers, reused across pieces and requests: a fresh piece of 16
+// units of a 1500-token request is 3.2 MB of key tiles, new pages to fault
+// in and zero. A piece goes back
 // when its last holder drops it; at most `keep` wait idle, the others are
 // freed.
 class AttentionPiecePool
@@ -223,9 +219,9 @@ class AttentionPiecePool
 namespace {
 
 // One sequence request in flight. Pieces are built (and submitted) in
-// request order, a few at a time, and combined strictly in that order; a
-// piece that finishes early waits in `ready`. The job answers once: when
-// every piece is combined, or when one failed and none is still out.
+// request order, a few at a time; each writes its units' rows of the
+// output when it comes back, in whatever order. The job answers once: when
+// every piece is in, or when one failed and none is still out.
 class Job : public std::enable_shared_from_this<Job> {
  public:
   ModelInferResponse* response = nullptr;
@@ -239,9 +235,10 @@ class Job : public std::enable_shared_from_this<Job> {
   std::shared_ptr<std::atomic<bool>> cancelled;
   size_t window = 1;
   Inputs inputs;
-  attnpair::Problem problem{};
-  size_t pairs = 0;
-  size_t per_run = 1;
+  stream::Problem problem{};
+  size_t units = 0;
+  size_t pairs = 0;    // the key tiles the units take: the cost
+  size_t per_run = 4;  // units per piece, whole rounds
   size_t pieces = 0;
 
   // Builds and submits pieces until `window` are out. Not under mu.
@@ -272,32 +269,27 @@ class Job : public std::enable_shared_from_this<Job> {
   std::shared_ptr<Piece> BuildLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::shared_ptr<Piece> piece = pool->Take();
     piece->index = built_++;
-    piece->first = cursor_;
-    piece->items = std::min(per_run, pairs - piece->index * per_run);
-    for (auto* plane : {&piece->q, &piece->k, &piece->v}) {
-      plane->resize(piece->items * attnpair::kTileBytes);
-    }
-    piece->records.resize(piece->items * attnpair::kRecordBytes);
-    for (size_t i = 0; i < piece->items; ++i) {
-      const size_t at = i * attnpair::kTileBytes;
-      attnpair::WritePair(problem, cursor_, piece->q.data() + at,
-                          piece->k.data() + at, piece->v.data() + at,
-                          piece->records.data() + i * attnpair::kRecordBytes);
-      attnpair::Next(problem, &cursor_);
-    }
+    piece->first = piece->index * per_run;
+    piece->units = std::min(per_run, units - piece->first);
+    piece->items = stream::UnitItems(piece->units);
+    piece->q.resize(piece->items * kStreamMatrixBytes);
+    piece->records.resize(piece->items * kStreamRecordBytes);
+    piece->kv.resize(
+        stream::UnitStepBytes(problem, piece->first, piece->units));
+    stream::WriteUnits(problem, piece->first, piece->units, piece->q.data(),
+                       piece->records.data(), piece->kv.data());
     return piece;
   }
 
   absl::Status Submit(const std::shared_ptr<Piece>& piece) {
     auto task = std::make_unique<InferTask>();
     task->items = piece->items;
+    task->padding_items = piece->items - piece->units;
     task->inputs = {absl::Span<const uint8_t>(piece->q),
-                    absl::Span<const uint8_t>(piece->k),
-                    absl::Span<const uint8_t>(piece->v),
+                    absl::Span<const uint8_t>(piece->kv),
                     absl::Span<const uint8_t>(piece->records)};
-    // No output buffer: Finished folds the partials where the run left
-    // them (TaskTiming::output) and copies them only for a piece that came
-    // back before the one ahead of it.
+    // No output buffer: Finished copies the units' rows from where the run
+    // left them (TaskTiming::output).
     task->output = nullptr;
     task->deadline = deadline;
     task->cancelled = cancelled;
@@ -327,25 +319,23 @@ class Job : public std::enable_shared_from_this<Job> {
       if (!status.ok()) {
         if (error_.ok()) error_ = status;
       } else if (piece != nullptr) {
-        const absl::Span<const uint8_t> partials =
+        const absl::Span<const uint8_t> results =
             t != nullptr ? t->output : absl::Span<const uint8_t>();
-        if (partials.size() != piece->items * attnpair::kOutBytes) {
+        if (results.size() != piece->items * kStreamMatrixBytes) {
           if (error_.ok()) {
             error_ = absl::InternalError(absl::StrCat(
-                "attention: a run of attention_pair returned ", partials.size(),
-                " bytes of partials for ", piece->items,
-                " pairs; this is a bug in npukd, please report it"));
+                "attention: a run of attention_stream returned ",
+                results.size(), " bytes for ", piece->items,
+                " query tiles; this is a bug in npukd, please report it"));
           }
-        } else if (piece->index == combined_) {
-          CombinePieceLocked(*piece, partials.data());
-          CombineReadyLocked();
         } else {
-          piece->partials.assign(partials.begin(), partials.end());
-          ready_.emplace(piece->index, std::move(piece));
+          stream::ReadUnits(problem, piece->first, piece->units, results.data(),
+                            reinterpret_cast<int8_t*>(out()));
+          ++done_;
         }
       }
       if (!answered_ &&
-          ((!error_.ok() && in_flight_ == 0) || combined_ == pieces)) {
+          ((!error_.ok() && in_flight_ == 0) || done_ == pieces)) {
         answered_ = true;
         answer = true;
       }
@@ -353,29 +343,6 @@ class Job : public std::enable_shared_from_this<Job> {
     }
     if (answer) Answer();
     if (more) Launch();
-  }
-
-  // Folds piece `p` (the next in request order) from `partials`.
-  void CombinePieceLocked(const Piece& p, const uint8_t* partials)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!combiner_.has_value()) {
-      combiner_.emplace(problem, reinterpret_cast<int8_t*>(out()));
-    }
-    attnpair::Pair at = p.first;
-    for (size_t i = 0; i < p.items; ++i) {
-      combiner_->Take(at, partials + i * attnpair::kOutBytes);
-      attnpair::Next(problem, &at);
-    }
-    ++combined_;
-  }
-
-  // Folds the pieces that came back early, while the next one is there.
-  void CombineReadyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (auto it = ready_.find(combined_); it != ready_.end();
-         it = ready_.find(combined_)) {
-      CombinePieceLocked(*it->second, it->second->partials.data());
-      ready_.erase(it);
-    }
   }
 
   uint8_t* out() {
@@ -416,11 +383,8 @@ class Job : public std::enable_shared_from_this<Job> {
 
   absl::Mutex mu_;
   size_t built_ ABSL_GUARDED_BY(mu_) = 0;
-  attnpair::Pair cursor_ ABSL_GUARDED_BY(mu_);
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t combined_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<size_t, std::shared_ptr<Piece>> ready_ ABSL_GUARDED_BY(mu_);
-  std::optional<attnpair::Combiner> combiner_ ABSL_GUARDED_BY(mu_);
+  size_t done_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration queue_ ABSL_GUARDED_BY(mu_);    // the longest piece's wait
@@ -432,10 +396,10 @@ class Job : public std::enable_shared_from_this<Job> {
 }  // namespace
 
 AttentionModel::AttentionModel(AttentionModelOptions options, Batcher* tiles,
-                               Batcher* pairs, ModelStats* stats)
+                               Batcher* units, ModelStats* stats)
     : options_(std::move(options)),
       tiles_(tiles),
-      pairs_(pairs),
+      units_(units),
       stats_(stats),
       pieces_(std::make_shared<AttentionPiecePool>(
           std::max<size_t>(1, options_.pieces_in_flight))) {}
@@ -444,12 +408,12 @@ AttentionModel::~AttentionModel() = default;
 
 std::vector<std::string> AttentionModel::kernels() const {
   std::vector<std::string> names = {tiles_->kernel().name};
-  if (pairs_ != nullptr) names.push_back(pairs_->kernel().name);
+  if (units_ != nullptr) names.push_back(units_->kernel().name);
   return names;
 }
 
 size_t AttentionModel::pending() const {
-  return tiles_->pending() + (pairs_ != nullptr ? pairs_->pending() : 0);
+  return tiles_->pending() + (units_ != nullptr ? units_->pending() : 0);
 }
 
 bool AttentionModel::TakesRequest(const ModelInferRequest& request) const {
@@ -488,11 +452,11 @@ void AttentionModel::Infer(const ModelInferRequest& request,
       inputs->dims[0], inputs->dims[1], inputs->dims[2], params->score_scale,
       params->output_scale, params->causal);
   if (!shape.ok()) return refuse(shape.status());
-  if (pairs_ == nullptr) {
+  if (units_ == nullptr) {
     return refuse(absl::FailedPreconditionError(absl::StrCat(
         "attention: this server serves only [N, 64, 64] tiles with the "
-        "default output_scale and causal=false: kernel attention_pair, which "
-        "runs sequences, is disabled in its config; enable it, or send "
+        "default output_scale and causal=false: kernel attention_stream, "
+        "which runs sequences, is disabled in its config; enable it, or send "
         "[N, 64, 64] tiles of at most ",
         tiles_->options().max_batch_items, " per request")));
   }
@@ -504,7 +468,7 @@ void AttentionModel::Infer(const ModelInferRequest& request,
   job->response = response;
   job->finish = std::move(finish);
   job->stats = stats_;
-  job->batcher = pairs_;
+  job->batcher = units_;
   job->pool = pieces_;
   job->backend = options_.backend;
   job->start = start;
@@ -512,7 +476,7 @@ void AttentionModel::Infer(const ModelInferRequest& request,
   job->cancelled = std::move(cancelled);
   job->window = std::max<size_t>(1, options_.pieces_in_flight);
   job->inputs = *std::move(inputs);
-  job->problem = attnpair::Problem{
+  job->problem = stream::Problem{
       .q = job->inputs.data[0],
       .k = job->inputs.data[1],
       .v = job->inputs.data[2],
@@ -522,9 +486,14 @@ void AttentionModel::Infer(const ModelInferRequest& request,
       .causal = shape->causal,
       .score_scale = QuantizeScoreScale(params->score_scale),
       .output_scale = online::QuantizeOutputScale(params->output_scale)};
-  job->pairs = attnpair::PairCount(job->problem);
-  job->per_run = pairs_->options().max_batch_items;
-  job->pieces = (job->pairs + job->per_run - 1) / job->per_run;
+  job->units = stream::UnitCount(job->problem);
+  job->pairs = static_cast<size_t>(shape->n) *
+               SeqTilePairs(shape->lq, shape->lk, shape->causal);
+  // Whole rounds per piece (a run of the stream kernel is whole rounds).
+  const size_t lanes = units_->kernel().step_lanes();
+  job->per_run =
+      std::max(lanes, units_->options().max_batch_items / lanes * lanes);
+  job->pieces = (job->units + job->per_run - 1) / job->per_run;
 
   response->set_model_name(tiles_->kernel().name);
   response->set_model_version("1");
@@ -603,14 +572,15 @@ void AttentionModel::Config(inference::ModelConfig* c) const {
       "request parameter (bool), default false: query i sees keys j <= i + "
       "Lk - Lq (a decoder with a key/value cache); needs Lq <= Lk");
   params["unit"].set_string_value(
-      "runs and statistics count tile pairs (one 64-query tile against one "
-      "64-key tile); a [N, 64, 64] request is N pairs");
+      "runs and statistics count query tiles (64 queries of one head against "
+      "every key tile they see, on one core); a [N, 64, 64] request is N; "
+      "the response's tile_pairs is the (query tile, key tile) pairs taken");
   std::string kernels =
       absl::StrCat(tiles_->kernel().name, " (",
                    tiles_->options().max_batch_items, " tiles per run)");
-  if (pairs_ != nullptr) {
-    absl::StrAppend(&kernels, ", ", pairs_->kernel().name, " (",
-                    pairs_->options().max_batch_items, " pairs per run)");
+  if (units_ != nullptr) {
+    absl::StrAppend(&kernels, ", ", units_->kernel().name, " (",
+                    units_->options().max_batch_items, " query tiles per run)");
   }
   params["kernels"].set_string_value(kernels);
 }

@@ -12,15 +12,17 @@
 // Plain tile requests (every input [N, 64, 64], neither output_scale nor
 // causal sent, N within the tile kernel's max_batch_frames) go to the tile
 // kernel `attention` as before (TakesRequest false): same bytes, same runs.
-// Everything else is cut into (query tile, key tile) pairs for the internal
-// kernel `attention_pair`, whose items return each row's online-softmax
-// partials; the host combines them in key order with online::MixWeights and
-// MixValue and rounds with OutputValue (kernels/common/online_softmax.h),
-// which is seq::AttentionSeqReference's recurrence: the same bytes on every
-// backend. Pairs of different requests share device runs; a request's pairs
-// go out in pieces of at most one run, a few pieces in flight at a time, so
-// its staging memory stays bounded whatever its length. Runs, batch sizes
-// and statistics count tile pairs (a tile request's tile is one pair).
+// Everything else is cut into query tiles ("units") for the internal kernel
+// `attention_stream` (kernels/attention_stream/attention_stream_units.h):
+// each unit is one head's 64 queries against every key tile they see,
+// streamed past one NPU core that keeps the unit's online-softmax state
+// (seq::AttentionSeqReference's recurrence, so the same bytes on every
+// backend) and returns its final int8 rows. Units of different requests
+// share device runs; a request's units go out in pieces of at most one run
+// (whole rounds of 4), a few pieces in flight at a time, so its staging
+// memory stays bounded whatever its length. Runs, batch sizes and
+// statistics count query tiles (a tile request's tile is one); responses
+// also give tile_pairs, the (query tile, key tile) pairs the units took.
 #ifndef NPUK_SERVER_MODELS_ATTENTION_MODEL_H_
 #define NPUK_SERVER_MODELS_ATTENTION_MODEL_H_
 
@@ -48,10 +50,10 @@ struct AttentionModelOptions {
 class AttentionModel final : public HostModel {
  public:
   // tiles: the batcher of the tile kernel `attention` (required; the model
-  // takes its name). pairs: the batcher of `attention_pair`, or nullptr
+  // takes its name). units: the batcher of `attention_stream`, or nullptr
   // when that kernel is disabled (then only tile requests are served).
   // `stats` observes both batchers; none are owned.
-  AttentionModel(AttentionModelOptions options, Batcher* tiles, Batcher* pairs,
+  AttentionModel(AttentionModelOptions options, Batcher* tiles, Batcher* units,
                  ModelStats* stats);
   ~AttentionModel() override;
 
@@ -69,7 +71,7 @@ class AttentionModel final : public HostModel {
  private:
   const AttentionModelOptions options_;
   Batcher* const tiles_;
-  Batcher* const pairs_;
+  Batcher* const units_;
   ModelStats* const stats_;
   // Reused staging buffers of the pieces (at most pieces_in_flight idle).
   const std::shared_ptr<AttentionPiecePool> pieces_;

@@ -130,6 +130,7 @@ TEST_P(AttentionModelTest, SequencesAreTheReferencesBytes) {
   auto stub = d.stub();
   std::mt19937 rng(15);
   size_t pairs = 0;
+  size_t units = 0;
   for (const Shape& s : Shapes()) {
     SCOPED_TRACE(absl::StrCat(s.n, " x ", s.lq, " x ", s.lk,
                               s.causal ? " causal" : "", " os ",
@@ -148,15 +149,16 @@ TEST_P(AttentionModelTest, SequencesAreTheReferencesBytes) {
               static_cast<int64_t>(want));
     EXPECT_EQ(resp.parameters().at("backend").string_param(), GetParam());
     pairs += want;
+    units += static_cast<size_t>(s.n) * SeqTiles(s.lq);
   }
-  // Statistics count tile pairs.
-  EXPECT_EQ(Stats(*stub, "attention").inference_count(), pairs);
+  // Statistics count query tiles.
+  EXPECT_EQ(Stats(*stub, "attention").inference_count(), units);
 }
 
 // A mixed batch: several requests of different lengths at once share the
-// pair kernel's runs, each still exact.
+// stream kernel's runs, each still exact.
 TEST_P(AttentionModelTest, ConcurrentRequestsOfDifferentLengthsShareRuns) {
-  DaemonProcess d(Args({"--max_queue_delay_us=attention_pair:20000"}));
+  DaemonProcess d(Args({"--max_queue_delay_us=attention_stream:20000"}));
   std::mt19937 rng(16);
   std::vector<Case> cases;
   for (int i = 0; i < 8; ++i) {
@@ -175,38 +177,42 @@ TEST_P(AttentionModelTest, ConcurrentRequestsOfDifferentLengthsShareRuns) {
     });
   }
   for (auto& t : threads) t.join();
-  size_t pairs = 0;
+  size_t units = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
     ASSERT_TRUE(status[i].ok()) << status[i].error_message();
     EXPECT_EQ(got[i], Expected(cases[i])) << "request " << i;
-    pairs += static_cast<size_t>(cases[i].shape.n) *
-             SeqTilePairs(cases[i].shape.lq, cases[i].shape.lk,
-                          cases[i].shape.causal);
+    units +=
+        static_cast<size_t>(cases[i].shape.n) * SeqTiles(cases[i].shape.lq);
   }
   const inference::ModelStatistics st = Stats(*d.stub(), "attention");
-  EXPECT_EQ(st.inference_count(), pairs);
-  // Fewer runs than requests' pieces would need alone: some runs were shared.
-  EXPECT_LT(st.execution_count(), cases.size() + pairs / 256 + 1);
+  EXPECT_EQ(st.inference_count(), units);
+  // Fewer runs than the requests' pieces would need alone (each at least
+  // one run of at most 16 query tiles): some runs were shared.
+  size_t alone = 0;
+  for (const Case& c : cases) {
+    alone += (static_cast<size_t>(c.shape.n) * SeqTiles(c.shape.lq) + 15) / 16;
+  }
+  EXPECT_LT(st.execution_count(), alone);
 }
 
-// One request in many small runs (pieces combined in order while several
-// are in flight, on npu-sim's two executors) gives the one-run bytes.
+// One request in many small runs (one round of 4 query tiles each, several
+// in flight, on npu-sim's two executors) gives the one-run bytes.
 TEST_P(AttentionModelTest, RequestSplitAcrossManyRunsIsExact) {
-  DaemonProcess d(Args({"--max_batch_frames=attention_pair:7"}));
+  DaemonProcess d(Args({"--max_batch_frames=attention_stream:4"}));
   std::mt19937 rng(17);
   const Case c = MakeCase(rng, {3, 300, 700, true});
   ModelInferResponse resp;
   grpc::Status st = Infer(*d.stub(), Request(c), &resp, 120000);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(resp.raw_output_contents(0), Expected(c));
-  const int64_t pairs = 3 * static_cast<int64_t>(SeqTilePairs(300, 700, true));
-  EXPECT_GE(resp.parameters().at("device_runs").int64_param(), (pairs + 6) / 7);
-  EXPECT_LE(resp.parameters().at("batch_frames").int64_param(), 7);
+  const int64_t units = 3 * static_cast<int64_t>(SeqTiles(300));
+  EXPECT_EQ(resp.parameters().at("device_runs").int64_param(), (units + 3) / 4);
+  EXPECT_LE(resp.parameters().at("batch_frames").int64_param(), 4);
 }
 
 // [N, 64, 64] without output_scale/causal is today's tile request (the
-// tile kernel's bytes and runs); with them it runs as pairs and gives the
-// same bytes.
+// tile kernel's bytes and runs); with them it runs on the stream kernel and
+// gives the same bytes.
 TEST_P(AttentionModelTest, TileRequestsKeepTheirBytesOnBothPaths) {
   DaemonProcess d(Args());
   auto stub = d.stub();
@@ -305,7 +311,7 @@ TEST_P(AttentionModelTest, MetadataAndConfigShowSequences) {
   ASSERT_TRUE(stub->ModelConfig(&ctx2, creq, &config).ok());
   EXPECT_TRUE(config.config().parameters().contains("causal"));
   EXPECT_THAT(config.config().parameters().at("kernels").string_value(),
-              HasSubstr("attention_pair"));
+              HasSubstr("attention_stream"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AttentionModelTest,

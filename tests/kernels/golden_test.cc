@@ -52,6 +52,15 @@ std::string Regenerate(const KernelSpec& spec) {
          "/kernel.cc if the change to the kernel math is intended";
 }
 
+// The bytes of golden argument a: arg_span, or for a stepped argument the
+// steps its records give.
+size_t GoldenArgBytes(const KernelSpec& spec, size_t a) {
+  if (a != spec.stepped_arg()) return spec.arg_span(a, spec.golden.items);
+  std::vector<const uint8_t*> args;
+  for (const GoldenFile& f : spec.golden.inputs) args.push_back(f.bytes.data());
+  return StepSpanOfArgs(spec, args.data(), spec.golden.items);
+}
+
 class GoldenTest : public ::testing::TestWithParam<const KernelSpec*> {};
 
 TEST_P(GoldenTest, ShapesMatchTheDeclaration) {
@@ -61,7 +70,7 @@ TEST_P(GoldenTest, ShapesMatchTheDeclaration) {
   ASSERT_EQ(g.inputs.size(), spec.device_args.size());
   for (size_t a = 0; a < g.inputs.size(); ++a) {
     EXPECT_EQ(g.inputs[a].file, "in" + std::to_string(a) + ".bin");
-    EXPECT_EQ(g.inputs[a].bytes.size(), spec.arg_span(a, g.items));
+    EXPECT_EQ(g.inputs[a].bytes.size(), GoldenArgBytes(spec, a));
   }
   EXPECT_EQ(g.output.file, "out.bin");
   EXPECT_EQ(g.output.bytes.size(), g.items * spec.output_bytes());
@@ -129,7 +138,7 @@ TEST_P(GoldenTest, PlanesRoundTripAndReferenceItemAgrees) {
   const std::vector<std::span<const uint8_t>> cviews(planes.begin(),
                                                      planes.end());
   for (size_t a = 0; a < spec.device_args.size(); ++a) {
-    std::vector<uint8_t> arg(spec.arg_span(a, items));
+    std::vector<uint8_t> arg(GoldenArgBytes(spec, a));
     GatherArg(spec, a, cviews, 0, items, arg.data());
     EXPECT_TRUE(
         std::equal(arg.begin(), arg.end(), spec.golden.inputs[a].bytes.begin()))
@@ -149,7 +158,7 @@ TEST_P(GoldenTest, PlanesRoundTripAndReferenceItemAgrees) {
 // golden.params is what a client sends to replay the golden over the wire
 // (npukctl health --deep): its encoding must be every item's record. An
 // internal kernel is not on the wire, and its items may carry records the
-// parameters cannot express (attention_pair's masks): it has none.
+// parameters cannot express (attention_stream's masks): it has none.
 TEST_P(GoldenTest, GoldenParamsEncodeToTheParameterPlane) {
   const KernelSpec& spec = *GetParam();
   if (spec.param_bytes == 0 || spec.internal) {

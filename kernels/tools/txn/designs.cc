@@ -84,6 +84,17 @@ const std::vector<uint32_t>& StandardBatchSizes() {
 
 absl::StatusOr<std::vector<uint32_t>> BuildSequence(const Design& design,
                                                     uint32_t n) {
+  return BuildSequence(design, n, UINT32_MAX, 0);
+}
+
+absl::StatusOr<std::vector<uint32_t>> BuildSequence(const Design& design,
+                                                    uint32_t n, uint32_t arg,
+                                                    uint64_t arg_bytes) {
+  if (arg != UINT32_MAX && design.columns != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        design.kernel, ": a run with its own byte count for argument ", arg,
+        " needs a one-column design, it has ", design.columns));
+  }
   if (n == 0) return absl::InvalidArgumentError("batch size must be >= 1");
   if (design.granule() == 0 || n % design.granule() != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -95,9 +106,12 @@ absl::StatusOr<std::vector<uint32_t>> BuildSequence(const Design& design,
   const uint32_t per_column = n / design.columns;
   Encoder encoder;
   for (const Stream& s : design.streams) {
-    const uint64_t bytes = uint64_t{per_column} * s.window_bytes();
+    const uint64_t bytes =
+        s.arg_idx == arg ? arg_bytes : uint64_t{per_column} * s.window_bytes();
     const uint64_t last_offset =
         uint64_t{per_column} * (design.columns - 1) * s.bytes_per_item;
+    // A run whose records take no steps moves nothing on that stream.
+    if (s.arg_idx == arg && bytes == 0) continue;
     if (bytes > UINT32_MAX || last_offset > UINT32_MAX) {
       return absl::InvalidArgumentError(absl::StrCat(
           "batch ", n, " of ", design.kernel, " moves ", bytes,

@@ -87,6 +87,14 @@ const std::vector<uint32_t>& StandardBatchSizes();
 absl::StatusOr<std::vector<uint32_t>> BuildSequence(const Design& design,
                                                     uint32_t n);
 
+// The same for a run whose argument `arg` moves `arg_bytes` bytes in all
+// instead of n of its items: a stepped argument (TensorDecl::stepped),
+// whose runs move the steps their records give. Only for one-column
+// designs (a stepped kernel's).
+absl::StatusOr<std::vector<uint32_t>> BuildSequence(const Design& design,
+                                                    uint32_t n, uint32_t arg,
+                                                    uint64_t arg_bytes);
+
 // What ValidateInstructions must find in the sequence for n items.
 Expectations ExpectationsFor(const Design& design, uint32_t n);
 

@@ -82,6 +82,14 @@ class Fifo:
     # MM2S channels, and splitting a second input to 4 cores would need 9.
     # Core k reads record k of the round (core_body(k) indexes it).
     broadcast: bool = False
+    # Elements of each of its object FIFOs (0: the design's depth).
+    depth: int = 0
+    # A stepped input (KernelSpec TensorDecl::stepped): the core body takes
+    # a variable number of its items per round of the other fifos, in a loop
+    # of its own (acquire, use, release each), so emit() does not acquire it
+    # per round; the runtime sequence moves `steps` of its items per round
+    # item (emit(steps=...)).
+    stepped: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,9 @@ class Design:
     # docstring). 1 core is the direct shim <-> core design.
     cores: int = 4
     columns: int = 1
+    # Buffers of every compute core, (name, element type, count): the core
+    # body names buffer x as %buf_x (each core gets its own, x_<col>_<row>).
+    buffers: tuple = ()
 
 
 # Phoenix (npu1): 4 usable columns of 4 compute cores (rows 2-5), a mem
@@ -144,24 +155,38 @@ def core_items(d: Design, f: Fifo) -> int:
     return d.cores if (f.broadcast and d.cores > 1) else 1
 
 
+def fifo_depth(d: Design, f: Fifo) -> int:
+    return f.depth or d.depth
+
+
+_ELEM_BYTES = {"i8": 1, "i16": 2, "i32": 4, "i64": 8, "bf16": 2, "f32": 4}
+
+
+def buffer_bytes(d: Design) -> int:
+    """The core's own buffers (Design.buffers) on one compute tile."""
+    return sum(_ELEM_BYTES[elem] * count for _, elem, count in d.buffers)
+
+
 def fifo_bytes(d: Design) -> int:
     """Object-FIFO buffers on one compute tile: depth elements per fifo
     (only the core end has buffers on the core's tile)."""
-    return sum(f.item_bytes * core_items(d, f) * d.depth for f in d.fifos)
+    return sum(f.item_bytes * core_items(d, f) * fifo_depth(d, f)
+               for f in d.fifos)
 
 
 def mem_tile_bytes(d: Design) -> int:
     """Buffers on each mem tile: depth rounds of every split/joined fifo."""
     if d.cores == 1:
         return 0
-    return sum(f.item_bytes * d.cores * d.depth for f in d.fifos
+    return sum(f.item_bytes * d.cores * fifo_depth(d, f) for f in d.fifos
                if not f.broadcast)
 
 
 def tile_bytes(d: Design) -> int:
-    """Stack plus FIFO buffers; the kernel's static data comes on top
-    (stack_sizes.py adds it from the compiled object)."""
-    return fifo_bytes(d) + d.stack_size
+    """Stack plus FIFO buffers and the core's own buffers; the kernel's
+    static data comes on top (stack_sizes.py adds it from the compiled
+    object)."""
+    return fifo_bytes(d) + buffer_bytes(d) + d.stack_size
 
 
 MEM_TILE_BYTES = 512 * 1024
@@ -188,7 +213,8 @@ def core_fifo(d: Design, f: Fifo, c: int, k: int) -> str:
 
 
 def fifo_ops(d: Design):
-    """(name, producer tile, consumer tiles, memref) of every object FIFO and
+    """(name, producer tile, consumer tiles, memref, depth) of every object
+    FIFO and
     (sources, destinations, src offsets, dst offsets) of every link, with
     tiles as (col, row). The column design (cores > 1), per column c:
       split input   shim(c,0) -> mem(c,1), one round per element, linked
@@ -206,30 +232,38 @@ def fifo_ops(d: Design):
         cores = [(c, 2 + k) for k in range(d.cores)]
         for f in d.fifos:
             name = shim_fifo(d, f, c)
+            dep = fifo_depth(d, f)
             if d.cores == 1:
                 ends = (shim, [cores[0]]) if f.to_core else (cores[0], [shim])
-                fifos.append((name, ends[0], ends[1], memref(f)))
+                fifos.append((name, ends[0], ends[1], memref(f), dep))
             elif f.broadcast:
-                fifos.append((name, shim, cores, memref(f, d.cores)))
+                fifos.append((name, shim, cores, memref(f, d.cores), dep))
             else:
                 parts = [core_fifo(d, f, c, k) for k in range(d.cores)]
                 offsets = [k * f.count for k in range(d.cores)]
                 if f.to_core:
-                    fifos.append((name, shim, [mem], memref(f, d.cores)))
-                    fifos += [(p, mem, [t], memref(f))
+                    fifos.append((name, shim, [mem], memref(f, d.cores), dep))
+                    fifos += [(p, mem, [t], memref(f), dep)
                               for p, t in zip(parts, cores)]
                     links.append(([name], parts, [], offsets))
                 else:
-                    fifos += [(p, t, [mem], memref(f))
+                    fifos += [(p, t, [mem], memref(f), dep)
                               for p, t in zip(parts, cores)]
-                    fifos.append((name, mem, [shim], memref(f, d.cores)))
+                    fifos.append((name, mem, [shim], memref(f, d.cores), dep))
                     links.append((parts, [name], offsets, []))
     return fifos, links
 
 
+def stream_items(f: Fifo, n: int, steps: int = 1) -> int:
+    """Items fifo f moves in a run of n items: n, or for a stepped fifo
+    `steps` per item (each round's steps x its cores)."""
+    return n * steps if f.stepped else n
+
+
 def column_dims(d: Design, f: Fifo, n: int, c: int):
     """(offset, sizes, strides) in i32 words of column c's dma_memcpy_nd
-    for a run of n items: its n / columns items."""
+    for a run of n items (of a stepped fifo: its stream_items): its
+    n / columns items."""
     m = n // d.columns
     step = f.stride_bytes or f.item_bytes
     sizes, strides = dma_dims(f, m)
@@ -286,6 +320,18 @@ def _core_lines(core_body, k: int = 0):
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 
+def _indent(lines):
+    """Body lines indented by their scf.for nesting."""
+    out, depth = [], 0
+    for line in lines:
+        if line.startswith("}"):
+            depth -= 1
+        out.append("  " * depth + line)
+        if line.endswith("{"):
+            depth += 1
+    return out
+
+
 def _tile_var(t) -> str:
     col, row = t
     kind = {0: "shim", 1: "mem"}.get(row, "core")
@@ -300,11 +346,28 @@ def _tiles(d: Design):
     return out
 
 
-def emit(d: Design, n: int, core_body, mode: str = DEFAULT_MODE) -> str:
+def _buffer_var(name: str, col: int, row: int) -> str:
+    return f"{name}_{col}_{row}"
+
+
+def _with_buffers(d: Design, lines, col: int, row: int):
+    """The core body's %buf_<x> names as this core's buffers."""
+    out = []
+    for line in lines:
+        for bname, _, _ in d.buffers:
+            line = re.sub(r"%buf_" + re.escape(bname) + r"\b",
+                          "%" + _buffer_var(bname, col, row), line)
+        out.append(line)
+    return out
+
+
+def emit(d: Design, n: int, core_body, mode: str = DEFAULT_MODE,
+         steps: int = 1) -> str:
     """The whole module for batch size n. core_body: custom-form lines that
     use the %<fifo> views (and %c0, %c1), or a function of the core's index
     in its column giving them. With cores > 1 every column's mem tile
-    splits the inputs to its cores and joins their outputs (fifo_ops)."""
+    splits the inputs to its cores and joins their outputs (fifo_ops). A
+    stepped fifo moves `steps` items per item of the run (stream_items)."""
     syn = _syntax(mode)
     _check(d, n)
     func_args = ", ".join(d.kernel_args)
@@ -321,10 +384,16 @@ def emit(d: Design, n: int, core_body, mode: str = DEFAULT_MODE) -> str:
     ]
     out += [f"    {_tile_var(t)} = aie.tile({t[0]}, {t[1]})" for t in _tiles(d)]
     fifos, links = fifo_ops(d)
-    for name, prod, cons, mtype in fifos:
+    for name, prod, cons, mtype, depth in fifos:
         ends = f"{_tile_var(prod)}, {{{', '.join(map(_tile_var, cons))}}}"
-        out.append(f"    aie.objectfifo @{name}({ends}, {d.depth} : i32) : "
+        out.append(f"    aie.objectfifo @{name}({ends}, {depth} : i32) : "
                    f"!aie.objectfifo<{mtype}>")
+    for c in range(d.columns):
+        for k in range(d.cores):
+            for bname, elem, count in d.buffers:
+                var = _buffer_var(bname, c, 2 + k)
+                out.append(f"    %{var} = aie.buffer({_tile_var((c, 2 + k))})"
+                           f' {{sym_name = "{var}"}} : memref<{count}x{elem}>')
     for srcs, dsts, src_off, dst_off in links:
         out.append(
             f"    aie.objectfifo.link [{', '.join('@' + x for x in srcs)}] -> "
@@ -346,6 +415,8 @@ def emit(d: Design, n: int, core_body, mode: str = DEFAULT_MODE) -> str:
                 "      scf.for %i = %c0 to %cmax step %c1 {",
             ]
             for f in d.fifos:
+                if f.stepped:
+                    continue  # the core body's own loop takes it
                 port = "Consume" if f.to_core else "Produce"
                 mt = memref(f, core_items(d, f))
                 view = f"!aie.objectfifosubview<{mt}>"
@@ -354,22 +425,27 @@ def emit(d: Design, n: int, core_body, mode: str = DEFAULT_MODE) -> str:
                            f"@{name}({port}, 1) : {view}")
                 out.append(f"        %{f.name} = aie.objectfifo.subview.access "
                            f"%s_{f.name}[0] : {view} -> {mt}")
-            out += ["        " + line for line in _core_lines(core_body, k)]
+            body = _with_buffers(d, _core_lines(core_body, k), c, 2 + k)
+            out += ["        " + line for line in _indent(body)]
             for f in d.fifos:
+                if f.stepped:
+                    continue
                 port = "Consume" if f.to_core else "Produce"
                 out.append(f"        aie.objectfifo.release "
                            f"@{core_fifo(d, f, c, k)}({port}, 1)")
             out += ["      }", "      aie.end", f"    }} {{{attrs}}}"]
 
     args = sorted(d.fifos, key=lambda f: f.arg)
-    params = ", ".join(f"%{f.name}_ddr: memref<{ddr_words(f, n)}xi32>"
-                       for f in args)
+    params = ", ".join(
+        f"%{f.name}_ddr: memref<{ddr_words(f, stream_items(f, n, steps))}xi32>"
+        for f in args)
     out.append(f"    {syn.sequence_op} @seq_n{n}({params}) {{")
     for f in d.fifos:
-        words = ddr_words(f, n)
+        m = stream_items(f, n, steps)
+        words = ddr_words(f, m)
         token = ", issue_token = true" if not f.to_core else ""
         for c in range(d.columns):
-            off, sizes, strides = column_dims(d, f, n, c)
+            off, sizes, strides = column_dims(d, f, m, c)
             xy = f"{c}, 0, " if syn.memcpy_xy else ""
             out.append(
                 f"      aiex.npu.dma_memcpy_nd({xy}%{f.name}_ddr[0, 0, 0, {off}]"
@@ -404,6 +480,47 @@ _CONST_RE = re.compile(r"%([\w$.]+)\s*=\s*arith\.constant\s+(-?\d+)\s*:\s*"
                        r"(index|i32)$")
 
 
+_CAST_RE = re.compile(r"%([\w$.]+)\s*=\s*arith\.index_cast\s+%([\w$.]+)\s*:"
+                      r"\s*(index|i32)\s+to\s+(index|i32)$")
+_FOR_RE = re.compile(r"scf\.for\s+%([\w$.]+)\s*=\s*%([\w$.]+)\s+to\s+"
+                     r"%([\w$.]+)\s+step\s+%([\w$.]+)\s*\{$")
+_ACQUIRE_RE = re.compile(
+    r"%([\w$.]+)\s*=\s*aie\.objectfifo\.acquire\s+@([\w$.]+)\s*"
+    r"\((Consume|Produce),\s*(\d+)\)\s*:\s*(!aie\.objectfifosubview<.*>)$")
+_ACCESS_RE = re.compile(
+    r"%([\w$.]+)\s*=\s*aie\.objectfifo\.subview\.access\s+%([\w$.]+)"
+    r"\[(\d+)\]\s*:\s*(!aie\.objectfifosubview<.*>)\s*->\s*(memref<.*>)$")
+_RELEASE_RE = re.compile(r"aie\.objectfifo\.release\s+@([\w$.]+)\s*"
+                         r"\((Consume|Produce),\s*(\d+)\)$")
+
+
+def _generic_core_lines(lines):
+    """The core body in generic form, its scf.for loops as nested regions
+    (a loop's `}` closes with the scf.yield the custom form implies)."""
+    out, depth = [], 0
+    for line in lines:
+        pad = "  " * depth
+        m = _FOR_RE.match(line)
+        if m:
+            iv, lb, ub, st = m.groups()
+            out += [f'{pad}"scf.for"(%{lb}, %{ub}, %{st}) ({{',
+                    f"{pad}^bb0(%{iv}: index):"]
+            depth += 1
+            continue
+        if line == "}":
+            if depth == 0:
+                raise ValueError("core body: `}` without an scf.for")
+            depth -= 1
+            pad = "  " * depth
+            out += [f'{pad}  "scf.yield"() : () -> ()',
+                    f"{pad}}}) : (index, index, index) -> ()"]
+            continue
+        out.append(pad + _generic_core_line(line))
+    if depth != 0:
+        raise ValueError("core body: an scf.for is not closed")
+    return out
+
+
 def _generic_core_line(line: str) -> str:
     m = _CONST_RE.match(line)
     if m:
@@ -417,6 +534,28 @@ def _generic_core_line(line: str) -> str:
         operands = ", ".join([f"%{mem}"] + idxs)
         types = ", ".join([mtype] + ["index"] * len(idxs))
         return f'%{res} = "memref.load"({operands}) : ({types}) -> {elem}'
+    m = _CAST_RE.match(line)
+    if m:
+        res, src, t_from, t_to = m.groups()
+        return (f'%{res} = "arith.index_cast"(%{src}) : ({t_from}) -> '
+                f"{t_to}")
+    m = _ACQUIRE_RE.match(line)
+    if m:
+        res, fifo, port, size, view = m.groups()
+        return (f'%{res} = "aie.objectfifo.acquire"() {{objFifo_name = '
+                f"@{fifo}, port = {1 if port == 'Consume' else 0} : i32, "
+                f"size = {size} : i32}} : () -> {view}")
+    m = _ACCESS_RE.match(line)
+    if m:
+        res, sub, index, view, mt = m.groups()
+        return (f'%{res} = "aie.objectfifo.subview.access"(%{sub}) '
+                f"{{index = {index} : i32}} : ({view}) -> {mt}")
+    m = _RELEASE_RE.match(line)
+    if m:
+        fifo, port, size = m.groups()
+        return (f'"aie.objectfifo.release"() {{objFifo_name = @{fifo}, '
+                f"port = {1 if port == 'Consume' else 0} : i32, size = "
+                f"{size} : i32}} : () -> ()")
     m = _CALL_RE.match(line)
     if m:
         callee, operands, types = m.groups()
@@ -424,12 +563,14 @@ def _generic_core_line(line: str) -> str:
                 f"({', '.join(_split_types(types))}) -> ()")
     raise ValueError(
         f"core line {line!r}: emit_check() translates only arith.constant, "
-        "memref.load and func.call; extend kernels/tools/txn_design/aie_design.py "
+        "arith.index_cast, memref.load, scf.for, the objectfifo acquire, "
+        "access and release, and func.call; extend "
+        "kernels/tools/txn_design/aie_design.py "
         "(_generic_core_line) for a new op")
 
 
 def emit_check(d: Design, n: int, core_body,
-               mode: str = DEFAULT_MODE) -> str:
+               mode: str = DEFAULT_MODE, steps: int = 1) -> str:
     """The module of emit() in generic op form, for `mlir-opt
     --allow-unregistered-dialect` (mlir-19-tools) to parse and verify.
 
@@ -471,10 +612,10 @@ def emit_check(d: Design, n: int, core_body,
         out.append(f'    {_tile_var(t)} = "aie.tile"() {{col = {t[0]} : i32, '
                    f"row = {t[1]} : i32}} : () -> index")
     fifos, links = fifo_ops(d)
-    for name, prod, cons, mtype in fifos:
+    for name, prod, cons, mtype, depth in fifos:
         ends = ", ".join(_tile_var(t) for t in [prod] + cons)
         out.append(f'    "aie.objectfifo"({ends}) {{sym_name = "{name}", '
-                   f"elemNumber = {d.depth} : i32, elemType = "
+                   f"elemNumber = {depth} : i32, elemType = "
                    f"!aie.objectfifo<{mtype}>}} : "
                    f"({', '.join(['index'] * (1 + len(cons)))}) -> ()")
     for srcs, dsts, src_off, dst_off in links:
@@ -501,7 +642,15 @@ def emit_check(d: Design, n: int, core_body,
                 '      "scf.for"(%c0, %cmax, %c1) ({',
                 "      ^bb0(%i: index):",
             ]
+            # The core's buffers (aie.buffer on its tile in the module):
+            # values of unregistered ops here, as the func is isolated.
+            for bname, elem, count in d.buffers:
+                var = _buffer_var(bname, c, row)
+                out.append(f'        %{var} = "aie.buffer"() {{sym_name = '
+                           f'"{var}"}} : () -> memref<{count}x{elem}>')
             for f in d.fifos:
+                if f.stepped:
+                    continue
                 port = 1 if f.to_core else 0  # ObjectFifoPort: Produce 0, Consume 1
                 mt = memref(f, core_items(d, f))
                 view = f"!aie.objectfifosubview<{mt}>"
@@ -512,9 +661,11 @@ def emit_check(d: Design, n: int, core_body,
                 out.append(f'        %{f.name} = "aie.objectfifo.subview.access"'
                            f"(%s_{f.name}) {{index = 0 : i32}} : ({view}) -> "
                            f"{mt}")
-            out += ["        " + _generic_core_line(line)
-                    for line in _core_lines(core_body, k)]
+            body = _with_buffers(d, _core_lines(core_body, k), c, row)
+            out += ["        " + line for line in _generic_core_lines(body)]
             for f in d.fifos:
+                if f.stepped:
+                    continue
                 port = 1 if f.to_core else 0
                 out.append(f'        "aie.objectfifo.release"() {{objFifo_name = '
                            f"@{core_fifo(d, f, c, k)}, port = {port} : i32, "
@@ -527,7 +678,8 @@ def emit_check(d: Design, n: int, core_body,
                 f"{core_attrs}}} : () -> ()",
             ]
     args = sorted(d.fifos, key=lambda f: f.arg)
-    ddr = {f.name: f"memref<{ddr_words(f, n)}xi32>" for f in args}
+    ddr = {f.name: f"memref<{ddr_words(f, stream_items(f, n, steps))}xi32>"
+           for f in args}
     seq_type = f"({', '.join(ddr[f.name] for f in args)}) -> ()"
     block_args = ", ".join(f"%{f.name}_ddr: {ddr[f.name]}" for f in args)
     out += [
@@ -537,7 +689,8 @@ def emit_check(d: Design, n: int, core_body,
     ]
     for f in d.fifos:
         for c in range(d.columns):
-            off, sizes, strides = column_dims(d, f, n, c)
+            off, sizes, strides = column_dims(d, f, stream_items(f, n, steps),
+                                              c)
             attrs = [f"id = {f.bd_id} : i64",
                      f"metadata = @{shim_fifo(d, f, c)}",
                      f"static_offsets = array<i64: 0, 0, 0, {off}>",
@@ -579,6 +732,9 @@ def main(design: Design, core_body: str, argv) -> None:
                    f"picks it; default {DEFAULT_MODE})")
     p.add_argument("--legacy", action="store_true",
                    help=f"the oldest era, same as --mode {LEGACY_MODE}")
+    p.add_argument("--steps", type=int, default=1,
+                   help="steps per item a stepped fifo moves (the sequence "
+                   "of a run whose rounds take that many; default 1)")
     p.add_argument("--check-form", action="store_true",
                    help="print the generic-form check module for mlir-opt "
                    "(kernels/tools/check_mlir.py) instead")
@@ -592,7 +748,7 @@ def main(design: Design, core_body: str, argv) -> None:
     mode = LEGACY_MODE if a.legacy else a.mode
     printer = emit_check if a.check_form else emit
     try:
-        text = printer(design, a.n, core_body, mode)
+        text = printer(design, a.n, core_body, mode, a.steps)
     except ValueError as e:
         p.error(str(e))
     if a.output:

@@ -113,6 +113,11 @@ class CpuExecutor : public Executor {
           "cpu device: run of ", n, " items on an executor of ", max_items_,
           "; the batcher must keep 1 <= n <= ", max_items_));
     }
+    if (n % kernel_.step_lanes() != 0) {
+      return absl::InternalError(absl::StrCat(
+          "cpu device: run of ", n, " ", kernel_.name, " items; it takes ",
+          "whole rounds of ", kernel_.step_lanes(), " (the batcher's tasks)"));
+    }
     // Chunks are multiples of the kernel's quantum (its SIMD group), so
     // splitting a run never leaves partial groups behind.
     const size_t quantum = std::max<size_t>(1, kernel_.cpu_quantum);
@@ -147,10 +152,15 @@ class CpuExecutor : public Executor {
   void RunRange(size_t begin, size_t end) {
     if (begin >= end) return;
     // Device arguments are item-major, so items [begin, end) of each start
-    // begin items in.
+    // begin items in; a stepped argument after the steps of the rounds
+    // before begin (a multiple of the rounds: cpu_quantum).
+    absl::InlinedVector<const uint8_t*, 4> base;
+    for (const AlignedBytes& arg : inputs_) base.push_back(arg.get());
     absl::InlinedVector<const uint8_t*, 4> in;
     for (size_t a = 0; a < inputs_.size(); ++a) {
-      in.push_back(inputs_[a].get() + begin * kernel_.arg_bytes(a));
+      in.push_back(a == kernel_.stepped_arg()
+                       ? base[a] + StepSpanOfArgs(kernel_, base.data(), begin)
+                       : base[a] + begin * kernel_.arg_bytes(a));
     }
     kernel_.cpu(in.data(), output_.get() + begin * kernel_.output_bytes(),
                 end - begin);

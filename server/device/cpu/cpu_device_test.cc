@@ -157,7 +157,12 @@ TEST(CpuDeviceTest, GoldenVectorsOfEveryKernel) {
     ASSERT_TRUE(exec.ok()) << spec->name << ": " << exec.status();
     for (size_t a = 0; a < spec->device_args.size(); ++a) {
       const GoldenFile& f = spec->golden.inputs[a];
-      ASSERT_EQ(f.bytes.size(), (*exec)->input(a).size()) << spec->name;
+      // A stepped argument's buffer holds the most steps n items can take.
+      if (a == spec->stepped_arg()) {
+        ASSERT_LE(f.bytes.size(), (*exec)->input(a).size()) << spec->name;
+      } else {
+        ASSERT_EQ(f.bytes.size(), (*exec)->input(a).size()) << spec->name;
+      }
       std::memcpy((*exec)->input(a).data(), f.bytes.data(), f.bytes.size());
     }
     ASSERT_TRUE((*exec)->Run(n).ok());

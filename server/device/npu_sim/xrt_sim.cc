@@ -637,6 +637,8 @@ ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
   for (const auto& s : xclbin.streams) {
     if (s.dir == txn::Direction::kMM2S) {
       inputs[s.arg] = gather(s.channel);
+      // A stepped input's item count follows from the records (below).
+      if (s.arg == spec.stepped_arg()) continue;
       // What the core takes per item: a windowed input's whole window.
       const size_t per_item = s.item_bytes + spec.arg_halo_bytes(s.arg);
       if (inputs[s.arg].size() % per_item != 0) *hung = true;
@@ -659,13 +661,43 @@ ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
   if (items % granule != 0) *hung = true;
   std::vector<uint8_t> produced(size_t{items} * out_stream->item_bytes);
   std::vector<const uint8_t*> item_in(inputs.size());
-  for (uint32_t i = 0; i < items; ++i) {
-    for (size_t a = 0; a < inputs.size(); ++a) {
-      item_in[a] = inputs[a].data() +
-                   size_t{i} * (spec.arg_bytes(a) + spec.arg_halo_bytes(a));
+  // A stepped kernel: each core of a round loops over its own record's
+  // steps while the mem tile splits the step stream a round-step at a time,
+  // so the records of a round must agree and the stream must hold at least
+  // their steps; otherwise cores wait for tiles that never come (the run
+  // hangs, as on the NPU). Tiles past the records' steps stay unread: the
+  // sequence waits only on the output.
+  uint64_t rounds = 0;
+  uint64_t round_steps = 0;
+  if (spec.is_stepped() && !*hung) {
+    for (size_t a = 0; a < inputs.size(); ++a) item_in[a] = inputs[a].data();
+    const size_t rec_arg = npuk::RecordArg(spec);
+    const size_t rec_stride = spec.arg_bytes(rec_arg);
+    const uint8_t* records = inputs[rec_arg].data() + npuk::RecordOffset(spec);
+    for (uint32_t r0 = 0; r0 < items; r0 += granule) {
+      const size_t steps = spec.steps_of(records + size_t{r0} * rec_stride);
+      for (uint32_t i = r0; i < r0 + granule; ++i) {
+        if (spec.steps_of(records + size_t{i} * rec_stride) != steps) {
+          *hung = true;
+        }
+      }
+      ++rounds;
+      round_steps += steps;
     }
-    spec.reference(item_in.data(),
-                   produced.data() + size_t{i} * out_stream->item_bytes, 1);
+    if (npuk::StepSpanOfArgs(spec, item_in.data(), items) >
+        inputs[spec.stepped_arg()].size()) {
+      *hung = true;
+    }
+    if (!*hung) spec.reference(item_in.data(), produced.data(), items);
+  } else if (!spec.is_stepped()) {
+    for (uint32_t i = 0; i < items; ++i) {
+      for (size_t a = 0; a < inputs.size(); ++a) {
+        item_in[a] = inputs[a].data() +
+                     size_t{i} * (spec.arg_bytes(a) + spec.arg_halo_bytes(a));
+      }
+      spec.reference(item_in.data(),
+                     produced.data() + size_t{i} * out_stream->item_bytes, 1);
+    }
   }
   delta.items = items;
   if (faulty && fault->kind == FaultKind::kZeros) {
@@ -701,7 +733,9 @@ ert_cmd_state Execute(RunImpl& run, const Fault* fault, absl::Duration launch,
       spec.name, settings.vector_kernels ? npuk::vec::Variant::kVector
                                          : npuk::vec::Variant::kScalar);
   const double cycles =
-      npuk::vec::CoreCycles(cost, items, static_cast<int>(granule));
+      spec.is_stepped()
+          ? npuk::vec::StepCycles(cost, rounds, round_steps)
+          : npuk::vec::CoreCycles(cost, items, static_cast<int>(granule));
   const absl::Duration compute =
       absl::Nanoseconds(cycles * 1e9 / npuk::vec::kAie2.clock_hz);
   const absl::Duration dma = DmaTime(settings, dma_bytes);

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "experimental/xrt_kernel.h"
 #include "experimental/xrt_xclbin.h"
+#include "kernels/tools/txn/designs.h"
 #include "kernels/tools/txn_package/kernel_package.h"
 #include "server/common/status_macros.h"
 #include "server/device/xrt/run_plan.h"
@@ -124,6 +125,9 @@ class XrtExecutor final : public Executor {
   // item runs (runlist mode).
   absl::Status RunChunk(const Chunk& chunk);
   absl::Status RunSequence(const Chunk& chunk);
+  // A stepped kernel: zeroes the padding items' records and writes the
+  // run's sequence (its step bytes) into the instruction buffer of N.
+  absl::Status PrepareSteps(const Chunk& chunk);
   absl::Status RunList(const Chunk& chunk);
   // Counts a failure and, on the second in a row or when `rebuild` (the
   // driver refused a submission: the context is gone), rebuilds the
@@ -142,6 +146,14 @@ class XrtExecutor final : public Executor {
   }
   // The data BO of argument `arg` covering items [start, start+n).
   xrt::bo& Slice(size_t arg, size_t start, size_t n);
+  // Byte offset and length of items [start, start + n) in data BO `arg`
+  // (a stepped argument: the steps their records give, read from the
+  // mapped record argument).
+  size_t ArgOffset(size_t arg, size_t start) const;
+  size_t ArgLength(size_t arg, size_t start, size_t n) const;
+  // Whether runs go as runlists of one-round runs (xrt.use_runlist); a
+  // stepped kernel's runs are always sequences built for their steps.
+  bool runlist() const { return options_->use_runlist && !spec_.is_stepped(); }
   size_t ItemBytes(size_t arg) const {
     return loaded_->pkg.manifest.arg_bytes_per_item(static_cast<int>(arg));
   }
@@ -154,6 +166,7 @@ class XrtExecutor final : public Executor {
 
   XrtDevice* const device_;
   const KernelSpec& spec_;
+  const txn::Design design_ = txn::DesignFor(spec_);
   const size_t max_items_;
   const std::shared_ptr<const Loaded> loaded_;
   const Options* options_ = nullptr;
@@ -167,7 +180,10 @@ class XrtExecutor final : public Executor {
   // Per data argument, in argument order: the device input arguments, then
   // the output.
   std::vector<xrt::bo> data_;
+  // Keyed by (argument, byte offset, byte length).
   std::map<std::tuple<size_t, size_t, size_t>, xrt::bo> slices_;
+  // data_[a].map(), for reading a stepped kernel's records.
+  std::vector<const uint8_t*> maps_;
   std::vector<xrt::run> item_runs_;  // runlist mode: one per round
   const uint8_t* output_ = nullptr;  // mapped data_.back()
   int consecutive_failures_ = 0;
@@ -344,7 +360,7 @@ absl::StatusOr<std::shared_ptr<const Loaded>> XrtDevice::Load(
 
 std::vector<XrtExecutor::Chunk> XrtExecutor::Plan(size_t n) const {
   std::vector<Chunk> chunks;
-  if (options_->use_runlist) {
+  if (runlist()) {
     // One run per round of the design (its smallest sequence: one item per
     // core), up to the largest sequence's worth of runs per list.
     const uint32_t round = sizes_.front();
@@ -405,7 +421,13 @@ absl::Status XrtExecutor::Init() {
                        " columns); rebuild the package from this source tree"));
     }
   }
-  if (options_->use_runlist && sizes_.front() != round) {
+  if (options_->use_runlist && spec_.is_stepped()) {
+    spdlog::info(
+        "{}: {} runs as sequences built for each run's steps; "
+        "xrt.use_runlist does not apply to it",
+        options_->backend_name, spec_.name);
+  }
+  if (runlist() && sizes_.front() != round) {
     return absl::FailedPreconditionError(absl::StrCat(
         options_->backend_name,
         ": xrt.use_runlist runs one round at a time "
@@ -417,7 +439,7 @@ absl::Status XrtExecutor::Init() {
   }
   // Buffers for the plan of max_items_, padding included: every smaller
   // batch's runs fall inside them (run_plan.h), so they are allocated once.
-  if (options_->use_runlist) {
+  if (runlist()) {
     capacity_items_ = (max_items_ + round - 1) / round * round;
   } else {
     capacity_items_ = PlanCapacity(sizes_, max_items_);
@@ -445,11 +467,14 @@ absl::Status XrtExecutor::Init() {
             " is not a buffer; the xclbin does not match its manifest"));
       }
       data_.emplace_back(
-          device_->device(), capacity_items_ * ItemBytes(arg) + HaloBytes(arg),
+          device_->device(),
+          arg < spec_.device_args.size() ? spec_.arg_span(arg, capacity_items_)
+                                         : capacity_items_ * ItemBytes(arg),
           data_flags, group_zero ? 0u : static_cast<uint32_t>(group));
       std::memset(data_.back().map(), 0, data_.back().size());
     }
     output_ = data_.back().map<const uint8_t*>();
+    for (xrt::bo& bo : data_) maps_.push_back(bo.map<const uint8_t*>());
     for (const auto& [n, words] : seqs) {
       xrt::bo bo(device_->device(), words.size() * sizeof(uint32_t),
                  xrt::bo::flags::cacheable,
@@ -470,23 +495,39 @@ absl::Status XrtExecutor::Init() {
 }
 
 xrt::bo& XrtExecutor::Slice(size_t arg, size_t start, size_t n) {
-  if (start == 0) return data_[arg];
-  auto key = std::make_tuple(arg, start, n);
+  if (start == 0 && arg != spec_.stepped_arg()) return data_[arg];
+  const size_t offset = ArgOffset(arg, start);
+  // A stepped argument's slice follows its records; one of no bytes (no
+  // record takes a step) is bound as the whole buffer, which the sequence
+  // then does not read.
+  const size_t length = ArgLength(arg, start, n);
+  if (length == 0) return data_[arg];
+  auto key = std::make_tuple(arg, offset, length);
   auto it = slices_.find(key);
   if (it == slices_.end()) {
-    it = slices_
-             .emplace(key,
-                      xrt::bo(data_[arg], n * ItemBytes(arg) + HaloBytes(arg),
-                              start * ItemBytes(arg)))
-             .first;
+    it = slices_.emplace(key, xrt::bo(data_[arg], length, offset)).first;
   }
   return it->second;
 }
 
 void XrtExecutor::SyncRange(size_t arg, xclBOSyncDirection dir, size_t start,
                             size_t n) {
-  data_[arg].sync(dir, n * ItemBytes(arg) + HaloBytes(arg),
-                  start * ItemBytes(arg));
+  const size_t length = ArgLength(arg, start, n);
+  if (length > 0) data_[arg].sync(dir, length, ArgOffset(arg, start));
+}
+
+size_t XrtExecutor::ArgOffset(size_t arg, size_t start) const {
+  if (arg != spec_.stepped_arg()) return start * ItemBytes(arg);
+  std::vector<const uint8_t*> args;
+  for (size_t a = 0; a < spec_.device_args.size(); ++a) {
+    args.push_back(maps_[a]);
+  }
+  return StepSpanOfArgs(spec_, args.data(), start);
+}
+
+size_t XrtExecutor::ArgLength(size_t arg, size_t start, size_t n) const {
+  if (arg != spec_.stepped_arg()) return n * ItemBytes(arg) + HaloBytes(arg);
+  return ArgOffset(arg, start + n) - ArgOffset(arg, start);
 }
 
 absl::Status XrtExecutor::Run(size_t n) {
@@ -494,6 +535,13 @@ absl::Status XrtExecutor::Run(size_t n) {
     return absl::InternalError(absl::StrCat(options_->backend_name, ": ",
                                             spec_.name, " Run(", n,
                                             ") outside [1, ", max_items_, "]"));
+  }
+  if (n % spec_.step_lanes() != 0) {
+    // A round's records must agree on its steps, so a partial one cannot
+    // be padded here (the batcher's tasks are whole rounds).
+    return absl::InternalError(
+        absl::StrCat(options_->backend_name, ": ", spec_.name, " Run(", n,
+                     ") is not whole rounds of ", spec_.step_lanes()));
   }
   NPUK_RETURN_IF_ERROR(CheckPending());
   if (device_->ContextGeneration(spec_) != generation_) {
@@ -531,7 +579,7 @@ absl::Status XrtExecutor::Run(size_t n) {
 absl::Status XrtExecutor::RunChunk(const Chunk& chunk) {
   // Inputs are arguments 0..k-1, the output is the last one.
   const size_t out_arg = data_.size() - 1;
-  const size_t span = options_->use_runlist ? chunk.items : chunk.n;
+  const size_t span = runlist() ? chunk.items : chunk.n;
   bool sync_inputs = true;
   bool sync_output = true;
 #if NPUK_XRT_NPUSIM
@@ -539,19 +587,46 @@ absl::Status XrtExecutor::RunChunk(const Chunk& chunk) {
   sync_output = device_->misuse() != Misuse::kSkipOutputSync;
 #endif
   try {
+    if (spec_.is_stepped()) NPUK_RETURN_IF_ERROR(PrepareSteps(chunk));
     if (sync_inputs) {
       for (size_t arg = 0; arg < out_arg; ++arg) {
         SyncRange(arg, XCL_BO_SYNC_BO_TO_DEVICE, chunk.start, span);
       }
     }
-    NPUK_RETURN_IF_ERROR(options_->use_runlist ? RunList(chunk)
-                                               : RunSequence(chunk));
+    NPUK_RETURN_IF_ERROR(runlist() ? RunList(chunk) : RunSequence(chunk));
     if (sync_output) {
       SyncRange(out_arg, XCL_BO_SYNC_BO_FROM_DEVICE, chunk.start, span);
     }
   } catch (const std::exception& e) {
     return Fail(absl::StrCat("XRT error: ", e.what()));
   }
+  return absl::OkStatus();
+}
+
+absl::Status XrtExecutor::PrepareSteps(const Chunk& chunk) {
+  // The padding items of the run take no steps: their records are zeroed
+  // (a zero record takes none), so the stream holds the real items' steps.
+  const size_t rec_arg = RecordArg(spec_);
+  uint8_t* records = data_[rec_arg].map<uint8_t*>();
+  std::memset(records + (chunk.start + chunk.items) * ItemBytes(rec_arg), 0,
+              (chunk.n - chunk.items) * ItemBytes(rec_arg));
+  const size_t arg = spec_.stepped_arg();
+  const size_t bytes = ArgLength(arg, chunk.start, chunk.n);
+  NPUK_ASSIGN_OR_RETURN(
+      const std::vector<uint32_t> words,
+      txn::BuildSequence(design_, chunk.n, static_cast<uint32_t>(arg), bytes));
+  // The same number of words as the package's sequence for N (only the
+  // byte counts differ), so the run reuses its instruction buffer.
+  xrt::bo& instr = instr_.at(chunk.n);
+  if (words.size() != instr_words_.at(chunk.n)) {
+    return absl::InternalError(absl::StrCat(
+        options_->backend_name, ": the ", spec_.name,
+        " sequence for N=", chunk.n, " and ", bytes, " step bytes has ",
+        words.size(), " words, the package's ", instr_words_.at(chunk.n),
+        "; rebuild the package from this source tree"));
+  }
+  std::memcpy(instr.map(), words.data(), words.size() * sizeof(uint32_t));
+  instr.sync(XCL_BO_SYNC_BO_TO_DEVICE);
   return absl::OkStatus();
 }
 
