@@ -14,11 +14,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "kernels/attention/attention_seq.h"
+#include "kernels/attention_stream/attention_stream_units.h"
+#include "kernels/common/online_softmax.h"
+#include "kernels/common/score_scale.h"
 #include "kernels/registry/registry.h"
 #include "kernels/vec/cycle_model.h"
 #include "npusim/machine.h"
@@ -123,6 +128,76 @@ int Measure(const npuk::KernelSpec& spec, npuk::vec::Variant variant,
   return 0;
 }
 
+struct SeqRow {
+  size_t pairs = 0;
+  size_t runs = 0;
+  double seconds = 0;
+  double compute_share = 0;
+};
+
+// One whole-sequence workload through the stream kernel's executor on
+// npu-sim, cut into units and runs as the attention model cuts it
+// (attention_stream_units.h, runs of default_max_batch units).
+int MeasureSequence(const npuk::KernelSpec& spec, npuk::vec::Variant variant,
+                    int heads, int lq, int lk, bool causal, SeqRow* row) {
+  npuk::config::Config config;
+  auto device = npuk::NewNpuSimDevice(config);
+  if (!device.ok()) {
+    std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
+    return 1;
+  }
+  npusim::Machine& m = (*device)->machine();
+  npusim::Settings s = m.settings();
+  s.realtime = false;  // account the model, do not sleep
+  s.vector_kernels = variant == npuk::vec::Variant::kVector;
+  m.Configure(s);
+  const size_t per_run = spec.default_max_batch;
+  auto ex = (*device)->CreateExecutor(spec, per_run);
+  if (!ex.ok()) {
+    std::fprintf(stderr, "%s\n", ex.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<int8_t> q(static_cast<size_t>(heads) * lq * 64);
+  std::vector<int8_t> kv(static_cast<size_t>(heads) * lk * 64);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>(i * 7919);
+  for (size_t i = 0; i < kv.size(); ++i) kv[i] = static_cast<int8_t>(i * 31);
+  const npuk::stream::Problem p{q.data(),
+                                kv.data(),
+                                kv.data(),
+                                heads,
+                                lq,
+                                lk,
+                                causal,
+                                npuk::QuantizeScoreScale(0.01),
+                                npuk::online::QuantizeOutputScale(0.5)};
+  m.ResetStats();
+  const size_t units = npuk::stream::UnitCount(p);
+  for (size_t first = 0; first < units; first += per_run) {
+    const size_t count = std::min(per_run, units - first);
+    const size_t items = npuk::stream::UnitItems(count);
+    std::vector<uint8_t> qp(items * npuk::kStreamMatrixBytes);
+    std::vector<uint8_t> rec(items * npuk::kStreamRecordBytes);
+    std::vector<uint8_t> steps(npuk::stream::UnitStepBytes(p, first, count));
+    npuk::stream::WriteUnits(p, first, count, qp.data(), rec.data(),
+                             steps.data());
+    const std::vector<std::span<const uint8_t>> planes = {qp, steps, rec};
+    for (size_t a = 0; a < spec.device_args.size(); ++a) {
+      npuk::GatherArg(spec, a, planes, 0, items, (*ex)->input(a).data());
+    }
+    if (const absl::Status st = (*ex)->Run(items); !st.ok()) {
+      std::fprintf(stderr, "%s\n", st.ToString().c_str());
+      return 1;
+    }
+    ++row->runs;
+  }
+  const npusim::Stats st = m.stats();
+  row->pairs = static_cast<size_t>(heads) * npuk::SeqTilePairs(lq, lk, causal);
+  row->seconds = absl::ToDoubleSeconds(st.modelled_device + st.modelled_sync);
+  row->compute_share = absl::ToDoubleSeconds(st.modelled_compute) /
+                       absl::ToDoubleSeconds(st.modelled_device);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +218,9 @@ int main(int argc, char** argv) {
   }
   for (const npuk::KernelSpec* spec : npuk::AllKernels()) {
     if (spec->name == "passthrough") continue;  // a transport test kernel
+    // A stepped kernel's items take the steps their records give: priced
+    // on whole-sequence workloads below.
+    if (spec->is_stepped()) continue;
     for (npuk::vec::Variant variant :
          {npuk::vec::Variant::kVector, npuk::vec::Variant::kScalar}) {
       for (size_t batch : batches) {
@@ -184,10 +262,12 @@ int main(int argc, char** argv) {
       }
     }
   }
-  // Attention over whole sequences: its vector kernel priced by the cycle
-  // model alone (no design runs it on npu-sim yet), one column of 4 cores,
-  // npu-sim's DMA bandwidth; Whisper base: 8 heads of 64 dims, 1500
-  // encoder states, up to 448 decoder tokens.
+  // Attention over whole sequences on the design the daemon runs
+  // (attention_stream: a query tile resident per core, its key tiles
+  // streamed past it), through the xrt backend on npu-sim: the attention
+  // model's units in runs of its default 16, compute by the cycle model per
+  // step. Whisper base: 8 heads of 64 dims, 1500 encoder states, up to 448
+  // decoder tokens.
   struct Workload {
     const char* name;
     int heads, lq, lk;
@@ -199,34 +279,43 @@ int main(int argc, char** argv) {
       {"whisper_base_decoder_cross_step", 8, 1, 1500, false},
       {"whisper_base_decoder_self_448", 8, 448, 448, true},
   };
-  const double dma = static_cast<double>(npusim::Settings{}.dma_bytes_per_s);
+  const npuk::KernelSpec* stream = npuk::FindKernel("attention_stream");
+  if (stream == nullptr) return 1;
   if (!json) {
     std::printf(
-        "\nattention_seq (vector kernel, cycle model only: no design runs it "
-        "yet; 1 column x 4 cores; DMA streams each query tile's own K/V)\n");
-    std::printf("%-32s %6s %10s %14s %10s %10s %10s\n", "workload", "heads",
-                "tile_pairs", "cycles/pair", "core_ms", "dma_ms", "ms");
+        "\nattention_stream on npu-sim (1 column x 4 cores; runs of %u query "
+        "tiles; tile pairs = (query tile, key tile) steps taken)\n",
+        stream->default_max_batch);
+    std::printf("%-32s %-7s %6s %10s %14s %12s %10s %9s\n", "workload",
+                "variant", "heads", "tile_pairs", "tile_pairs/s", "runs", "ms",
+                "compute%");
   }
-  for (const Workload& w : workloads) {
-    const npuk::vec::SeqAttentionModel m = npuk::vec::ModelSeqAttention(
-        w.heads, w.lq, w.lk, w.causal, /*cores=*/4, dma);
-    if (json) {
-      std::printf(
-          "{\"kernel\":\"attention_seq\",\"variant\":\"vector\","
-          "\"workload\":\"%s\",\"heads\":%d,\"lq\":%d,\"lk\":%d,"
-          "\"causal\":%s,\"cores\":4,\"columns\":1,\"tile_pairs\":%llu,"
-          "\"cycles_per_pair\":%.1f,\"tile_pairs_per_s\":%.1f,"
-          "\"ms\":%.4f,\"compute_ms\":%.4f,\"dma_ms\":%.4f,"
-          "\"simulated\":true}\n",
-          w.name, w.heads, w.lq, w.lk, w.causal ? "true" : "false",
-          static_cast<unsigned long long>(m.tile_pairs), m.cycles_per_pair,
-          static_cast<double>(m.tile_pairs) / m.seconds, 1e3 * m.seconds,
-          1e3 * m.compute_s, 1e3 * m.dma_s);
-    } else {
-      std::printf("%-32s %6d %10llu %14.0f %10.3f %10.3f %10.3f\n", w.name,
-                  w.heads, static_cast<unsigned long long>(m.tile_pairs),
-                  m.cycles_per_pair, 1e3 * m.compute_s, 1e3 * m.dma_s,
-                  1e3 * m.seconds);
+  for (npuk::vec::Variant variant :
+       {npuk::vec::Variant::kVector, npuk::vec::Variant::kScalar}) {
+    for (const Workload& w : workloads) {
+      SeqRow r;
+      if (MeasureSequence(*stream, variant, w.heads, w.lq, w.lk, w.causal,
+                          &r) != 0) {
+        return 1;
+      }
+      if (json) {
+        std::printf(
+            "{\"kernel\":\"attention_stream\",\"variant\":\"%s\","
+            "\"workload\":\"%s\",\"heads\":%d,\"lq\":%d,\"lk\":%d,"
+            "\"causal\":%s,\"cores\":4,\"columns\":1,\"tile_pairs\":%zu,"
+            "\"runs\":%zu,\"tile_pairs_per_s\":%.1f,\"ms\":%.4f,"
+            "\"compute_share\":%.3f,\"simulated\":true}\n",
+            std::string(npuk::vec::VariantName(variant)).c_str(), w.name,
+            w.heads, w.lq, w.lk, w.causal ? "true" : "false", r.pairs, r.runs,
+            static_cast<double>(r.pairs) / r.seconds, 1e3 * r.seconds,
+            r.compute_share);
+      } else {
+        std::printf("%-32s %-7s %6d %10zu %14.0f %12zu %10.3f %8.0f%%\n",
+                    w.name,
+                    std::string(npuk::vec::VariantName(variant)).c_str(),
+                    w.heads, r.pairs, static_cast<double>(r.pairs) / r.seconds,
+                    r.runs, 1e3 * r.seconds, 100 * r.compute_share);
+      }
     }
   }
   if (!json) {

@@ -16,8 +16,8 @@ link_with "<stem>.o") is compiled with -ffunction-sections
             runtime helpers such as __muldi3 on AIE2, memset/memcpy), which
             have no entry here;
   checks    the design's stack_size >= required, and stack_size + FIFO
-            buffers (depth x item bytes of every fifo, the core end) +
-            static data (.data/.rodata/.bss of the object: on AIE2 all of it
+            buffers (depth x item bytes of every fifo, the core end) + the
+            core's own buffers (Design.buffers) + static data (.data/.rodata/.bss of the object: on AIE2 all of it
             lives in the tile's 64 KB data memory with the stack) <= 64 KB.
 mlir-aie puts the FIFO buffers right after the stack
 (lib/Targets/AIETargetLdScript.cpp); an overrun corrupts them silently.
@@ -200,7 +200,8 @@ def measure(design_path, obj, readobj, factor, measured_by):
         "path_bytes": path_bytes, "external_callees": helpers,
         "factor": factor, "helper_allowance": HELPER_ALLOWANCE,
         "required": required_stack(path_bytes, factor),
-        "stack_size": d.stack_size, "fifo_bytes": aie_design.fifo_bytes(d),
+        "stack_size": d.stack_size,
+        "fifo_bytes": aie_design.fifo_bytes(d) + aie_design.buffer_bytes(d),
         "data_bytes": info["data"],
     }
     row["tile_bytes"] = row["stack_size"] + row["fifo_bytes"] + row["data_bytes"]
@@ -214,7 +215,8 @@ def measure(design_path, obj, readobj, factor, measured_by):
             f"{row['required']}")
     if row["tile_bytes"] > aie_design.TILE_MEMORY_BYTES:
         problems.append(
-            f"{rel}: stack {d.stack_size} + FIFO buffers {row['fifo_bytes']} "
+            f"{rel}: stack {d.stack_size} + FIFO and core buffers "
+            f"{row['fifo_bytes']} "
             f"+ static data {row['data_bytes']} = {row['tile_bytes']} B "
             f"exceed the {aie_design.TILE_MEMORY_BYTES} B tile data memory")
     return row, problems
@@ -226,7 +228,7 @@ def format_row(r):
         if r["external_callees"] else ""
     return (f"{r['kernel']:12} path {r['path_bytes']:6} B ({path}{ext}) -> "
             f"required {r['required']:6} B, stack_size {r['stack_size']:6} B; "
-            f"tile {r['stack_size']} + fifos {r['fifo_bytes']} + data "
+            f"tile {r['stack_size']} + buffers {r['fifo_bytes']} + data "
             f"{r['data_bytes']} = {r['tile_bytes']} / "
             f"{aie_design.TILE_MEMORY_BYTES} B")
 

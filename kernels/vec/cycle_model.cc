@@ -399,8 +399,9 @@ Profile CountVectorAttention() {
 }
 
 // attention_stream's unit on the vector kernel (attention_seq_vec_begin,
-// _step per key tile, _end): a whole unmasked query tile over one and over
-// two key tiles; the difference is one step, the rest the unit's own cost.
+// _step per key tile, _end): a whole unmasked query tile over one key tile
+// (its first step needs no MixWeights) and over two; the difference is a
+// further step.
 void CountVectorAttentionStream(double* per_unit, double* per_step) {
   constexpr int kD = 64;
   double cycles[2];
@@ -429,15 +430,15 @@ void CountVectorAttentionStream(double* per_unit, double* per_step) {
     cycles[tiles - 1] = ProfileCycles(p);
   }
   *per_step = cycles[1] - cycles[0];
-  *per_unit = cycles[0] - *per_step;
+  *per_unit = cycles[0];
 }
 
 // attention_stream_kernel.cc's attention_stream_step on the scalar unit: a
 // full step is one key tile's loops (CountScalarKeyTile) plus the fold of each
 // row into the resident state, MixWeights (two 64-bit products) and MixValue
 // per value (two 64-bit products, which AIE2 emulates, a rounding shift and a
-// store). The unit's own cost is the output stage: OutputValue per value (one
-// 64-bit product, round, clamp).
+// store). A unit of one step adds the output stage: OutputValue per value
+// (one 64-bit product, round, clamp).
 void CountScalarAttentionStream(double* per_unit, double* per_step) {
   constexpr uint64_t n = 64, d = 64;
   OpCounts step = CountScalarKeyTile();
@@ -451,7 +452,7 @@ void CountScalarAttentionStream(double* per_unit, double* per_step) {
   unit.scalar += n * d * 6 + n * 4;
   unit.scalar_mem += n * d * 2;
   *per_step = RegionCycles(step);
-  *per_unit = RegionCycles(unit);
+  *per_unit = RegionCycles(unit) + *per_step;
 }
 
 Profile CountVectorPassthrough() {
@@ -525,8 +526,9 @@ KernelCost CostOf(std::string_view name, Variant variant) {
 double StepCycles(const KernelCost& cost, uint64_t rounds,
                   uint64_t round_steps) {
   if (!cost.known) return 0;
-  return static_cast<double>(round_steps) * cost.cycles_per_step +
-         static_cast<double>(rounds) * cost.cycles_per_call;
+  if (round_steps < rounds) return 0;  // not a run of this model
+  return static_cast<double>(rounds) * cost.cycles_per_call +
+         static_cast<double>(round_steps - rounds) * cost.cycles_per_step;
 }
 
 double CoreCycles(const KernelCost& cost, uint64_t items, int cores) {

@@ -94,9 +94,9 @@ struct KernelCost {
   bool known = false;
   double cycles_per_call = 0;
   int items_per_call = 1;
-  // A stepped kernel (attention_stream): cycles_per_call is what a unit
-  // costs besides its steps (the state cleared, the output stage), and each
-  // key-tile step of it costs cycles_per_step more (StepCycles).
+  // A stepped kernel (attention_stream): cycles_per_call is a unit of one
+  // step (its state cleared, the step, the output stage), and each further
+  // step costs cycles_per_step (StepCycles).
   double cycles_per_step = 0;
 };
 
@@ -114,7 +114,8 @@ double CoreCycles(const KernelCost& cost, uint64_t items, int cores);
 
 // A stepped kernel's run: `rounds` rounds of one unit per core, taking
 // `round_steps` steps in all (every core of a round runs the round's
-// steps): round_steps * cycles_per_step + rounds * cycles_per_call.
+// steps, at least one): rounds * cycles_per_call + (round_steps - rounds) *
+// cycles_per_step. A round of no steps (padding) costs nothing.
 double StepCycles(const KernelCost& cost, uint64_t rounds,
                   uint64_t round_steps);
 

@@ -297,14 +297,14 @@ class Job : public std::enable_shared_from_this<Job> {
     task->continuation = piece->index > 0;
     task->done = [self = shared_from_this(), piece](absl::Status status,
                                                     const TaskTiming& t) {
-      self->Finished(1, status, &t, piece);
+      self->Finished(1, status, &t, piece.get());
     };
     return batcher->Submit(std::move(task));
   }
 
   // `count` pieces came back (or will never be sent) with `status`.
   void Finished(size_t count, const absl::Status& status, const TaskTiming* t,
-                std::shared_ptr<Piece> piece = nullptr) {
+                const Piece* piece = nullptr) {
     bool answer = false;
     bool more = false;
     {
