@@ -65,10 +65,12 @@ void WriteUnits(const Problem& p, size_t first, size_t count, uint8_t* q,
     const int32_t steps = RoundSteps(p, first, count, r0);
     const size_t round_bytes =
         static_cast<size_t>(steps) * kLanes * kStreamStepBytes;
-    std::memset(kv, 0, round_bytes);
     for (size_t lane = 0; lane < kLanes; ++lane) {
       const size_t item = r0 + lane;
       AttentionStreamRecord r{};
+      auto step_at = [&](int32_t t) {
+        return kv + (static_cast<size_t>(t) * kLanes + lane) * kStreamStepBytes;
+      };
       r.steps = steps;
       if (item < count) {
         const size_t u = first + item;
@@ -88,14 +90,16 @@ void WriteUnits(const Problem& p, size_t first, size_t count, uint8_t* q,
         r.tiles = UnitTiles(p, u);
         CopyTile(p.q + head_q, q0, r.rows, q + item * kStreamMatrixBytes);
         for (int32_t t = 0; t < r.tiles; ++t) {
-          uint8_t* step =
-              kv + (static_cast<size_t>(t) * kLanes + lane) * kStreamStepBytes;
           const int32_t keys = std::min(kT, p.lk - t * kT);
-          CopyTile(p.k + head_k, t * kT, keys, step);
-          CopyTile(p.v + head_k, t * kT, keys, step + kStreamMatrixBytes);
+          CopyTile(p.k + head_k, t * kT, keys, step_at(t));
+          CopyTile(p.v + head_k, t * kT, keys, step_at(t) + kStreamMatrixBytes);
         }
       } else {
         std::memset(q + item * kStreamMatrixBytes, 0, kStreamMatrixBytes);
+      }
+      // The steps this lane does not take are zero tiles.
+      for (int32_t t = r.tiles; t < steps; ++t) {
+        std::memset(step_at(t), 0, kStreamStepBytes);
       }
       std::memcpy(records + item * kStreamRecordBytes, &r, sizeof r);
     }
