@@ -14,9 +14,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -83,22 +85,30 @@ bool FillInputs(const npuk::KernelSpec& spec, npuk::Executor& ex) {
   return true;
 }
 
-// The cores and columns are the kernel's design (KernelSpec::design), the
-// one its package was built from and npu-sim runs.
-int Measure(const npuk::KernelSpec& spec, npuk::vec::Variant variant,
-            size_t batch, size_t items, Row* row) {
-  npuk::config::Config config;
-  auto device = npuk::NewNpuSimDevice(config);
+// An npu-sim device that accounts the model without sleeping, its cores
+// priced as `variant`; nullptr (the reason printed) when it cannot open.
+std::unique_ptr<npuk::NpuSimDevice> ModelDevice(npuk::vec::Variant variant) {
+  auto device = npuk::NewNpuSimDevice(npuk::config::Config());
   if (!device.ok()) {
     std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
-    return 1;
+    return nullptr;
   }
   npusim::Machine& m = (*device)->machine();
   npusim::Settings s = m.settings();
   s.realtime = false;  // account the model, do not sleep
   s.vector_kernels = variant == npuk::vec::Variant::kVector;
   m.Configure(s);
-  auto ex = (*device)->CreateExecutor(spec, 256);
+  return *std::move(device);
+}
+
+// The cores and columns are the kernel's design (KernelSpec::design), the
+// one its package was built from and npu-sim runs.
+int Measure(const npuk::KernelSpec& spec, npuk::vec::Variant variant,
+            size_t batch, size_t items, Row* row) {
+  auto device = ModelDevice(variant);
+  if (device == nullptr) return 1;
+  npusim::Machine& m = device->machine();
+  auto ex = device->CreateExecutor(spec, 256);
   if (!ex.ok()) {
     std::fprintf(stderr, "%s\n", ex.status().ToString().c_str());
     return 1;
@@ -140,19 +150,11 @@ struct SeqRow {
 // (attention_stream_units.h, runs of default_max_batch units).
 int MeasureSequence(const npuk::KernelSpec& spec, npuk::vec::Variant variant,
                     int heads, int lq, int lk, bool causal, SeqRow* row) {
-  npuk::config::Config config;
-  auto device = npuk::NewNpuSimDevice(config);
-  if (!device.ok()) {
-    std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
-    return 1;
-  }
-  npusim::Machine& m = (*device)->machine();
-  npusim::Settings s = m.settings();
-  s.realtime = false;  // account the model, do not sleep
-  s.vector_kernels = variant == npuk::vec::Variant::kVector;
-  m.Configure(s);
+  auto device = ModelDevice(variant);
+  if (device == nullptr) return 1;
+  npusim::Machine& m = device->machine();
   const size_t per_run = spec.default_max_batch;
-  auto ex = (*device)->CreateExecutor(spec, per_run);
+  auto ex = device->CreateExecutor(spec, per_run);
   if (!ex.ok()) {
     std::fprintf(stderr, "%s\n", ex.status().ToString().c_str());
     return 1;

@@ -180,8 +180,10 @@ class XrtExecutor final : public Executor {
   // Per data argument, in argument order: the device input arguments, then
   // the output.
   std::vector<xrt::bo> data_;
-  // Keyed by (argument, byte offset, byte length).
+  // Keyed by (argument, first item, items).
   std::map<std::tuple<size_t, size_t, size_t>, xrt::bo> slices_;
+  // The stepped argument's slice of the current chunk (Slice).
+  xrt::bo stepped_slice_;
   // data_[a].map(), for reading a stepped kernel's records.
   std::vector<const uint8_t*> maps_;
   std::vector<xrt::run> item_runs_;  // runlist mode: one per round
@@ -495,17 +497,25 @@ absl::Status XrtExecutor::Init() {
 }
 
 xrt::bo& XrtExecutor::Slice(size_t arg, size_t start, size_t n) {
-  if (start == 0 && arg != spec_.stepped_arg()) return data_[arg];
   const size_t offset = ArgOffset(arg, start);
-  // A stepped argument's slice follows its records; one of no bytes (no
-  // record takes a step) is bound as the whole buffer, which the sequence
-  // then does not read.
-  const size_t length = ArgLength(arg, start, n);
-  if (length == 0) return data_[arg];
-  auto key = std::make_tuple(arg, offset, length);
+  // A run reads from its argument's start: the whole buffer will do.
+  if (offset == 0) return data_[arg];
+  if (arg == spec_.stepped_arg()) {
+    // Its offsets follow the records, so they are not cached (the run
+    // holds its own handle; the next chunk replaces this one). A chunk
+    // whose records take no steps moves nothing on it (BuildSequence).
+    const size_t length = ArgLength(arg, start, n);
+    if (length == 0) return data_[arg];
+    stepped_slice_ = xrt::bo(data_[arg], length, offset);
+    return stepped_slice_;
+  }
+  auto key = std::make_tuple(arg, start, n);
   auto it = slices_.find(key);
   if (it == slices_.end()) {
-    it = slices_.emplace(key, xrt::bo(data_[arg], length, offset)).first;
+    it =
+        slices_
+            .emplace(key, xrt::bo(data_[arg], ArgLength(arg, start, n), offset))
+            .first;
   }
   return it->second;
 }
