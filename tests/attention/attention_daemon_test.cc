@@ -166,6 +166,10 @@ TEST_P(AttentionModelTest, ConcurrentRequestsOfDifferentLengthsShareRuns) {
     const int32_t lq = 1 + static_cast<int32_t>(rng() % lk);
     cases.push_back(MakeCase(rng, {1 + i % 3, lq, lk, i % 2 == 0}));
   }
+  // And long ones in the same runs: a decoder-like step over 4096 keys and
+  // a long unmasked block.
+  cases.push_back(MakeCase(rng, {1, 5, 4096, true}));
+  cases.push_back(MakeCase(rng, {1, 700, 3000, false, 0.05, 0.3}));
   std::vector<std::string> got(cases.size());
   std::vector<grpc::Status> status(cases.size());
   std::vector<std::thread> threads;
