@@ -2,9 +2,11 @@
 """Sequence attention (issue 15), CPU backend against PyTorch float32, one run.
 
     /usr/bin/python3 bench/attention_seq/run.py [--build build/default]
-        [--n 8] [--lq 1500] [--lk 1500] [--causal] [--seconds 2]
+        [--n 8] [--lq 1500] [--lk 1500] [--causal] [--seconds 2] [--stream]
 
-Runs npuk_attention_seq_bench (cpu::AttentionSeq, int8) and PyTorch
+Runs npuk_attention_seq_bench (cpu::AttentionSeq, int8; with --stream the
+daemon CPU backend's own path in-process: the attention model's units
+packed and run by the attention_stream kernel's CPU function) and PyTorch
 float32 bmm -> softmax -> bmm on the same shape, with one thread and with
 every thread, and prints ms per call and the ratios. PyTorch's speed depends
 on its BLAS: Debian's reference BLAS is ~10x slower than OpenBLAS, so the
@@ -15,8 +17,8 @@ script prints which libblas.so.3 is selected.
 measures the daemon path instead: it starts BUILD/server/npukd on a
 temporary unix socket (--cpu_threads=1 and then every core on the cpu
 backend), sends the shape as one int8 `attention` request at a time with
-npuk.Client.attention_int8 (gRPC, the pair kernel's batching and the host
-fold included), and prints ms per call against PyTorch with as many
+npuk.Client.attention_int8 (gRPC and the stream kernel's units and
+batching included), and prints ms per call against PyTorch with as many
 threads, in the same run.
 """
 
@@ -145,6 +147,9 @@ def main():
     ap.add_argument("--lk", type=int, default=1500)
     ap.add_argument("--causal", action="store_true")
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--stream", action="store_true",
+                    help="in-process, the daemon CPU backend's path (the "
+                    "attention_stream kernel's units) instead of the library")
     ap.add_argument("--daemon", action="store_true",
                     help="measure through npukd (BUILD/server/npukd)")
     ap.add_argument("--backend", default="cpu",
@@ -171,11 +176,12 @@ def main():
     for threads in sorted({1, cores}):
         args = [str(exe), "--n", str(a.n), "--lq", str(a.lq), "--lk",
                 str(a.lk), "--threads", str(threads), "--seconds",
-                str(a.seconds)] + (["--causal"] if a.causal else [])
+                str(a.seconds)] + (["--causal"] if a.causal else []) + \
+            (["--stream"] if a.stream else [])
         ours = json.loads(subprocess.run(args, check=True, capture_output=True,
                                          text=True).stdout)
         theirs = torch_ms(a.n, a.lq, a.lk, a.causal, threads, a.seconds)
-        print(f"threads {threads}: npuk cpu ({ours['simd']}) "
+        print(f"threads {threads}: npuk cpu {ours['path']} ({ours['simd']}) "
               f"{ours['ms_per_call']:.1f} ms, {ours['tile_pairs_per_s']:.0f} "
               f"tile pairs/s; PyTorch fp32 {theirs:.1f} ms; npuk/PyTorch speed "
               f"ratio {theirs / ours['ms_per_call']:.2f}x")
