@@ -88,22 +88,26 @@ void WriteUnits(const Problem& p, size_t first, size_t count, uint8_t* q,
         // Row r of this query tile sees keys up to q0 + r + lk - lq.
         r.diag = p.causal ? q0 + p.lk - p.lq + 1 : p.lk;
         r.tiles = UnitTiles(p, u);
-        CopyTile(p.q + head_q, q0, r.rows, q + item * kStreamMatrixBytes);
-        for (int32_t t = 0; t < r.tiles; ++t) {
+        if (q != nullptr) {
+          CopyTile(p.q + head_q, q0, r.rows, q + item * kStreamMatrixBytes);
+        }
+        for (int32_t t = 0; kv != nullptr && t < r.tiles; ++t) {
           const int32_t keys = std::min(kT, p.lk - t * kT);
           CopyTile(p.k + head_k, t * kT, keys, step_at(t));
           CopyTile(p.v + head_k, t * kT, keys, step_at(t) + kStreamMatrixBytes);
         }
-      } else {
+      } else if (q != nullptr) {
         std::memset(q + item * kStreamMatrixBytes, 0, kStreamMatrixBytes);
       }
       // The steps this lane does not take are zero tiles.
-      for (int32_t t = r.tiles; t < steps; ++t) {
+      for (int32_t t = r.tiles; kv != nullptr && t < steps; ++t) {
         std::memset(step_at(t), 0, kStreamStepBytes);
       }
-      std::memcpy(records + item * kStreamRecordBytes, &r, sizeof r);
+      if (records != nullptr) {
+        std::memcpy(records + item * kStreamRecordBytes, &r, sizeof r);
+      }
     }
-    kv += round_bytes;
+    if (kv != nullptr) kv += round_bytes;
   }
 }
 

@@ -49,7 +49,9 @@ size_t UnitStepBytes(const Problem& p, size_t first, size_t count);
 
 // Writes units [first, first + count) as UnitItems(count) items from item
 // 0 of the planes: q (4096 B per item), record (kStreamRecordBytes per
-// item) and kv (UnitStepBytes(p, first, count) bytes).
+// item) and kv (UnitStepBytes(p, first, count) bytes). A null plane is not
+// written, so the small planes and the stepped one can be written apart
+// (the daemon writes kv straight into the device argument).
 void WriteUnits(const Problem& p, size_t first, size_t count, uint8_t* q,
                 uint8_t* records, uint8_t* kv);
 

@@ -58,6 +58,19 @@ absl::Status Batcher::CheckPlanes(const InferTask& task) const {
         kernel_.name, " takes its items in rounds of ", kernel_.step_lanes(),
         "; a task of ", task.items, " is not whole rounds"));
   }
+  if (task.padding_items > task.items) {
+    return absl::InternalError(absl::StrCat("a task of model ", kernel_.name,
+                                            " has ", task.padding_items,
+                                            " padding items of ", task.items));
+  }
+  if (task.write_stepped != nullptr &&
+      (!kernel_.is_stepped() ||
+       !task.inputs[kernel_.stepped_plane()].empty())) {
+    return absl::InternalError(absl::StrCat(
+        "a task of model ", kernel_.name, " gives a stepped-plane writer, but ",
+        kernel_.is_stepped() ? "its stepped plane is not empty"
+                             : "the kernel has no stepped input"));
+  }
   for (size_t p = 0; p < task.inputs.size(); ++p) {
     if (p == kernel_.stepped_plane()) continue;  // below, from the records
     const size_t want = kernel_.plane_span(p, task.items);
@@ -68,7 +81,9 @@ absl::Status Batcher::CheckPlanes(const InferTask& task) const {
                        kernel_.units, " need ", want));
     }
   }
-  if (kernel_.is_stepped()) {
+  // A writer writes StepSpanOfPlanes bytes, which max_steps bounds by the
+  // plane's span.
+  if (kernel_.is_stepped() && task.write_stepped == nullptr) {
     const std::vector<std::span<const uint8_t>> planes(task.inputs.begin(),
                                                        task.inputs.end());
     const size_t p = kernel_.stepped_plane();
@@ -258,7 +273,11 @@ void Batcher::RunBatch(Executor* executor,
       const bool stepped = arg == kernel_.stepped_arg();
       uint8_t* dest = executor->input(arg).data() +
                       (stepped ? step_bytes : items * kernel_.arg_bytes(arg));
-      GatherArg(kernel_, arg, planes, 0, task.items, dest);
+      if (stepped && task.write_stepped != nullptr) {
+        task.write_stepped(dest);
+      } else {
+        GatherArg(kernel_, arg, planes, 0, task.items, dest);
+      }
       if (stepped) step_bytes += StepSpanOfPlanes(kernel_, planes, task.items);
     }
     items += task.items;

@@ -49,6 +49,13 @@ struct InferTask {
   // (items * plane_bytes(p), plus a windowed input's halo; a stepped
   // plane: the steps its records give, StepSpanOfPlanes).
   std::vector<absl::Span<const uint8_t>> inputs;
+  // A stepped kernel's task may leave its stepped plane empty and give this
+  // instead: it writes that plane (StepSpanOfPlanes of the records in
+  // `inputs`) to dest when the task is gathered into a run, on the
+  // dispatcher thread, once per run it takes part in. A host model packs its
+  // largest plane straight into the device argument (on xrt the mapped BO)
+  // rather than into a buffer the batcher then copies.
+  absl::AnyInvocable<void(uint8_t* dest) const> write_stepped;
   // items * kernel.output_bytes(), filled before `done`; or nullptr: then
   // `done` reads the results in place (TaskTiming::output), saving a copy.
   uint8_t* output = nullptr;

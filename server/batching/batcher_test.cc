@@ -1,6 +1,7 @@
 #include "server/batching/batcher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <numeric>
 
@@ -345,6 +346,75 @@ TEST(BatcherTest, AttentionPlanesAreGatheredPerTileWithTheParameterPlane) {
   std::vector<uint8_t> want(record, 100);
   want.insert(want.end(), record, 101);
   EXPECT_EQ(args[1], want);
+}
+
+// Two rounds of attention_stream (4 items of one step each) in one run: the
+// first gives its key tiles as a plane, the second through a writer, which
+// writes them straight into the device argument after the first's.
+TEST(BatcherTest, SteppedPlaneWriterWritesIntoTheDeviceArgument) {
+  const KernelSpec& spec = *FindKernel("attention_stream");
+  ASSERT_EQ(spec.step_lanes(), 4u);
+  ASSERT_EQ(spec.plane_count(), 3u);
+  const size_t step = spec.plane_bytes(spec.stepped_plane());
+  auto e = std::make_unique<FakeExecutor>(spec, 8, FakeMode::kCopy);
+  FakeExecutor* executor = e.get();
+  std::vector<std::unique_ptr<Executor>> v;
+  v.push_back(std::move(e));
+  Batcher batcher(spec,
+                  {.max_batch_items = 8, .max_queue_delay = absl::Seconds(2)},
+                  std::move(v), nullptr, nullptr);
+  // One whole key tile, one step: {mult, shift, 2^30, 1, 64, 64, 64, 1, 1, 0}.
+  std::vector<uint8_t> records(4 * spec.param_bytes);
+  const int32_t record[10] = {1 << 30, 20, 1 << 30, 1, 64, 64, 64, 1, 1, 0};
+  for (size_t i = 0; i < 4; ++i) {
+    std::memcpy(records.data() + i * spec.param_bytes, record, sizeof record);
+  }
+  std::vector<uint8_t> q_a(4 * 4096, 1), q_b(4 * 4096, 2);
+  std::vector<uint8_t> kv_a(4 * step, 0xA1);
+  std::atomic<int> writes{0};
+  absl::Notification done_a, done_b;
+  auto task = [&](std::vector<uint8_t>& q, absl::Notification& done) {
+    auto t = std::make_unique<InferTask>();
+    t->items = 4;
+    t->inputs = {absl::MakeConstSpan(q), absl::Span<const uint8_t>(),
+                 absl::MakeConstSpan(records)};
+    t->done = [&done](absl::Status s, const TaskTiming&) {
+      EXPECT_TRUE(s.ok()) << s;
+      done.Notify();
+    };
+    return t;
+  };
+  auto a = task(q_a, done_a);
+  a->inputs[1] = absl::MakeConstSpan(kv_a);
+  auto b = task(q_b, done_b);
+  b->write_stepped = [&](uint8_t* dest) {
+    ++writes;
+    std::fill_n(dest, 4 * step, 0xB2);
+  };
+  ASSERT_TRUE(batcher.Submit(std::move(a)).ok());
+  ASSERT_TRUE(batcher.Submit(std::move(b)).ok());
+  done_a.WaitForNotification();
+  done_b.WaitForNotification();
+  EXPECT_EQ(writes.load(), 1);
+  EXPECT_THAT(executor->runs(), ElementsAre(8));
+  const std::vector<std::vector<uint8_t>> args = executor->last_inputs();
+  ASSERT_EQ(args.size(), 2u);
+  ASSERT_GE(args[1].size(), 8 * step);
+  EXPECT_EQ(std::count(args[1].begin(), args[1].begin() + 4 * step, 0xA1),
+            static_cast<ptrdiff_t>(4 * step));
+  EXPECT_EQ(
+      std::count(args[1].begin() + 4 * step, args[1].begin() + 8 * step, 0xB2),
+      static_cast<ptrdiff_t>(4 * step));
+
+  // A writer with a non-empty stepped plane is a bug in the submitter.
+  absl::Notification never;
+  auto both = task(q_a, never);
+  both->inputs[1] = absl::MakeConstSpan(kv_a);
+  both->write_stepped = [](uint8_t*) {};
+  const absl::Status s = batcher.Submit(std::move(both));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("stepped plane is not empty"));
 }
 
 class RejectSecond : public RunVerifier {

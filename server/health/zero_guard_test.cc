@@ -1,6 +1,7 @@
 #include "server/health/zero_guard.h"
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -94,6 +95,38 @@ TEST(ZeroGuard, AcceptsATrueZeroAttentionTile) {
       guard.Verify(Kernel("attention"), real.task, zeros.data());
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(status.message(), HasSubstr("tile 0 of 4"));
+}
+
+// attention_stream's golden units with their key tiles given by a writer
+// (as the attention model gives them): the guard writes them again for the
+// reference, so a zero unit is still caught.
+TEST(ZeroGuard, ReadsAWrittenSteppedPlane) {
+  const KernelSpec& kernel = Kernel("attention_stream");
+  GoldenTask g(kernel);
+  const size_t p = kernel.stepped_plane();
+  const std::vector<uint8_t> kv = g.canary.planes[p];
+  const std::vector<std::span<const uint8_t>> planes(g.task.inputs.begin(),
+                                                     g.task.inputs.end());
+  const size_t bytes = StepSpanOfPlanes(kernel, planes, g.task.items);
+  ASSERT_LE(bytes, kv.size());
+  int writes = 0;
+  g.task.inputs[p] = {};
+  g.task.write_stepped = [&](uint8_t* dest) {
+    ++writes;
+    std::copy_n(kv.begin(), bytes, dest);
+  };
+  ZeroGuard guard(nullptr);
+  EXPECT_TRUE(guard.Verify(kernel, g.task, g.canary.expected.data()).ok());
+  EXPECT_EQ(writes, 0);  // no zero unit, no reference
+  std::vector<uint8_t> zeros(g.canary.expected.size(), 0);
+  absl::Status status = guard.Verify(kernel, g.task, zeros.data());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(writes, 1);
+  // The last units only fill the round: zeros there are by design.
+  g.task.padding_items = g.task.items - 1;
+  std::vector<uint8_t> tail = g.canary.expected;
+  std::fill(tail.begin() + kernel.output_bytes(), tail.end(), 0);
+  EXPECT_TRUE(guard.Verify(kernel, g.task, tail.data()).ok());
 }
 
 TEST(ZeroGuard, PassthroughZeroBlocksAreCaughtUnlessTheInputIsZero) {

@@ -174,14 +174,14 @@ struct Piece {
   size_t first = 0;  // unit
   size_t units = 0;
   size_t items = 0;  // whole rounds: units and the empty ones padding them
-  std::vector<uint8_t> q, kv, records;  // the kernel's planes
+  // The kernel's small planes; the key tiles (kv) are written straight
+  // into the run's device argument (InferTask::write_stepped).
+  std::vector<uint8_t> q, records;
 };
 
 }  // namespace
 
-// Pieces' buffers, reused across pieces and requests: a fresh piece of 16
-// units of a 1500-token request is 3.2 MB of key tiles, new pages to fault
-// in and zero. A piece goes back
+// Pieces' buffers, reused across pieces and requests. A piece goes back
 // when its last holder drops it; at most `keep` wait idle, the others are
 // freed.
 class AttentionPiecePool
@@ -274,10 +274,8 @@ class Job : public std::enable_shared_from_this<Job> {
     piece->items = stream::UnitItems(piece->units);
     piece->q.resize(piece->items * kStreamMatrixBytes);
     piece->records.resize(piece->items * kStreamRecordBytes);
-    piece->kv.resize(
-        stream::UnitStepBytes(problem, piece->first, piece->units));
     stream::WriteUnits(problem, piece->first, piece->units, piece->q.data(),
-                       piece->records.data(), piece->kv.data());
+                       piece->records.data(), nullptr);
     return piece;
   }
 
@@ -286,8 +284,16 @@ class Job : public std::enable_shared_from_this<Job> {
     task->items = piece->items;
     task->padding_items = piece->items - piece->units;
     task->inputs = {absl::Span<const uint8_t>(piece->q),
-                    absl::Span<const uint8_t>(piece->kv),
+                    absl::Span<const uint8_t>(),
                     absl::Span<const uint8_t>(piece->records)};
+    // The key tiles go straight into the device argument: 16 units of a
+    // 1500-token request are 3.2 MB, which a buffer here would hold only
+    // for the batcher to copy. `problem` points into the request, which
+    // lives until the job answers, after its last piece.
+    task->write_stepped = [self = shared_from_this(), first = piece->first,
+                           units = piece->units](uint8_t* dest) {
+      stream::WriteUnits(self->problem, first, units, nullptr, nullptr, dest);
+    };
     // No output buffer: Finished copies the units' rows from where the run
     // left them (TaskTiming::output).
     task->output = nullptr;

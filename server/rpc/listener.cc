@@ -450,15 +450,21 @@ ConnectionAcceptor::Accept ConnectionAcceptor::AcceptOne(int fd,
     const int one = 1;
     ::setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
+  {
+    // Counted before the sink has it: once it does, gRPC may serve the
+    // connection's calls before this thread runs again.
+    absl::MutexLock lock(&mu_);
+    ++accepted_;
+  }
   const absl::Status taken = sink_->Take(conn);
   absl::MutexLock lock(&mu_);
+  if (!taken.ok()) --accepted_;
   if (absl::IsResourceExhausted(taken)) {
     ++shed_;
     *error = std::string(taken.message());
     return Accept::kExhausted;
   }
   if (!taken.ok()) return Accept::kOther;
-  ++accepted_;
   return Accept::kAccepted;
 }
 
