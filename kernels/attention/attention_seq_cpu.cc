@@ -21,13 +21,13 @@ void AttentionSeq(const SeqAttentionArgs& args, size_t first, size_t count) {
   }
 }
 
-void AttentionStreamUnit(const StreamUnitArgs& unit) {
+void AttentionStreamUnits(const StreamUnitArgs* units, size_t count) {
   if (HasAvx512Vnni()) {
-    AttentionStreamUnitAvx512(unit);
+    AttentionStreamUnitsAvx512(units, count);
   } else if (HasAvx2()) {
-    AttentionStreamUnitAvx2(unit);
+    AttentionStreamUnitsAvx2(units, count);
   } else {
-    seq::portable::StreamUnit(unit);
+    for (size_t i = 0; i < count; ++i) seq::portable::StreamUnit(units[i]);
   }
 }
 
