@@ -96,7 +96,7 @@ namespace cpu {
 // the CPU has them (the best it has; the portable build otherwise).
 void AttentionSeq(const SeqAttentionArgs& args, size_t first, size_t count);
 // "avx512vnni", "avx2" or "portable": the path AttentionSeq and
-// AttentionStreamUnits take here.
+// AttentionStreamUnit take here.
 const char* AttentionSeqPath();
 // The paths forced, for tests and benchmarks.
 void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
@@ -104,16 +104,14 @@ void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
 void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
                         size_t count);  // REQUIRES: HasAvx512Vnni()
 
-// Streamed query tiles (StreamUnitArgs), one after another, by the best
-// path the CPU has (AttentionSeqPath()): each unit the bytes of
-// AttentionStreamUnitReference. The AVX paths prepare a key tile once for
-// the units of the call that carry the same bytes at the same step. The
-// AVX ones forced.
-void AttentionStreamUnits(const StreamUnitArgs* units, size_t count);
-void AttentionStreamUnitsAvx2(const StreamUnitArgs* units,
-                              size_t count);  // REQUIRES: HasAvx2()
-void AttentionStreamUnitsAvx512(const StreamUnitArgs* units,
-                                size_t count);  // REQUIRES: HasAvx512Vnni()
+// One streamed query tile (StreamUnitArgs), by the best path the CPU has
+// (AttentionSeqPath()); the bytes of AttentionStreamUnitReference. The AVX
+// ones forced.
+void AttentionStreamUnit(const StreamUnitArgs& unit);
+void AttentionStreamUnitAvx2(
+    const StreamUnitArgs& unit);  // REQUIRES: HasAvx2()
+void AttentionStreamUnitAvx512(
+    const StreamUnitArgs& unit);  // REQUIRES: HasAvx512Vnni()
 
 }  // namespace cpu
 }  // namespace npuk

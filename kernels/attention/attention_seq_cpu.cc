@@ -21,13 +21,13 @@ void AttentionSeq(const SeqAttentionArgs& args, size_t first, size_t count) {
   }
 }
 
-void AttentionStreamUnits(const StreamUnitArgs* units, size_t count) {
+void AttentionStreamUnit(const StreamUnitArgs& unit) {
   if (HasAvx512Vnni()) {
-    AttentionStreamUnitsAvx512(units, count);
+    AttentionStreamUnitAvx512(unit);
   } else if (HasAvx2()) {
-    AttentionStreamUnitsAvx2(units, count);
+    AttentionStreamUnitAvx2(unit);
   } else {
-    for (size_t i = 0; i < count; ++i) seq::portable::StreamUnit(units[i]);
+    seq::portable::StreamUnit(unit);
   }
 }
 

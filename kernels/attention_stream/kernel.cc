@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "kernels/attention/attention_seq.h"
 #include "kernels/attention/attention_seq_request.h"
@@ -78,19 +77,16 @@ void Reference(const uint8_t* const* in, uint8_t* out, size_t n) {
   delete[] state;
 }
 
-// The same units by the best path the CPU has (cpu::AttentionStreamUnits,
-// all of the run in one call, so the units of a head share their prepared
-// key tiles): a unit whose own steps are not reached in its round's loop
-// (a record out of contract) keeps the zeros the reference leaves, and one
-// that is takes min(tiles, steps) key tiles, as the entry does.
+// The same units by the best path the CPU has (cpu::AttentionStreamUnit):
+// a unit whose own steps are not reached in its round's loop (a record
+// out of contract) keeps the zeros the reference leaves, and one that is
+// takes min(tiles, steps) key tiles, as the entry does.
 void Cpu(const uint8_t* const* in, uint8_t* out, size_t n) {
-  std::vector<StreamUnitArgs> units;
-  units.reserve(n);
   ForEachUnit(in, out, n, [&](size_t i, const uint8_t* kv, int32_t steps) {
     const uint8_t* qrec = in[0] + i * kStreamQrecBytes;
     const AttentionStreamRecord r = RecordOf(qrec);
     if (r.steps == 0 || r.steps > steps) return;
-    units.push_back(StreamUnitArgs{
+    cpu::AttentionStreamUnit(StreamUnitArgs{
         .q = reinterpret_cast<const int8_t*>(qrec),
         .kv = reinterpret_cast<const int8_t*>(kv),
         .kv_stride = kStreamLanes * kStreamStepBytes,
@@ -102,7 +98,6 @@ void Cpu(const uint8_t* const* in, uint8_t* out, size_t n) {
         .score_scale = {r.score_multiplier, r.score_shift},
         .output_scale = {r.output_multiplier, r.output_shift}});
   });
-  cpu::AttentionStreamUnits(units.data(), units.size());
 }
 
 // One whole tile without a mask, output scale 1:
