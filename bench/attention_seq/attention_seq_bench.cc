@@ -42,9 +42,11 @@ int Usage(const char* why) {
 }
 
 // Units [first, first + count) of `p` as the daemon's CPU backend runs them:
-// in pieces of the kernel's default run (16 units), each packed into
-// buffers reused across pieces and calls (the daemon's piece pool and
-// executor buffers), gathered, run and read back.
+// in pieces of the kernel's default run (16 units), the q tiles and records
+// packed into buffers reused across pieces and calls (the daemon's piece
+// pool) and gathered, the key tiles written straight into the run's
+// argument (the executor buffer, InferTask::write_stepped), run and read
+// back.
 class StreamRunner {
  public:
   explicit StreamRunner(const npuk::KernelSpec& spec) : spec_(spec) {}
@@ -57,14 +59,13 @@ class StreamRunner {
       const size_t items = npuk::stream::UnitItems(units);
       q_.resize(items * npuk::kStreamMatrixBytes);
       records_.resize(items * npuk::kStreamRecordBytes);
-      kv_.resize(npuk::stream::UnitStepBytes(p, at, units));
       npuk::stream::WriteUnits(p, at, units, q_.data(), records_.data(),
-                               kv_.data());
-      const std::vector<std::span<const uint8_t>> planes = {q_, kv_, records_};
+                               nullptr);
+      const std::vector<std::span<const uint8_t>> planes = {q_, {}, records_};
       arg0_.resize(items * spec_.arg_bytes(0));
-      arg1_.resize(kv_.size());
       npuk::GatherArg(spec_, 0, planes, 0, items, arg0_.data());
-      npuk::GatherArg(spec_, 1, planes, 0, items, arg1_.data());
+      arg1_.resize(npuk::StepSpanOfPlanes(spec_, planes, items));
+      npuk::stream::WriteUnits(p, at, units, nullptr, nullptr, arg1_.data());
       const uint8_t* in[] = {arg0_.data(), arg1_.data()};
       results_.resize(items * npuk::kStreamMatrixBytes);
       spec_.cpu(in, results_.data(), items);
@@ -74,7 +75,7 @@ class StreamRunner {
 
  private:
   const npuk::KernelSpec& spec_;
-  std::vector<uint8_t> q_, records_, kv_, arg0_, arg1_, results_;
+  std::vector<uint8_t> q_, records_, arg0_, arg1_, results_;
 };
 
 }  // namespace
