@@ -5,11 +5,11 @@
 //   default   the kernel library, cpu::AttentionSeq (each head's key tiles
 //             prepared once per thread);
 //   --stream  what the daemon's CPU backend runs: the attention model's
-//             units (attention_stream_units.h: q tiles, records and each
-//             unit's own copy of its key tiles, in rounds of 4), gathered
-//             into the kernel's device arguments and run by the
-//             attention_stream kernel's CPU function, the rows put back;
-//             packing included, gRPC not.
+//             units (attention_stream_units.h: q tiles and records
+//             gathered into the kernel's first device argument, each
+//             unit's own copy of its key tiles written into the second, in
+//             rounds of 4) run by the attention_stream kernel's CPU
+//             function, the rows put back; packing included, gRPC not.
 //
 //   npuk_attention_seq_bench [--n 8] [--lq 1500] [--lk 1500] [--causal]
 //                            [--threads 1] [--seconds 2] [--stream]
