@@ -12,14 +12,16 @@ every thread, and prints ms per call and the ratios. PyTorch's speed depends
 on its BLAS: Debian's reference BLAS is ~10x slower than OpenBLAS, so the
 script prints which libblas.so.3 is selected.
 
-    /usr/bin/python3 bench/attention_seq/run.py --daemon [--backend cpu] ...
+    /usr/bin/python3 bench/attention_seq/run.py --daemon [--backend cpu]
+        [--inflight 1] ...
 
 measures the daemon path instead: it starts BUILD/server/npukd on a
 temporary unix socket (--cpu_threads=1 and then every core on the cpu
 backend), sends the shape as one int8 `attention` request at a time with
 npuk.Client.attention_int8 (gRPC and the stream kernel's units and
-batching included), and prints ms per call against PyTorch with as many
-threads, in the same run.
+batching included; --inflight N: N client threads doing so at once, so
+one request's transfer overlaps another's compute), and prints ms per
+call against PyTorch with as many threads, in the same run.
 """
 
 import argparse
@@ -27,6 +29,7 @@ import json
 import os
 import pathlib
 import subprocess
+import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -73,10 +76,13 @@ def _die_with_parent():
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def daemon_ms(build, backend, threads, n, lq, lk, causal, seconds):
+def daemon_ms(build, backend, threads, n, lq, lk, causal, seconds,
+              inflight=1):
     """ms per call of one [n, lq, 64] x [n, lk, 64] int8 attention request
-    through a fresh npukd (cpu backend: `threads` worker threads), and the
-    tile pairs and device runs the daemon reports for one call."""
+    through a fresh npukd (cpu backend: `threads` worker threads), with
+    `inflight` client threads each sending one request after another (ms
+    per call: wall time over all their calls), and the daemon's statistics
+    for the model."""
     import sys
     import tempfile
     sys.path.insert(0, str(pathlib.Path(build) / "client" / "python"))
@@ -119,11 +125,21 @@ def daemon_ms(build, backend, threads, n, lq, lk, causal, seconds):
                                         causal=causal)
 
             call()
-            calls, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                call()
-                calls += 1
-            ms = 1e3 * (time.perf_counter() - start) / calls
+            counts = [0] * inflight
+            start = time.perf_counter()
+
+            def worker(i):
+                while time.perf_counter() - start < seconds:
+                    call()
+                    counts[i] += 1
+
+            workers = [threading.Thread(target=worker, args=(i,))
+                       for i in range(inflight)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            ms = 1e3 * (time.perf_counter() - start) / sum(counts)
             got = c.stats("attention").get("attention", {})
             stats = {key: got[key] for key in
                      ("inference_count", "execution_count", "mean_batch")
@@ -154,14 +170,20 @@ def main():
                     help="measure through npukd (BUILD/server/npukd)")
     ap.add_argument("--backend", default="cpu",
                     help="npukd backend for --daemon (cpu or npu-sim)")
+    ap.add_argument("--inflight", type=int, default=1,
+                    help="--daemon: client threads, each with one request "
+                    "in flight (default 1: one request at a time)")
     a = ap.parse_args()
+    if a.inflight < 1:
+        ap.error("--inflight must be at least 1")
     cores = os.cpu_count() or 1
     if a.daemon:
         print(f"daemon path, backend {a.backend}: shape {a.n} x {a.lq} x "
-              f"{a.lk} x 64, causal {a.causal}; PyTorch BLAS: {blas()}")
+              f"{a.lk} x 64, causal {a.causal}, {a.inflight} request(s) in "
+              f"flight; PyTorch BLAS: {blas()}")
         for threads in sorted({1, cores}):
             ms, stats = daemon_ms(a.build, a.backend, threads, a.n, a.lq,
-                                  a.lk, a.causal, a.seconds)
+                                  a.lk, a.causal, a.seconds, a.inflight)
             theirs = torch_ms(a.n, a.lq, a.lk, a.causal, threads, a.seconds)
             print(f"threads {threads}: npukd {ms:.1f} ms per request; "
                   f"PyTorch fp32 {theirs:.1f} ms; npukd/PyTorch speed ratio "
