@@ -287,7 +287,7 @@ class Job : public std::enable_shared_from_this<Job> {
                     absl::Span<const uint8_t>(),
                     absl::Span<const uint8_t>(piece->records)};
     // The key tiles go straight into the device argument: 16 units of a
-    // 1500-token request are 3.2 MB, which a buffer here would hold only
+    // 1500-token request are 3.1 MB, which a buffer here would hold only
     // for the batcher to copy. `problem` points into the request, which
     // lives until the job answers, after its last piece.
     task->write_stepped = [self = shared_from_this(), first = piece->first,
